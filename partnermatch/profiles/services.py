@@ -1,0 +1,569 @@
+"""Profile rules: create, update, delete, evidence, browse and facets. No HTTP; callers commit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select, func, or_, select
+
+from partnermatch import reference
+from partnermatch.auth.models import Role, User
+from partnermatch.errors import PermissionDenied, ValidationError
+from partnermatch.extensions import db
+from partnermatch.profiles.models import (
+    EvidenceItem,
+    Organisation,
+    Profile,
+    ProfileSector,
+    ProfileValueChain,
+)
+from partnermatch.reference import Affiliation, OrganisationKind, ProfileKind
+
+MAX_LENGTHS = {
+    "name": 200,
+    "city": 120,
+    "website": 300,
+    "contact_email": 254,
+    "organisation_name": 200,
+    "title": 300,
+    "url": 500,
+    "summary": 5000,
+    "offers": 5000,
+    "needs": 5000,
+    "text": 20000,
+}
+MAX_KEYWORDS = 20
+PROFILE_KIND_FOR_ROLE = {Role.SME: ProfileKind.SME, Role.EXPERT: ProfileKind.EXPERT}
+
+
+@dataclass(frozen=True)
+class OrganisationInput:
+    name: str
+    kind: str = OrganisationKind.OTHER
+    economy: str = ""
+    website: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    name: str
+    economy: str
+    affiliation: str = Affiliation.INDUSTRY
+    city: str = ""
+    sectors: tuple[str, ...] = ()
+    value_chain: tuple[str, ...] = ()
+    summary: str = ""
+    offers: str = ""
+    needs: str = ""
+    keywords: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    website: str = ""
+    contact_email: str = ""
+    organisation: OrganisationInput | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceInput:
+    kind: str
+    title: str
+    text: str = ""
+    year: int | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileFilters:
+    text: str = ""
+    kind: str | None = None
+    affiliations: tuple[str, ...] = ()
+    economies: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    value_chain: tuple[str, ...] = ()
+
+
+@dataclass
+class FacetValue:
+    code: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass
+class Facets:
+    kind: list[FacetValue] = field(default_factory=list)
+    affiliations: list[FacetValue] = field(default_factory=list)
+    economies: list[FacetValue] = field(default_factory=list)
+    sectors: list[FacetValue] = field(default_factory=list)
+    value_chain: list[FacetValue] = field(default_factory=list)
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+
+def can_edit_profile(user: User | Any, profile: Profile) -> bool:
+    """Owners edit their own profile; coordinators and admins edit any."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_staff or (profile.owner_id is not None and profile.owner_id == user.id)
+
+
+def can_see_contact(user: User | Any, profile: Profile) -> bool:
+    """The private contact email is for the owner and the programme's staff only."""
+    return can_edit_profile(user, profile)
+
+
+def check_can_edit(user: User, profile: Profile) -> None:
+    """Raise PermissionDenied unless the user may change this profile."""
+    if not can_edit_profile(user, profile):
+        raise PermissionDenied(f"{user.email} may not change profile {profile.id}")
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _text(value: Any, field_name: str, *, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(field_name, "Give text here.")
+    value = value.strip()
+    if required and not value:
+        raise ValidationError(field_name, "This field is required.")
+    limit = MAX_LENGTHS.get(field_name)
+    if limit and len(value) > limit:
+        raise ValidationError(field_name, f"Use at most {limit} characters ({len(value)} given).")
+    return value
+
+
+def _url(value: Any, field_name: str) -> str:
+    url = _text(value, field_name)
+    if url and not re.match(r"^https?://[^\s/$.?#][^\s]*$", url, re.IGNORECASE):
+        raise ValidationError(field_name, "Give a full web address starting with https://.")
+    return url
+
+
+def _email(value: Any, field_name: str) -> str:
+    email = _text(value, field_name)
+    if not email:
+        return ""
+    try:
+        return validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValidationError(field_name, str(error)) from None
+
+
+def _string_list(values: Any, field_name: str) -> list[str]:
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, Iterable):
+        raise ValidationError(field_name, "Give a list of values.")
+    cleaned: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise ValidationError(field_name, "Give a list of text values.")
+        value = " ".join(value.split())
+        if value and value.lower() not in (c.lower() for c in cleaned):
+            cleaned.append(value)
+    return cleaned
+
+
+def normalise_keywords(values: Any, field_name: str = "keywords") -> list[str]:
+    """Return keywords trimmed, de-duplicated and bounded in number and length."""
+    keywords = _string_list(values, field_name)
+    if len(keywords) > MAX_KEYWORDS:
+        raise ValidationError(field_name, f"Use at most {MAX_KEYWORDS} keywords.")
+    if any(len(keyword) > 60 for keyword in keywords):
+        raise ValidationError(field_name, "Keep each keyword under 60 characters.")
+    return keywords
+
+
+def _clean_organisation(organisation: OrganisationInput, economy: str) -> OrganisationInput:
+    return OrganisationInput(
+        name=_text(organisation.name, "organisation_name", required=True),
+        kind=reference.coerce_enum(OrganisationKind, organisation.kind, "organisation_kind"),
+        economy=reference.normalise_economy(
+            organisation.economy or economy, "organisation_economy"
+        ),
+        website=_url(organisation.website, "organisation_website"),
+    )
+
+
+def _apply_profile_input(profile: Profile, kind: ProfileKind, data: ProfileInput) -> None:
+    """Validate every field first, then write: a bad field leaves the profile untouched."""
+    economy = reference.normalise_economy(data.economy)
+    affiliation = reference.coerce_enum(Affiliation, data.affiliation, "affiliation")
+    if kind is ProfileKind.SME and affiliation is not Affiliation.INDUSTRY:
+        raise ValidationError("affiliation", "An SME profile belongs to industry.")
+    sectors = reference.check_sectors(list(data.sectors))
+    if not sectors:
+        raise ValidationError("sectors", "Choose at least one sector.")
+    value_chain = reference.check_value_chain(list(data.value_chain))
+    if not value_chain:
+        raise ValidationError("value_chain", "Choose at least one value-chain position.")
+    cleaned = {
+        "name": _text(data.name, "name", required=True),
+        "city": _text(data.city, "city"),
+        "summary": _text(data.summary, "summary"),
+        "offers": _text(data.offers, "offers"),
+        "needs": _text(data.needs, "needs"),
+        "website": _url(data.website, "website"),
+        "contact_email": _email(data.contact_email, "contact_email"),
+    }
+    keywords = normalise_keywords(data.keywords)
+    languages = reference.normalise_languages(_string_list(data.languages, "languages"))
+    organisation = (
+        _clean_organisation(data.organisation, economy)
+        if data.organisation and data.organisation.name.strip()
+        else None
+    )
+
+    profile.kind = kind
+    profile.economy = economy
+    profile.affiliation = affiliation
+    for name, value in cleaned.items():
+        setattr(profile, name, value)
+    profile.sectors = sectors
+    profile.value_chain = value_chain
+    profile.keywords = keywords
+    profile.languages = languages
+    profile.organisation = get_or_create_organisation(organisation) if organisation else None
+
+
+def get_or_create_organisation(data: OrganisationInput) -> Organisation:
+    """Return the organisation with this name in this economy, creating it if new."""
+    organisation = db.session.scalar(
+        select(Organisation).where(
+            func.lower(Organisation.name) == data.name.lower(),
+            Organisation.economy == data.economy,
+        )
+    )
+    if organisation is None:
+        organisation = Organisation(
+            name=data.name, kind=data.kind, economy=data.economy, website=data.website
+        )
+        db.session.add(organisation)
+    elif data.website and not organisation.website:
+        organisation.website = data.website
+    return organisation
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+
+def profile_kind_for(user: User) -> ProfileKind:
+    """Return the kind of profile a user keeps, or raise if their role keeps none."""
+    try:
+        return PROFILE_KIND_FOR_ROLE[user.role]
+    except KeyError:
+        raise ValidationError(
+            "kind", "Only SME and expert accounts keep a profile of their own."
+        ) from None
+
+
+def create_profile(
+    kind: ProfileKind | str,
+    data: ProfileInput,
+    *,
+    owner: User | None = None,
+    external_id: str | None = None,
+) -> Profile:
+    """Create a profile, owned by a user or (for imports) by nobody."""
+    kind = reference.coerce_enum(ProfileKind, kind, "kind")
+    if owner is not None:
+        if profile_kind_for(owner) is not kind:
+            raise ValidationError(
+                "kind",
+                f"A {owner.role.label} account keeps a {profile_kind_for(owner).value} profile.",
+            )
+        if owner.profile is not None:
+            raise ValidationError("owner", "This account already has a profile.")
+    if external_id is not None:
+        external_id = _text(external_id, "external_id", required=True)
+        if db.session.scalar(select(Profile.id).where(Profile.external_id == external_id)):
+            raise ValidationError(
+                "external_id", f"A profile with external id '{external_id}' exists."
+            )
+    profile = Profile(external_id=external_id, owner=owner)
+    with db.session.no_autoflush:
+        _apply_profile_input(profile, kind, data)
+    db.session.add(profile)
+    db.session.flush()
+    return profile
+
+
+def update_profile(profile: Profile, data: ProfileInput) -> Profile:
+    """Replace a profile's editable fields; its kind, owner and external id stay."""
+    with db.session.no_autoflush:
+        _apply_profile_input(profile, profile.kind, data)
+    db.session.flush()
+    return profile
+
+
+def delete_profile(profile: Profile) -> None:
+    """Delete a profile with its evidence and tags."""
+    db.session.delete(profile)
+    db.session.flush()
+
+
+def profile_input_for(profile: Profile) -> ProfileInput:
+    """Return the editable fields of a profile, to prefill a form or patch a few fields."""
+    organisation = profile.organisation
+    return ProfileInput(
+        name=profile.name,
+        economy=profile.economy,
+        affiliation=profile.affiliation,
+        city=profile.city,
+        sectors=tuple(profile.sectors),
+        value_chain=tuple(profile.value_chain),
+        summary=profile.summary,
+        offers=profile.offers,
+        needs=profile.needs,
+        keywords=tuple(profile.keywords),
+        languages=tuple(profile.languages),
+        website=profile.website,
+        contact_email=profile.contact_email,
+        organisation=OrganisationInput(
+            organisation.name, organisation.kind, organisation.economy, organisation.website
+        )
+        if organisation
+        else None,
+    )
+
+
+# --- evidence ------------------------------------------------------------------------------
+
+
+def _clean_evidence(data: EvidenceInput) -> dict[str, Any]:
+    year = data.year
+    if year is not None and (
+        isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2100
+    ):
+        raise ValidationError("year", "Give a year between 1900 and 2100, or leave it empty.")
+    return {
+        "kind": reference.coerce_enum(reference.EvidenceKind, data.kind, "kind"),
+        "title": _text(data.title, "title", required=True),
+        "text": _text(data.text, "text"),
+        "year": year,
+        "url": _url(data.url, "url"),
+    }
+
+
+def add_evidence(profile: Profile, data: EvidenceInput) -> EvidenceItem:
+    """Add a publication, project, product or patent to a profile."""
+    item = EvidenceItem(**_clean_evidence(data))
+    profile.evidence.append(item)
+    db.session.flush()
+    return item
+
+
+def update_evidence(item: EvidenceItem, data: EvidenceInput) -> EvidenceItem:
+    """Replace an evidence item's fields."""
+    for name, value in _clean_evidence(data).items():
+        setattr(item, name, value)
+    db.session.flush()
+    return item
+
+
+def remove_evidence(item: EvidenceItem) -> None:
+    """Remove an evidence item from its profile."""
+    db.session.delete(item)
+    db.session.flush()
+
+
+# --- records (demo data and, later, bulk import) -------------------------------------------
+
+
+def profile_from_record(record: Mapping[str, Any]) -> Profile:
+    """Create an unowned profile with its evidence from one JSON record."""
+    if not isinstance(record, Mapping):
+        raise ValidationError("record", "Each record must be a JSON object.")
+    organisation = record.get("organisation")
+    if organisation is not None and not isinstance(organisation, Mapping):
+        raise ValidationError("organisation", "Give the organisation as an object with a name.")
+    evidence = record.get("evidence") or []
+    if not isinstance(evidence, list) or not all(isinstance(item, Mapping) for item in evidence):
+        raise ValidationError("evidence", "Give evidence as a list of objects.")
+    data = ProfileInput(
+        name=record.get("name", ""),
+        economy=record.get("economy", ""),
+        affiliation=record.get("affiliation") or Affiliation.INDUSTRY,
+        city=record.get("city", ""),
+        sectors=tuple(_string_list(record.get("sectors") or [], "sectors")),
+        value_chain=tuple(_string_list(record.get("value_chain") or [], "value_chain")),
+        summary=record.get("summary", ""),
+        offers=record.get("offers", ""),
+        needs=record.get("needs", ""),
+        keywords=tuple(_string_list(record.get("keywords") or [], "keywords")),
+        languages=tuple(_string_list(record.get("languages") or [], "languages")),
+        website=record.get("website", ""),
+        contact_email=record.get("contact_email", ""),
+        organisation=OrganisationInput(
+            name=organisation.get("name", ""),
+            kind=organisation.get("kind") or OrganisationKind.OTHER,
+            economy=organisation.get("economy", ""),
+            website=organisation.get("website", ""),
+        )
+        if organisation
+        else None,
+    )
+    # Check every evidence item before anything is written.
+    evidence_inputs = [
+        EvidenceInput(
+            kind=item.get("kind", ""),
+            title=item.get("title", ""),
+            text=item.get("text", ""),
+            year=item.get("year"),
+            url=item.get("url", ""),
+        )
+        for item in evidence
+    ]
+    for position, item in enumerate(evidence_inputs):
+        try:
+            _clean_evidence(item)
+        except ValidationError as error:
+            raise ValidationError(f"evidence[{position}].{error.field}", error.message) from None
+    profile = create_profile(
+        record.get("kind", ""), data, external_id=record.get("external_id") or None
+    )
+    for item in evidence_inputs:
+        add_evidence(profile, item)
+    return profile
+
+
+# --- browsing ------------------------------------------------------------------------------
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered_ids(filters: ProfileFilters) -> Select:
+    """Select the ids of the profiles that pass every filter."""
+    query = select(Profile.id)
+    if filters.kind:
+        query = query.where(Profile.kind == filters.kind)
+    if filters.affiliations:
+        query = query.where(Profile.affiliation.in_(filters.affiliations))
+    if filters.economies:
+        query = query.where(Profile.economy.in_(filters.economies))
+    if filters.sectors:
+        query = query.where(
+            Profile.id.in_(
+                select(ProfileSector.profile_id).where(ProfileSector.code.in_(filters.sectors))
+            )
+        )
+    if filters.value_chain:
+        query = query.where(
+            Profile.id.in_(
+                select(ProfileValueChain.profile_id).where(
+                    ProfileValueChain.code.in_(filters.value_chain)
+                )
+            )
+        )
+    for term in filters.text.split():
+        pattern = f"%{_escape_like(term)}%"
+        query = query.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        Profile.name,
+                        Profile.city,
+                        Profile.summary,
+                        Profile.offers,
+                        Profile.needs,
+                    )
+                ),
+                Profile.organisation.has(Organisation.name.ilike(pattern, escape="\\")),
+            )
+        )
+    return query
+
+
+def browse_profiles(filters: ProfileFilters, page: int, per_page: int) -> Pagination:
+    """Return one page of the profiles that pass the filters, most recently updated first."""
+    query = (
+        select(Profile)
+        .where(Profile.id.in_(_filtered_ids(filters)))
+        .order_by(Profile.updated_at.desc(), Profile.id.desc())
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def _counts(column: Any, ids: Select, profile_id: Any = Profile.id) -> dict[str, int]:
+    query = select(column, func.count()).where(profile_id.in_(ids)).group_by(column)
+    return {str(code): count for code, count in db.session.execute(query)}
+
+
+def facet_counts(filters: ProfileFilters) -> Facets:
+    """Count profiles per facet value, each facet ignoring its own selection."""
+    by_kind = _counts(Profile.kind, _filtered_ids(replace(filters, kind=None)))
+    by_affiliation = _counts(Profile.affiliation, _filtered_ids(replace(filters, affiliations=())))
+    by_economy = _counts(Profile.economy, _filtered_ids(replace(filters, economies=())))
+    by_sector = _counts(
+        ProfileSector.code, _filtered_ids(replace(filters, sectors=())), ProfileSector.profile_id
+    )
+    by_position = _counts(
+        ProfileValueChain.code,
+        _filtered_ids(replace(filters, value_chain=())),
+        ProfileValueChain.profile_id,
+    )
+    return Facets(
+        kind=[
+            FacetValue(value, text, by_kind.get(value, 0), filters.kind == value)
+            for value, text in reference.choices(ProfileKind)
+        ],
+        affiliations=[
+            FacetValue(value, text, by_affiliation.get(value, 0), value in filters.affiliations)
+            for value, text in reference.choices(Affiliation)
+        ],
+        economies=sorted(
+            (
+                FacetValue(code, reference.economy_name(code), count, code in filters.economies)
+                for code, count in by_economy.items()
+            ),
+            key=lambda facet: facet.label,
+        ),
+        sectors=[
+            FacetValue(
+                term.code, term.label, by_sector.get(term.code, 0), term.code in filters.sectors
+            )
+            for term in reference.SECTORS
+        ],
+        value_chain=[
+            FacetValue(
+                term.code,
+                term.label,
+                by_position.get(term.code, 0),
+                term.code in filters.value_chain,
+            )
+            for term in reference.VALUE_CHAIN
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class ProgrammeCounts:
+    smes: int
+    experts: int
+    economies: int
+    organisations: int
+
+
+def programme_counts() -> ProgrammeCounts:
+    """Count what the programme holds, for the landing page."""
+    by_kind = dict(
+        db.session.execute(select(Profile.kind, func.count()).group_by(Profile.kind)).all()
+    )
+    return ProgrammeCounts(
+        smes=by_kind.get(ProfileKind.SME, 0),
+        experts=by_kind.get(ProfileKind.EXPERT, 0),
+        economies=db.session.scalar(select(func.count(func.distinct(Profile.economy)))) or 0,
+        organisations=db.session.scalar(select(func.count(Organisation.id))) or 0,
+    )

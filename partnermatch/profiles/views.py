@@ -1,0 +1,192 @@
+"""Profile pages: browse, view, create and edit one's own, evidence items."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from partnermatch.auth.decorators import roles_required
+from partnermatch.auth.models import Role
+from partnermatch.errors import ValidationError
+from partnermatch.extensions import db
+from partnermatch.forms import show_validation_error
+from partnermatch.profiles import services
+from partnermatch.profiles.forms import BrowseForm, EvidenceForm, ProfileForm
+from partnermatch.profiles.models import EvidenceItem, Profile
+from partnermatch.profiles.services import ProfileFilters
+
+bp = Blueprint("profiles", __name__, url_prefix="/profiles")
+
+
+def _profile_or_404(profile_id: int) -> Profile:
+    return db.get_or_404(Profile, profile_id)
+
+
+def _editable_profile_or_403(profile_id: int) -> Profile:
+    profile = _profile_or_404(profile_id)
+    if not services.can_edit_profile(current_user, profile):
+        abort(403)
+    return profile
+
+
+def _evidence_or_404(profile: Profile, item_id: int) -> EvidenceItem:
+    item = db.get_or_404(EvidenceItem, item_id)
+    if item.profile_id != profile.id:
+        abort(404)
+    return item
+
+
+@bp.get("/")
+def browse() -> str:
+    form = BrowseForm(request.args)
+    form.validate()
+    # Unknown facet values in a hand-edited URL are dropped rather than failing the page.
+    valid = {
+        name: [
+            value
+            for value in (getattr(form, name).data or [])
+            if value in {choice.value for choice in getattr(form, name).choices}
+        ]
+        for name in ("affiliation", "economy", "sector", "value_chain")
+    }
+    filters = ProfileFilters(
+        text=(form.q.data or "").strip() if not form.q.errors else "",
+        kind=form.kind.data or None if not form.kind.errors else None,
+        affiliations=tuple(valid["affiliation"]),
+        economies=tuple(valid["economy"]),
+        sectors=tuple(valid["sector"]),
+        value_chain=tuple(valid["value_chain"]),
+    )
+    page = form.page.data if form.page.data and not form.page.errors else 1
+    results = services.browse_profiles(filters, page, current_app.config["PROFILES_PER_PAGE"])
+    return render_template(
+        "profiles/browse.html",
+        form=form,
+        filters=filters,
+        results=results,
+        facets=services.facet_counts(filters),
+    )
+
+
+@bp.get("/<int:profile_id>")
+def detail(profile_id: int) -> str:
+    profile = _profile_or_404(profile_id)
+    return render_template(
+        "profiles/detail.html",
+        profile=profile,
+        can_edit=services.can_edit_profile(current_user, profile),
+        show_contact=services.can_see_contact(current_user, profile),
+    )
+
+
+@bp.get("/mine")
+@login_required
+def mine() -> Response:
+    if current_user.profile is not None:
+        return redirect(url_for("profiles.detail", profile_id=current_user.profile.id))
+    if current_user.role in (Role.SME, Role.EXPERT):
+        return redirect(url_for("profiles.new"))
+    return redirect(url_for("profiles.browse"))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.SME, Role.EXPERT)
+def new() -> str | Response:
+    if current_user.profile is not None:
+        flash("You already have a profile; here you can edit it.", "info")
+        return redirect(url_for("profiles.edit", profile_id=current_user.profile.id))
+    kind = services.profile_kind_for(current_user)
+    form = ProfileForm(kind=kind)
+    if form.validate_on_submit():
+        try:
+            profile = services.create_profile(kind, form.to_input(), owner=current_user)
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            flash(
+                "Your profile is saved. Add evidence: products, projects, publications.", "success"
+            )
+            return redirect(url_for("profiles.detail", profile_id=profile.id))
+    return render_template("profiles/edit.html", form=form, profile=None)
+
+
+@bp.route("/<int:profile_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(profile_id: int) -> str | Response:
+    profile = _editable_profile_or_403(profile_id)
+    form = ProfileForm(kind=profile.kind)
+    if request.method == "GET":
+        form.fill_from(services.profile_input_for(profile))
+    if form.validate_on_submit():
+        try:
+            services.update_profile(profile, form.to_input())
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            flash("Profile saved.", "success")
+            return redirect(url_for("profiles.detail", profile_id=profile.id))
+    return render_template("profiles/edit.html", form=form, profile=profile)
+
+
+@bp.post("/<int:profile_id>/delete")
+@login_required
+def delete(profile_id: int) -> Response:
+    profile = _editable_profile_or_403(profile_id)
+    name = profile.name
+    services.delete_profile(profile)
+    db.session.commit()
+    flash(f"The profile “{name}” has been deleted.", "success")
+    return redirect(url_for("profiles.browse"))
+
+
+@bp.route("/<int:profile_id>/evidence/new", methods=["GET", "POST"])
+@login_required
+def add_evidence(profile_id: int) -> str | Response:
+    profile = _editable_profile_or_403(profile_id)
+    form = EvidenceForm()
+    if form.validate_on_submit():
+        try:
+            services.add_evidence(profile, form.to_input())
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            flash("Evidence added.", "success")
+            return redirect(url_for("profiles.detail", profile_id=profile.id))
+    return render_template("profiles/evidence_form.html", form=form, profile=profile, item=None)
+
+
+@bp.route("/<int:profile_id>/evidence/<int:item_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_evidence(profile_id: int, item_id: int) -> str | Response:
+    profile = _editable_profile_or_403(profile_id)
+    item = _evidence_or_404(profile, item_id)
+    form = EvidenceForm(obj=item if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            services.update_evidence(item, form.to_input())
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            flash("Evidence saved.", "success")
+            return redirect(url_for("profiles.detail", profile_id=profile.id))
+    return render_template("profiles/evidence_form.html", form=form, profile=profile, item=item)
+
+
+@bp.post("/<int:profile_id>/evidence/<int:item_id>/delete")
+@login_required
+def remove_evidence(profile_id: int, item_id: int) -> Response:
+    profile = _editable_profile_or_403(profile_id)
+    item = _evidence_or_404(profile, item_id)
+    services.remove_evidence(item)
+    db.session.commit()
+    flash("Evidence removed.", "success")
+    return redirect(url_for("profiles.detail", profile_id=profile.id))

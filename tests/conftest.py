@@ -1,0 +1,67 @@
+"""Fixtures: app -> db -> client / runner / login_as, each test with its own database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from partnermatch import create_app
+from partnermatch.auth.models import User
+from partnermatch.extensions import db as database
+from tests.factories import PASSWORD
+
+
+def make_test_app(tmp_path: Path, **overrides: object) -> Flask:
+    settings = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "WTF_CSRF_ENABLED": False,
+        # Fast hashing keeps the suite quick; production uses scrypt.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "PROFILES_PER_PAGE": 5,
+        **overrides,
+    }
+    return create_app(settings, instance_path=tmp_path / "instance")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = make_test_app(tmp_path)
+    with app.app_context():
+        yield app
+        database.session.remove()
+        database.engine.dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator:
+    database.create_all()
+    yield database
+
+
+@pytest.fixture
+def client(app: Flask, db) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask, db) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def login_as(client: FlaskClient) -> Callable[[User], FlaskClient]:
+    """Log a user in through the login form, as a person would."""
+
+    def login(user: User, password: str = PASSWORD) -> FlaskClient:
+        response = client.post("/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, "login failed"
+        return client
+
+    return login

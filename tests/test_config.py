@@ -1,0 +1,100 @@
+"""Settings come in layers: defaults < instance/config.py < PARTNERMATCH_* < test mapping."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from partnermatch import create_app
+from partnermatch.config import ConfigurationError
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in (
+        "PARTNERMATCH_ENV",
+        "PARTNERMATCH_DATABASE_URL",
+        "PARTNERMATCH_DATA_DIR",
+        "PARTNERMATCH_SECRET_KEY",
+        "PARTNERMATCH_EMBEDDING_MODEL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_keep_everything_in_the_instance_folder(tmp_path, clean_environment):
+    app = create_app(instance_path=tmp_path)
+
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/partnermatch.sqlite3"
+    assert app.config["DATA_DIR"] == str(tmp_path)
+    assert app.config["EMBEDDING_MODEL"] is None
+
+
+def test_instance_config_overrides_defaults(tmp_path, clean_environment):
+    (tmp_path / "config.py").write_text("PROFILES_PER_PAGE = 7\nSECRET_KEY = 'from-instance'\n")
+
+    app = create_app(instance_path=tmp_path)
+
+    assert app.config["PROFILES_PER_PAGE"] == 7
+    assert app.config["SECRET_KEY"] == "from-instance"
+
+
+def test_environment_overrides_instance_config(tmp_path, clean_environment):
+    (tmp_path / "config.py").write_text("SECRET_KEY = 'from-instance'\n")
+    clean_environment.setenv("PARTNERMATCH_SECRET_KEY", "from-environment")
+    clean_environment.setenv("PARTNERMATCH_DATABASE_URL", f"sqlite:///{tmp_path}/other.db")
+    clean_environment.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "vectors"))
+    clean_environment.setenv("PARTNERMATCH_EMBEDDING_MODEL", "/models/minilm")
+
+    app = create_app(instance_path=tmp_path)
+
+    assert app.config["SECRET_KEY"] == "from-environment"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/other.db"
+    assert app.config["DATA_DIR"] == str(tmp_path / "vectors")
+    assert (tmp_path / "vectors").is_dir()
+    assert app.config["EMBEDDING_MODEL"] == "/models/minilm"
+
+
+def test_test_mapping_overrides_environment(tmp_path, clean_environment):
+    clean_environment.setenv("PARTNERMATCH_SECRET_KEY", "from-environment")
+
+    app = create_app({"SECRET_KEY": "from-test"}, instance_path=tmp_path)
+
+    assert app.config["SECRET_KEY"] == "from-test"
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path, clean_environment):
+    clean_environment.setenv("PARTNERMATCH_ENV", "production")
+
+    with pytest.raises(ConfigurationError, match="PARTNERMATCH_SECRET_KEY is not set"):
+        create_app(instance_path=tmp_path)
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_cookies_are_secure(tmp_path, clean_environment):
+    clean_environment.setenv("PARTNERMATCH_ENV", "production")
+    clean_environment.setenv("PARTNERMATCH_SECRET_KEY", "a-long-random-production-key")
+
+    app = create_app(instance_path=tmp_path)
+
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_development_generates_a_private_secret_key_once(tmp_path, clean_environment):
+    first = create_app(instance_path=tmp_path)
+    second = create_app(instance_path=tmp_path)
+
+    key_file = tmp_path / "secret_key"
+    assert len(first.config["SECRET_KEY"]) == 64
+    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_unknown_environment_name_is_refused(tmp_path, clean_environment):
+    clean_environment.setenv("PARTNERMATCH_ENV", "staging")
+
+    with pytest.raises(ConfigurationError, match="'development' or 'production'"):
+        create_app(instance_path=tmp_path)
