@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -108,8 +109,17 @@ def register_error_handlers(app: Flask) -> None:
         title, message = ERROR_PAGES.get(code, ERROR_PAGES[500])
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
+    def render_csrf_error(_error: CSRFError) -> tuple[str, int]:
+        message = (
+            "The form expired or was sent from another page. Go back, reload it and try again."
+        )
+        return render_template(
+            "errors/error.html", code=400, title="Form expired", message=message
+        ), 400
+
     for code in ERROR_PAGES:
         app.register_error_handler(code, render_error)
+    app.register_error_handler(CSRFError, render_csrf_error)
 
 
 def register_commands(app: Flask) -> None:

@@ -241,6 +241,7 @@ def test_every_form_post_needs_a_csrf_token(tmp_path):
         )
 
         assert response.status_code == 400
+        assert b"The form expired" in response.data
         assert users_with_email("x@example.org") == []
         db.session.remove()
         db.engine.dispose()
