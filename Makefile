@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo load --if-empty
+	$(FLASK) index rebuild --if-needed
 	@printf "\nServing PartnerMatch on http://$(HOST):$(PORT) (Ctrl+C to stop)\n"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

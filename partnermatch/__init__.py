@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from partnermatch.config import load_config
 from partnermatch.extensions import csrf, db, login_manager, migrate
+from partnermatch.matching.extension import init_matching
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    init_matching(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."
     login_manager.login_message_category = "info"
@@ -67,10 +69,10 @@ def register_blueprints(app: Flask) -> None:
     from partnermatch.auth.views import bp as auth_bp
     from partnermatch.main.views import bp as main_bp
     from partnermatch.profiles.views import bp as profiles_bp
+    from partnermatch.search.views import bp as search_bp
 
-    app.register_blueprint(main_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(profiles_bp)
+    for blueprint in (main_bp, auth_bp, profiles_bp, search_bp):
+        app.register_blueprint(blueprint)
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -123,7 +125,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from partnermatch.cli import demo_cli, users_cli
+    from partnermatch.cli import demo_cli, index_cli, matches_cli, users_cli
 
-    app.cli.add_command(users_cli)
-    app.cli.add_command(demo_cli)
+    for group in (users_cli, demo_cli, index_cli, matches_cli):
+        app.cli.add_command(group)

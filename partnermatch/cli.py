@@ -1,19 +1,29 @@
-"""Command-line tools: ``flask --app wsgi users ...`` and ``flask --app wsgi demo ...``."""
+"""Command-line tools: ``flask --app wsgi users|demo|index|matches ...``."""
 
 from __future__ import annotations
+
+import json
+import time
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from partnermatch import reference
 from partnermatch.auth import services as accounts
 from partnermatch.auth.models import Role
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.extension import get_engine
+from partnermatch.matching.search import search
+from partnermatch.profiles.services import ProfileFilters
 
 users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Load the demo programme.")
+index_cli = AppGroup("index", help="Build and inspect the search index.")
+matches_cli = AppGroup("matches", help="Search for partners.")
 
 
 @users_cli.command("create")
@@ -58,3 +68,126 @@ def load(if_empty: bool) -> None:
         click.echo(f"\nDemo logins (password for each: {password}):")
         for account in DEMO_ACCOUNTS:
             click.echo(f"  {account.role.label:<12} {account.email}")
+
+
+@index_cli.command("rebuild")
+@click.option(
+    "--if-needed", is_flag=True, help="Only when the index is missing or built with another model."
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 64), default=2, show_default=True, help="Torch threads."
+)
+def rebuild_index(if_needed: bool, threads: int) -> None:
+    """Rebuild the search index from the database; the old index serves until it is done."""
+    engine = get_engine()
+    if if_needed:
+        status = engine.status()
+        if status.problem is None:
+            click.echo(f"The search index is in place (version {status.manifest.version}).")
+            return
+        click.echo(status.problem)
+    engine.embedder.threads = threads
+    started = time.perf_counter()
+    with click.progressbar(length=engine.profile_count(), label="Indexing profiles") as bar:
+        manifest = engine.rebuild(on_progress=bar.update)
+    click.echo(
+        f"Index version {manifest.version}: {manifest.profiles} profiles, "
+        f"{manifest.capability_passages + manifest.needs_passages} passages "
+        f"in {time.perf_counter() - started:.1f} s."
+    )
+
+
+@index_cli.command("status")
+def index_status() -> None:
+    """Compare the search index with the database; exit 1 when it is stale."""
+    status = get_engine().status()
+    manifest = status.manifest
+    click.echo(f"Model:              {status.model_id}")
+    click.echo(f"Profiles in the DB: {status.database_profiles}")
+    if manifest is None:
+        click.echo("Index:              none")
+    else:
+        built = f"{manifest.index_type}, built {manifest.created_at}"
+        click.echo(f"Index version:      {manifest.version} ({built})")
+        click.echo(f"Index model:        {manifest.model_id}")
+        click.echo(f"Indexed profiles:   {status.indexed_profiles}")
+        click.echo(
+            f"Indexed passages:   {manifest.capability_passages} capability, "
+            f"{manifest.needs_passages} needs"
+        )
+        click.echo(f"Pending changes:    {status.pending_changes} (applied at the next search)")
+    click.echo(f"Stale:              {'yes' if status.stale else 'no'}")
+    if status.problem:
+        click.echo(status.problem)
+    if status.stale:
+        raise SystemExit(1)
+
+
+@matches_cli.command("search")
+@click.argument("text")
+@click.option("--kind", type=click.Choice(["sme", "expert"]), help="Only SMEs or only experts.")
+@click.option("--economy", "economies", multiple=True, help="Only these economies (repeatable).")
+@click.option(
+    "--exclude-economy", "excluded", multiple=True, help="Not these economies (repeatable)."
+)
+@click.option("--sector", "sectors", multiple=True, help="Only these sectors (repeatable).")
+@click.option(
+    "--value-chain", "positions", multiple=True, help="Only these positions (repeatable)."
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def search_command(
+    text: str,
+    kind: str | None,
+    economies: tuple[str, ...],
+    excluded: tuple[str, ...],
+    sectors: tuple[str, ...],
+    positions: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Search profiles by the meaning of TEXT."""
+    try:
+        filters = ProfileFilters(
+            kind=kind,
+            economies=tuple(reference.normalise_economy(e, "economy") for e in economies),
+            exclude_economies=tuple(
+                reference.normalise_economy(e, "exclude_economy") for e in excluded
+            ),
+            sectors=tuple(reference.check_sectors(sectors)),
+            value_chain=tuple(reference.check_value_chain(positions)),
+        )
+    except ValidationError as error:
+        raise click.UsageError(f"{error.field}: {error.message}") from None
+    try:
+        found = search(get_engine(), text, filters, limit=limit)
+    except IndexUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        payload = {
+            "total": found.total,
+            "results": [
+                {
+                    "id": result.profile.id,
+                    "external_id": result.profile.external_id,
+                    "name": result.profile.name,
+                    "kind": result.profile.kind.value,
+                    "economy": result.profile.economy,
+                    "score": round(result.score, 4),
+                    "reasons": result.reasons,
+                    "evidence": [{"title": e.title, "snippet": e.snippet} for e in result.evidence],
+                }
+                for result in found.results
+            ],
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{found.total} profiles pass the filters; the best {len(found.results)}:")
+    for rank, result in enumerate(found.results, start=1):
+        profile = result.profile
+        where = f"{profile.kind.value}, {profile.economy_name}"
+        click.echo(f"\n{rank:>2}. {result.score:.3f}  {profile.name}  [{where}]")
+        for reason in result.reasons:
+            click.echo(f"      {reason}")
+        for evidence in result.evidence:
+            click.echo(f"      {evidence.title}: \u201c{evidence.snippet}\u201d")

@@ -11,7 +11,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from partnermatch import create_app
 from partnermatch.auth.models import User
+from partnermatch.demo import load_demo
 from partnermatch.extensions import db as database
+from partnermatch.matching.extension import get_engine
 from tests.factories import PASSWORD
 
 
@@ -30,13 +32,45 @@ def make_test_app(tmp_path: Path, **overrides: object) -> Flask:
     return create_app(settings, instance_path=tmp_path / "instance")
 
 
+@pytest.fixture(scope="session")
+def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the session: the demo texts are encoded once, not per test."""
+    return tmp_path_factory.mktemp("embeddings") / "embedding-cache.sqlite3"
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_test_app(tmp_path)
+def app(tmp_path: Path, shared_embedding_cache: Path) -> Iterator[Flask]:
+    app = make_test_app(tmp_path, EMBEDDING_CACHE=str(shared_embedding_cache))
     with app.app_context():
         yield app
         database.session.remove()
         database.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_app(
+    tmp_path_factory: pytest.TempPathFactory, shared_embedding_cache: Path
+) -> Iterator[Flask]:
+    """The demo programme, indexed once per module: for tests that only read."""
+    app = make_test_app(
+        tmp_path_factory.mktemp("demo"), EMBEDDING_CACHE=str(shared_embedding_cache)
+    )
+    with app.app_context():
+        database.create_all()
+        load_demo(app.config["DEMO_PASSWORD"])
+        database.session.commit()
+        get_engine().rebuild()
+        database.session.remove()
+    yield app
+    with app.app_context():
+        database.engine.dispose()
+
+
+@pytest.fixture
+def demo(demo_app: Flask) -> Iterator[Flask]:
+    with demo_app.app_context():
+        yield demo_app
+        database.session.remove()
 
 
 @pytest.fixture

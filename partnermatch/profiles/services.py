@@ -82,6 +82,7 @@ class ProfileFilters:
     kind: str | None = None
     affiliations: tuple[str, ...] = ()
     economies: tuple[str, ...] = ()
+    exclude_economies: tuple[str, ...] = ()
     sectors: tuple[str, ...] = ()
     value_chain: tuple[str, ...] = ()
 
@@ -444,7 +445,7 @@ def _escape_like(term: str) -> str:
 
 
 def _filtered_ids(filters: ProfileFilters) -> Select:
-    """Select the ids of the profiles that pass every filter."""
+    """Select the ids of the profiles that pass every filter (the text filter by substring)."""
     query = select(Profile.id)
     if filters.kind:
         query = query.where(Profile.kind == filters.kind)
@@ -452,6 +453,8 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
         query = query.where(Profile.affiliation.in_(filters.affiliations))
     if filters.economies:
         query = query.where(Profile.economy.in_(filters.economies))
+    if filters.exclude_economies:
+        query = query.where(Profile.economy.not_in(filters.exclude_economies))
     if filters.sectors:
         query = query.where(
             Profile.id.in_(
@@ -484,6 +487,11 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
             )
         )
     return query
+
+
+def filtered_profile_ids(filters: ProfileFilters) -> list[int]:
+    """Return the ids of the profiles that pass the filters."""
+    return list(db.session.scalars(_filtered_ids(filters)))
 
 
 def browse_profiles(filters: ProfileFilters, page: int, per_page: int) -> Pagination:

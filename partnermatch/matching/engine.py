@@ -1,0 +1,255 @@
+"""The matching engine of one process: loads the current snapshot, follows the journal,
+rebuilds, reports its status and answers searches."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from partnermatch.extensions import db
+from partnermatch.matching import journal
+from partnermatch.matching.embedder import Embedder
+from partnermatch.matching.index import Manifest, PassageIndex, SnapshotStore
+from partnermatch.matching.passages import (
+    SEARCHABLE_SOURCES,
+    Passage,
+    passage_id,
+    profile_passages,
+    split_passage_id,
+)
+from partnermatch.profiles.models import Profile
+from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids
+
+# Profiles per step of a rebuild: small enough for a lively progress bar.
+REBUILD_BATCH = 64
+ProgressCallback = Callable[[int], None]
+
+
+class IndexUnavailable(Exception):
+    """There is no index this process may serve; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    model_id: str
+    database_profiles: int
+    indexed_profiles: int | None
+    manifest: Manifest | None
+    pending_changes: int
+    problem: str | None
+
+    @property
+    def stale(self) -> bool:
+        """True when the index is missing, built with another model, or behind the database."""
+        return (
+            self.problem is not None
+            or self.pending_changes > 0
+            or (self.indexed_profiles != self.database_profiles)
+        )
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    profile_id: int
+    position: int
+    score: float
+
+
+@dataclass
+class SearchPage:
+    hits: list[PassageHit]  # the best passage of each profile on this page, best first
+    total: int  # profiles that pass the filters
+    offset: int
+    limit: int
+
+
+@dataclass
+class _Loaded:
+    version: str
+    manifest: Manifest
+    index: PassageIndex
+    seq: int
+
+
+def _profiles_with_passages(profile_ids: Sequence[int]) -> Iterator[tuple[Profile, list[Passage]]]:
+    query = (
+        select(Profile)
+        .where(Profile.id.in_(profile_ids))
+        .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
+    )
+    for profile in db.session.scalars(query):
+        yield profile, profile_passages(profile)
+
+
+class MatchingEngine:
+    """Holds the index this process serves and keeps it in step with the database."""
+
+    def __init__(self, index_dir: Path, embedder: Embedder) -> None:
+        self.store = SnapshotStore(index_dir)
+        self.embedder = embedder
+        self._lock = threading.RLock()
+        self._loaded: _Loaded | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    # --- keeping in step --------------------------------------------------------------------
+
+    def _problem_with(self, manifest: Manifest | None) -> str | None:
+        if manifest is None:
+            return "The search index has not been built yet: run `flask --app wsgi index rebuild`."
+        if manifest.model_id != self.model_id:
+            return (
+                f"The search index was built with the model {manifest.model_id!r}, but the "
+                f"configured model is {self.model_id!r}: run `flask --app wsgi index rebuild`."
+            )
+        return None
+
+    def sync(self) -> PassageIndex:
+        """Load a newer snapshot if another process wrote one, apply new journal entries,
+        and return the index to search; raise IndexUnavailable when there is none to serve."""
+        with self._lock:
+            version = self.store.current_version()
+            if self._loaded is None or self._loaded.version != version:
+                problem = self._problem_with(self.store.read_manifest(version))
+                if problem:
+                    self._loaded = None
+                    raise IndexUnavailable(problem)
+                manifest, index = self.store.load(version)  # type: ignore[arg-type]
+                self._loaded = _Loaded(version, manifest, index, manifest.journal_seq)  # type: ignore[arg-type]
+            latest = journal.latest_seq()
+            if latest > self._loaded.seq:
+                changed = journal.changed_since(self._loaded.seq, latest)
+                self._refresh_profiles(self._loaded.index, changed)
+                self._loaded.seq = latest
+            return self._loaded.index
+
+    def _refresh_profiles(self, index: PassageIndex, profile_ids: Sequence[int]) -> None:
+        index.remove_profiles(profile_ids)
+        for start in range(0, len(profile_ids), REBUILD_BATCH):
+            self._add_profiles(
+                index, list(_profiles_with_passages(profile_ids[start : start + REBUILD_BATCH]))
+            )
+
+    def _add_profiles(
+        self, index: PassageIndex, batch: list[tuple[Profile, list[Passage]]]
+    ) -> None:
+        ids: list[int] = []
+        texts: list[str] = []
+        capability: list[bool] = []
+        for profile, passages in batch:
+            for position, passage in enumerate(passages):
+                ids.append(passage_id(profile.id, position))
+                texts.append(passage.text)
+                capability.append(passage.source in SEARCHABLE_SOURCES)
+        vectors = self.embedder.encode_passages(texts)
+        id_array = np.asarray(ids, dtype=np.int64)
+        mask = np.asarray(capability, dtype=bool)
+        index.capability.add(id_array[mask], vectors[mask])
+        index.needs.add(id_array[~mask], vectors[~mask])
+
+    # --- rebuilding -------------------------------------------------------------------------
+
+    def _profile_id_batches(self) -> Iterator[list[int]]:
+        ids = list(db.session.scalars(select(Profile.id).order_by(Profile.id)))
+        for start in range(0, len(ids), REBUILD_BATCH):
+            yield ids[start : start + REBUILD_BATCH]
+
+    def profile_count(self) -> int:
+        """Return how many profiles the database holds (a rebuild's amount of work)."""
+        return db.session.scalar(select(func.count(Profile.id))) or 0
+
+    def rebuild(self, on_progress: ProgressCallback | None = None) -> Manifest:
+        """Index every profile into a new snapshot and make it current.
+
+        The journal position is read before the profiles: a change committed during the
+        rebuild is applied again afterwards, never lost. Should anything fail before the new
+        snapshot is complete, the previous one keeps serving.
+        """
+        seq = journal.latest_seq()
+        index = PassageIndex.empty(self.embedder.dimension)
+        for batch_ids in self._profile_id_batches():
+            self._add_profiles(index, list(_profiles_with_passages(batch_ids)))
+            db.session.expire_all()
+            if on_progress:
+                on_progress(len(batch_ids))
+        manifest = self.store.save(index, model_id=self.model_id, journal_seq=seq)
+        journal.prune(seq)
+        db.session.commit()
+        return manifest
+
+    # --- reporting --------------------------------------------------------------------------
+
+    def status(self) -> IndexStatus:
+        """Compare the index with the database, without loading any model."""
+        manifest = self.store.read_manifest()
+        problem = self._problem_with(manifest)
+        database_profiles = self.profile_count()
+        if problem or manifest is None:
+            return IndexStatus(self.model_id, database_profiles, None, manifest, 0, problem)
+        pending = len(journal.changed_since(manifest.journal_seq, journal.latest_seq()))
+        with self._lock:
+            loaded = self._loaded
+            indexed = (
+                len(loaded.index.profile_ids)
+                if loaded and loaded.version == self.store.current_version()
+                else manifest.profiles
+            )
+            if loaded and loaded.version == self.store.current_version():
+                pending = len(journal.changed_since(loaded.seq, journal.latest_seq()))
+        return IndexStatus(self.model_id, database_profiles, indexed, manifest, pending, None)
+
+    # --- searching --------------------------------------------------------------------------
+
+    def search_vector(
+        self, query: np.ndarray, filters: ProfileFilters | None, limit: int, offset: int = 0
+    ) -> SearchPage:
+        """Return one page of profiles ranked by their best capability passage.
+
+        Filters are applied inside FAISS (an IDSelector over the passing profiles' ids), so
+        the result is the true best among the profiles that pass, however few they are.
+        """
+        with self._lock:
+            index = self.sync().capability
+            allowed: np.ndarray | None = None
+            if filters is not None and filters != ProfileFilters():
+                passing = filtered_profile_ids(filters)
+                allowed = index.ids_for(passing)
+                total = sum(1 for pid in passing if pid in index.ids_by_profile)
+                available = len(allowed)
+            else:
+                total = len(index.ids_by_profile)
+                available = index.size
+            wanted = offset + limit
+            if available == 0 or wanted == 0 or offset >= total:
+                return SearchPage([], total, offset, limit)
+            best: dict[int, PassageHit] = {}
+            k = min(available, max(wanted * 4, 64))
+            while True:
+                scores, ids = index.search(query, k, allowed)
+                best.clear()
+                for score, vector_id in zip(scores[0], ids[0], strict=True):
+                    if vector_id < 0:
+                        break
+                    profile_id, position = split_passage_id(vector_id)
+                    if profile_id not in best:
+                        best[profile_id] = PassageHit(profile_id, position, float(score))
+                if len(best) >= wanted or k >= available:
+                    break
+                k = min(available, k * 4)
+        hits = list(best.values())[offset:wanted]
+        return SearchPage(hits, total, offset, limit)
+
+    def search(
+        self, query: str, filters: ProfileFilters | None = None, limit: int = 20, offset: int = 0
+    ) -> SearchPage:
+        """Search profiles by the meaning of a plain-language text."""
+        self.sync()  # before encoding: a missing index is reported without loading the model
+        return self.search_vector(self.embedder.encode_query(query), filters, limit, offset)

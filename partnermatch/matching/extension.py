@@ -1,0 +1,30 @@
+"""Wiring the engine into an application: one engine per app, the model shared per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from partnermatch.matching import journal
+from partnermatch.matching.embedder import Embedder, resolve_model
+from partnermatch.matching.engine import MatchingEngine
+
+EXTENSION_KEY = "matching"
+
+
+def init_matching(app: Flask) -> None:
+    """Create the app's matching engine; the model itself loads on first use."""
+    data_dir = Path(app.config["DATA_DIR"])
+    embedder = Embedder(
+        resolve_model(app.config["EMBEDDING_MODEL"]),
+        cache_path=Path(app.config["EMBEDDING_CACHE"] or data_dir / "embedding-cache.sqlite3"),
+        threads=app.config["EMBEDDING_THREADS"],
+    )
+    app.extensions[EXTENSION_KEY] = MatchingEngine(data_dir / "index", embedder)
+    journal.start_journal()
+
+
+def get_engine() -> MatchingEngine:
+    """Return the matching engine of the current application."""
+    return current_app.extensions[EXTENSION_KEY]

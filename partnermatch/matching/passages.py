@@ -1,0 +1,94 @@
+"""A profile becomes several passages, each embedded on its own.
+
+One centroid per profile blurs an expert with twenty publications into nothing in
+particular; separate passages let a query meet the one publication it is about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from partnermatch.profiles.models import Profile
+
+CHUNK_WORDS = 200
+CHUNK_OVERLAP = 40
+# Passage ids are profile_id * MAX_PASSAGES + position, so one profile's passages form a
+# contiguous id range that can be removed or selected in one step.
+MAX_PASSAGES = 1024
+
+
+class PassageSource(StrEnum):
+    ABOUT = "about"
+    OFFERS = "offers"
+    NEEDS = "needs"
+    EVIDENCE = "evidence"
+
+
+# What a search for partners reads: what a profile is, offers and has done; not what it needs.
+SEARCHABLE_SOURCES = frozenset({PassageSource.ABOUT, PassageSource.OFFERS, PassageSource.EVIDENCE})
+
+
+@dataclass(frozen=True)
+class Passage:
+    source: PassageSource
+    title: str  # where the passage comes from, as shown to people
+    text: str  # what is embedded: the quote with its context (name, title)
+    quote: str  # the words of the profile itself, for quoting as evidence
+    evidence_id: int | None = None
+
+
+def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:
+    """Cut a text into chunks of about `size` words, each repeating `overlap` words of the last."""
+    words = text.split()
+    if len(words) <= size:
+        return [" ".join(words)] if words else []
+    step = size - overlap
+    chunks = []
+    for start in range(0, len(words), step):
+        chunks.append(" ".join(words[start : start + size]))
+        if start + size >= len(words):
+            break
+    return chunks
+
+
+def _context(*parts: str) -> str:
+    return " ".join(part.rstrip(".") + "." for part in parts if part)
+
+
+def profile_passages(profile: Profile) -> list[Passage]:
+    """Return a profile's passages in a stable order: about, offers, needs, then evidence."""
+    organisation = profile.organisation.name if profile.organisation else ""
+    keywords = "Keywords: " + ", ".join(profile.keywords) if profile.keywords else ""
+    about_context = _context(
+        profile.name, organisation if organisation != profile.name else "", keywords
+    )
+    # (source, title, context embedded before each chunk, the profile's own words)
+    pieces: list[tuple[PassageSource, str, str, str, int | None]] = [
+        (PassageSource.ABOUT, "Profile", about_context, profile.summary or profile.name, None),
+        (PassageSource.OFFERS, "Offers", "", profile.offers, None),
+        (PassageSource.NEEDS, "Needs", "", profile.needs, None),
+    ]
+    for item in sorted(profile.evidence, key=lambda evidence: evidence.id):
+        if item.text:
+            pieces.append(
+                (PassageSource.EVIDENCE, item.title, _context(item.title), item.text, item.id)
+            )
+        else:
+            pieces.append((PassageSource.EVIDENCE, item.title, "", item.title, item.id))
+    passages = [
+        Passage(source, title, f"{context} {chunk}".strip(), chunk, evidence_id)
+        for source, title, context, body, evidence_id in pieces
+        for chunk in chunk_words(body)
+    ]
+    return passages[:MAX_PASSAGES]
+
+
+def passage_id(profile_id: int, position: int) -> int:
+    """Return the vector id of a profile's passage."""
+    return profile_id * MAX_PASSAGES + position
+
+
+def split_passage_id(vector_id: int) -> tuple[int, int]:
+    """Return (profile id, position) for a vector id."""
+    return divmod(int(vector_id), MAX_PASSAGES)

@@ -1,0 +1,1 @@
+"""The search page: plain-language partner search over the matching engine."""

@@ -1,0 +1,140 @@
+"""The search page and the index and matches commands, over the indexed demo programme."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from partnermatch.extensions import db
+from tests.factories import make_profile
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def test_the_search_page_explains_how_to_search_before_a_query(demo):
+    page = page_text(demo.test_client().get("/search/"))
+
+    assert "Describe what you need in plain language" in page
+    assert "profile-card" not in page
+
+
+def test_search_results_show_score_quote_and_reasons(demo):
+    response = demo.test_client().get(
+        "/search/",
+        query_string={
+            "q": "who can check that our lithium packs are safe to ship by air",
+            "sector": "green-vehicles",
+        },
+    )
+
+    page = page_text(response)
+    assert response.status_code == 200
+    assert "best match first" in page
+    first_card = page.split('class="profile-card result"')[1]
+    assert "<meter" in first_card
+    assert "UN38.3" in first_card  # the quoted evidence of the Korean battery test lab
+    assert "Sector: Green vehicles" in first_card
+    assert "Why this match" in first_card
+
+
+def test_search_results_are_paginated(demo):
+    client = demo.test_client()
+
+    first = page_text(client.get("/search/", query_string={"q": "metal", "kind": "expert"}))
+    second = page_text(
+        client.get("/search/", query_string={"q": "metal", "kind": "expert", "page": 2})
+    )
+
+    assert "page 1 of" in first and 'rel="next"' in first
+    assert "page 2 of" in second and 'rel="prev"' in second
+    links = [re.findall(r'<h3><a href="(/profiles/\d+)"', page) for page in (first, second)]
+    assert len(links[0]) == 10 and len(links[1]) == 10
+    assert not set(links[0]) & set(links[1])
+
+
+def test_an_empty_economy_suggests_looking_elsewhere(demo):
+    page = page_text(
+        demo.test_client().get(
+            "/search/", query_string={"q": "copper", "economy": "PG", "sector": "metal"}
+        )
+    )
+
+    assert "No profile passes these filters" in page
+    assert "No profile in Papua New Guinea passes these filters" in page
+    assert "outside it do" in page
+    assert "Search all economies" in page
+
+
+def test_bad_search_parameters_do_not_break_the_page(demo):
+    response = demo.test_client().get(
+        "/search/", query_string={"q": "casting", "economy": "ZZ", "page": "-1", "kind": "robot"}
+    )
+
+    assert response.status_code == 200
+    assert "best match first" in page_text(response)
+
+
+def test_without_an_index_the_page_says_so(client, db):
+    make_profile()
+
+    page = page_text(client.get("/search/", query_string={"q": "casting"}))
+
+    assert "Search is unavailable right now" in page
+
+
+def test_staff_are_told_how_to_build_the_index(client, db, login_as):
+    from partnermatch.auth.models import Role
+    from tests.factories import make_user
+
+    login_as(make_user(Role.COORDINATOR))
+
+    page = page_text(client.get("/search/", query_string={"q": "casting"}))
+
+    assert "flask --app wsgi index rebuild" in page
+
+
+def test_index_rebuild_and_status_commands(runner):
+    make_profile(name="Andes Copper Foundry")
+
+    missing = runner.invoke(args=["index", "status"])
+    if_needed = runner.invoke(args=["index", "rebuild", "--if-needed"])
+    again = runner.invoke(args=["index", "rebuild", "--if-needed"])
+    fresh = runner.invoke(args=["index", "status"])
+
+    assert missing.exit_code == 1 and "has not been built yet" in missing.output
+    assert if_needed.exit_code == 0 and "Index version 1: 1 profiles" in if_needed.output
+    assert "The search index is in place (version 1)" in again.output
+    assert fresh.exit_code == 0
+    assert "Indexed profiles:   1" in fresh.output and "Stale:              no" in fresh.output
+
+
+def test_matches_search_prints_json(demo):
+    result = demo.test_cli_runner().invoke(
+        args=["matches", "search", "digital printing on batik", "--economy", "Indonesia", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["total"] >= 1
+    assert payload["results"][0]["external_id"] == "demo-sme-id-digital-batik"
+    assert payload["results"][0]["evidence"][0]["snippet"]
+
+
+def test_matches_search_names_a_bad_filter(demo):
+    result = demo.test_cli_runner().invoke(args=["matches", "search", "x", "--economy", "Atlantis"])
+
+    assert result.exit_code == 2
+    assert "economy: Unknown economy 'Atlantis'" in result.output
+
+
+def test_matches_search_without_an_index_explains_what_to_do(runner):
+    make_profile()
+
+    result = runner.invoke(args=["matches", "search", "casting"])
+
+    assert result.exit_code == 1
+    assert "run `flask --app wsgi index rebuild`" in result.output
+    db.session.remove()
