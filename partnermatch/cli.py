@@ -17,7 +17,9 @@ from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
+from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
+from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
 
 users_cli = AppGroup("users", help="Manage accounts.")
@@ -191,3 +193,51 @@ def search_command(
             click.echo(f"      {reason}")
         for evidence in result.evidence:
             click.echo(f"      {evidence.title}: \u201c{evidence.snippet}\u201d")
+
+
+@matches_cli.command("recommend")
+@click.argument("profile_id", type=int)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--kind", type=click.Choice(["sme", "expert"]), help="Only SMEs or only experts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def recommend_command(profile_id: int, limit: int, kind: str | None, as_json: bool) -> None:
+    """Recommend partners for the profile PROFILE_ID, with each factor's contribution."""
+    profile = db.session.get(Profile, profile_id)
+    if profile is None:
+        raise click.BadParameter(f"there is no profile {profile_id}", param_hint="PROFILE_ID")
+    try:
+        recommendations = recommend(
+            get_engine(),
+            profile,
+            limit,
+            kind=kind,
+            cross_economy_weight=current_app.config["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+        )
+    except IndexUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        payload = [
+            {
+                "id": rec.profile.id,
+                "external_id": rec.profile.external_id,
+                "name": rec.profile.name,
+                "kind": rec.profile.kind.value,
+                "economy": rec.profile.economy,
+                "score": round(rec.score, 4),
+                "reasons": rec.reasons,
+                "evidence": [{"title": q.title, "snippet": q.snippet} for q in rec.quotes],
+            }
+            for rec in recommendations
+        ]
+        click.echo(
+            json.dumps({"profile": profile.id, "results": payload}, ensure_ascii=False, indent=2)
+        )
+        return
+    click.echo(f"Recommended partners for {profile.name} [{profile.economy_name}]:")
+    for rank, rec in enumerate(recommendations, start=1):
+        where = f"{rec.profile.kind.value}, {rec.profile.economy_name}"
+        click.echo(f"\n{rank:>2}. {rec.score:.3f}  {rec.profile.name}  [{where}]")
+        for factor in rec.factors:
+            click.echo(f"      {factor.contribution:+.3f}  {factor.label} ({factor.detail})")
+        for quote in rec.quotes:
+            click.echo(f"      {quote.title}: \u201c{quote.snippet}\u201d")

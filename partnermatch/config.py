@@ -47,6 +47,10 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # The embedding cache file; None keeps it in DATA_DIR.
         "EMBEDDING_CACHE": None,
         "SEARCH_RESULTS_PER_PAGE": 10,
+        "RECOMMENDATIONS_SHOWN": 5,
+        # Added to a recommendation's score when the partner is in another economy: the
+        # programme exists to partner across economies. 0 turns the preference off.
+        "RECOMMEND_CROSS_ECONOMY_WEIGHT": 0.05,
         "PROFILES_PER_PAGE": 20,
         "USERS_PER_PAGE": 50,
         # Werkzeug's scrypt: memory-hard. Tests swap in a cheap method to stay fast.

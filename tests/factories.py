@@ -44,9 +44,12 @@ def profile_input(**fields: Any) -> ProfileInput:
         "keywords": ("die casting",),
         "languages": ("en", "zh"),
         "contact_email": "private-contact@example.org",
-        "organisation": OrganisationInput("Kaohsiung Castings", "sme", "TW"),
     }
     defaults.update(fields)
+    # Each profile gets an organisation of its own unless the test shares one on purpose.
+    defaults.setdefault(
+        "organisation", OrganisationInput(f"{defaults['name']} Co.", "sme", defaults["economy"])
+    )
     return ProfileInput(**defaults)
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask_login import current_user
 
 from partnermatch.profiles.services import programme_counts
+from partnermatch.profiles.views import partner_suggestions
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
 def index() -> str:
-    return render_template("main/index.html", counts=programme_counts())
+    own_profile = current_user.profile if current_user.is_authenticated else None
+    suggestions = partner_suggestions(own_profile) if own_profile is not None else {}
+    return render_template(
+        "main/index.html", counts=programme_counts(), own_profile=own_profile, **suggestions
+    )

@@ -61,6 +61,16 @@ class PassageHit:
     score: float
 
 
+@dataclass(frozen=True)
+class PairHit:
+    """A profile's best passage against any of several query vectors."""
+
+    profile_id: int
+    score: float
+    query_index: int
+    position: int
+
+
 @dataclass
 class SearchPage:
     hits: list[PassageHit]  # the best passage of each profile on this page, best first
@@ -246,6 +256,40 @@ class MatchingEngine:
                 k = min(available, k * 4)
         hits = list(best.values())[offset:wanted]
         return SearchPage(hits, total, offset, limit)
+
+    def best_per_profile(
+        self,
+        vectors: np.ndarray,
+        target: str,
+        *,
+        among: Sequence[int] | None = None,
+        depth: int = 2000,
+    ) -> dict[int, PairHit]:
+        """For each profile, the best (query vector, passage) pair in the target index.
+
+        `target` is "capability" or "needs". With `among`, every passage of those profiles is
+        scored (exact); without it, the `depth` nearest passages of each vector are.
+        """
+        if not len(vectors):
+            return {}
+        with self._lock:
+            index = getattr(self.sync(), target)
+            allowed = index.ids_for(among) if among is not None else None
+            available = len(allowed) if allowed is not None else index.size
+            k = available if among is not None else min(available, depth)
+            if k == 0:
+                return {}
+            scores, ids = index.search(vectors, k, allowed)
+        best: dict[int, PairHit] = {}
+        for query_index, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
+            for score, vector_id in zip(row_scores, row_ids, strict=True):
+                if vector_id < 0:
+                    break
+                profile_id, position = split_passage_id(vector_id)
+                known = best.get(profile_id)
+                if known is None or score > known.score:
+                    best[profile_id] = PairHit(profile_id, float(score), query_index, position)
+        return best
 
     def search(
         self, query: str, filters: ProfileFilters | None = None, limit: int = 20, offset: int = 0

@@ -11,6 +11,9 @@ from partnermatch.auth.models import Role
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.forms import show_validation_error
+from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.extension import get_engine
+from partnermatch.matching.recommend import recommend, similar_profiles
 from partnermatch.profiles import services
 from partnermatch.profiles.forms import BrowseForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
@@ -69,6 +72,27 @@ def browse() -> str:
     )
 
 
+def partner_suggestions(profile: Profile) -> dict[str, object]:
+    """Recommended partners (and, for staff, similar experts) for a profile page."""
+    engine = get_engine()
+    shown = current_app.config["RECOMMENDATIONS_SHOWN"]
+    try:
+        recommendations = recommend(
+            engine,
+            profile,
+            shown,
+            cross_economy_weight=current_app.config["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+        )
+        similar = (
+            similar_profiles(engine, profile, shown, kind="expert")
+            if current_user.is_authenticated and current_user.is_staff
+            else []
+        )
+    except IndexUnavailable as error:
+        return {"recommendations": [], "similar": [], "matching_unavailable": str(error)}
+    return {"recommendations": recommendations, "similar": similar, "matching_unavailable": None}
+
+
 @bp.get("/<int:profile_id>")
 def detail(profile_id: int) -> str:
     profile = _profile_or_404(profile_id)
@@ -77,6 +101,7 @@ def detail(profile_id: int) -> str:
         profile=profile,
         can_edit=services.can_edit_profile(current_user, profile),
         show_contact=services.can_see_contact(current_user, profile),
+        **partner_suggestions(profile),
     )
 
 

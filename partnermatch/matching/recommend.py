@@ -1,0 +1,292 @@
+"""Recommended partners for a profile, with each factor's contribution shown.
+
+The score of a candidate C for a profile P adds four factors:
+
+    score = 0.60 * need      P's needs against C's offers, profile and evidence (best pair)
+          + 0.25 * mutual    harmonic mean of `need` and `return`, where `return` is C's needs
+                             against P's offers, profile and evidence: zero unless both sides
+                             gain, so a two-sided match ranks above a one-sided one
+          + 0.10 * chain     value-chain complementarity (VALUE_CHAIN_FIT below)
+          + w    * across    1 when C is in another economy (w: RECOMMEND_CROSS_ECONOMY_WEIGHT)
+
+Similarities are cosine similarities of MiniLM embeddings, floored at 0. The top N is then
+chosen greedily, each pick lowering the candidates that share its organisation (-0.10) or
+economy (-0.02 per earlier pick): a categorical form of maximal marginal relevance, so that
+one organisation or one economy does not fill the list. P itself and P's own organisation
+are never recommended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from partnermatch import reference
+from partnermatch.extensions import db
+from partnermatch.matching.engine import MatchingEngine, PairHit
+from partnermatch.matching.explain import best_snippet, content_words
+from partnermatch.matching.passages import (
+    SEARCHABLE_SOURCES,
+    Passage,
+    PassageSource,
+    profile_passages,
+)
+from partnermatch.profiles.models import Profile
+
+NEED_WEIGHT = 0.60
+MUTUAL_WEIGHT = 0.25
+CHAIN_WEIGHT = 0.10
+DEFAULT_CROSS_ECONOMY_WEIGHT = 0.05
+SAME_ORGANISATION_PENALTY = 0.10
+SAME_ECONOMY_PENALTY = 0.02
+# Candidates scored in full: the nearest by `need`; the other factors add at most 0.40.
+CANDIDATE_POOL = 200
+
+SUPPORT_FUNCTIONS = tuple(
+    code for code in reference.VALUE_CHAIN_CODES if code not in reference.CHAIN_POSITIONS
+)
+
+
+SOURCE_WORDS = {
+    PassageSource.ABOUT: "profile",
+    PassageSource.OFFERS: "offers",
+    PassageSource.NEEDS: "needs",
+    PassageSource.EVIDENCE: "evidence",
+}
+
+
+def chain_fit(mine: str, theirs: str) -> float:
+    """How well two value-chain positions complement each other, from 0 to 1.
+
+    Along the chain, neighbours complement each other best (a components maker and an
+    integrator: 1.0), two steps apart less (0.6), further apart little (0.3), and the same
+    position is usually a competitor (0.2). A support function (R&D, design, testing, policy
+    and funding) serves every chain position (0.8); two different support functions work
+    together now and then (0.5); the same support function is a peer (0.2).
+    """
+    chain = reference.CHAIN_POSITIONS
+    if mine in chain and theirs in chain:
+        gap = abs(chain.index(mine) - chain.index(theirs))
+        return {0: 0.2, 1: 1.0, 2: 0.6}.get(gap, 0.3)
+    if (mine in chain) != (theirs in chain):
+        return 0.8
+    return 0.2 if mine == theirs else 0.5
+
+
+@dataclass(frozen=True)
+class Factor:
+    label: str
+    contribution: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Quote:
+    title: str  # whose words and where from: "Their offers", "Your needs", ...
+    snippet: str
+
+
+@dataclass
+class Recommendation:
+    profile: Profile
+    score: float
+    factors: list[Factor]
+    quotes: list[Quote] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [
+            f"{f.label}: {f.contribution:+.2f} ({f.detail})" for f in self.factors if f.contribution
+        ]
+
+
+def _value_chain_factor(profile: Profile, candidate: Profile) -> tuple[float, str]:
+    needs_words = content_words(profile.needs)
+    best, detail = 0.0, ""
+    for theirs in candidate.value_chain:
+        label = reference.value_chain_position(theirs).label  # type: ignore[union-attr]
+        # A need that names the position asks for it, even when it is P's own.
+        if content_words(label) & needs_words - {"and"}:
+            return 1.0, f"your needs ask for {label.lower()}"
+        for mine in profile.value_chain:
+            fit = chain_fit(mine, theirs)
+            if fit > best:
+                mine_label = reference.value_chain_position(mine).label  # type: ignore[union-attr]
+                best, detail = fit, f"{mine_label} with {label}".lower().capitalize()
+    return best, detail
+
+
+def _their_quote(passages: list[Passage], position: int, query: str) -> Quote | None:
+    if position >= len(passages):
+        return None
+    passage = passages[position]
+    if passage.source is PassageSource.EVIDENCE:
+        title = f"Their evidence: {passage.title}"
+    else:
+        title = f"Their {SOURCE_WORDS[passage.source]}"
+    return Quote(title, best_snippet(passage.quote, query))
+
+
+def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]:
+    chosen: list[Recommendation] = []
+    remaining = list(scored)
+    while remaining and len(chosen) < limit:
+
+        def adjusted(candidate: Recommendation) -> float:
+            same_org = sum(
+                1
+                for pick in chosen
+                if candidate.profile.organisation_id is not None
+                and pick.profile.organisation_id == candidate.profile.organisation_id
+            )
+            same_economy = sum(
+                1 for pick in chosen if pick.profile.economy == candidate.profile.economy
+            )
+            return (
+                candidate.score
+                - SAME_ORGANISATION_PENALTY * same_org
+                - SAME_ECONOMY_PENALTY * same_economy
+            )
+
+        best = max(remaining, key=adjusted)
+        penalty = adjusted(best) - best.score
+        if penalty:
+            best.factors.append(
+                Factor(
+                    "Diversity", penalty, "others from the same economy or organisation rank above"
+                )
+            )
+            best.score += penalty
+        chosen.append(best)
+        remaining.remove(best)
+    return chosen
+
+
+def recommend(
+    engine: MatchingEngine,
+    profile: Profile,
+    limit: int = 10,
+    *,
+    kind: str | None = None,
+    cross_economy_weight: float = DEFAULT_CROSS_ECONOMY_WEIGHT,
+) -> list[Recommendation]:
+    """Return the best partners for a profile, each with its factors and quoted passages."""
+    engine.sync()  # fail fast, before any encoding, when there is no index to serve
+    passages = profile_passages(profile)
+    needs = [i for i, p in enumerate(passages) if p.source is PassageSource.NEEDS]
+    offers = [i for i, p in enumerate(passages) if p.source in SEARCHABLE_SOURCES]
+    # Without stated needs, what the profile is about stands in for what it seeks.
+    asking = needs or [i for i, p in enumerate(passages) if p.source is PassageSource.ABOUT]
+    vectors = engine.embedder.encode_passages([p.text for p in passages])
+
+    forward = engine.best_per_profile(vectors[asking], "capability")
+    excluded = {profile.id}
+    if profile.organisation_id is not None:
+        excluded |= set(
+            db.session.scalars(
+                select(Profile.id).where(Profile.organisation_id == profile.organisation_id)
+            )
+        )
+    pool = sorted(
+        (hit for pid, hit in forward.items() if pid not in excluded),
+        key=lambda hit: hit.score,
+        reverse=True,
+    )
+    candidates = {
+        candidate.id: candidate
+        for candidate in db.session.scalars(
+            select(Profile)
+            .where(Profile.id.in_([hit.profile_id for hit in pool[: CANDIDATE_POOL * 2]]))
+            .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
+        )
+        if kind is None or candidate.kind.value == kind
+    }
+    pool = [hit for hit in pool if hit.profile_id in candidates][:CANDIDATE_POOL]
+    returning: dict[int, PairHit] = engine.best_per_profile(
+        vectors[offers], "needs", among=[hit.profile_id for hit in pool]
+    )
+
+    scored = []
+    for hit in pool:
+        candidate = candidates[hit.profile_id]
+        need = max(hit.score, 0.0)
+        back = returning.get(candidate.id)
+        back_score = max(back.score, 0.0) if back else 0.0
+        mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
+        chain, chain_detail = _value_chain_factor(profile, candidate)
+        across = 1.0 if candidate.economy != profile.economy else 0.0
+        need_label = "Your needs ↔ their offers" if needs else "Your profile ↔ their offers"
+        factors = [
+            Factor(need_label, NEED_WEIGHT * need, f"similarity {need:.2f}"),
+            Factor(
+                "Two-sided",
+                MUTUAL_WEIGHT * mutual,
+                f"their needs ↔ your offers {back_score:.2f}" if back else "they state no needs",
+            ),
+            Factor("Value chain", CHAIN_WEIGHT * chain, chain_detail or "no positions given"),
+            Factor(
+                "Across economies",
+                cross_economy_weight * across,
+                f"{candidate.economy_name} and {profile.economy_name}"
+                if across
+                else "same economy",
+            ),
+        ]
+        candidate_passages = profile_passages(candidate)
+        asked = passages[asking[hit.query_index]]
+        quotes = [
+            Quote(
+                f"Your {asked.source.value}",
+                best_snippet(asked.quote, candidate_passages[hit.position].quote),
+            ),
+            _their_quote(candidate_passages, hit.position, asked.quote),
+        ]
+        if back and back_score:
+            their_need = (
+                candidate_passages[back.position]
+                if back.position < len(candidate_passages)
+                else None
+            )
+            if their_need is not None:
+                quotes.append(
+                    Quote(
+                        "Their needs",
+                        best_snippet(their_need.quote, passages[offers[back.query_index]].quote),
+                    )
+                )
+        scored.append(
+            Recommendation(
+                profile=candidate,
+                score=sum(factor.contribution for factor in factors),
+                factors=factors,
+                quotes=[quote for quote in quotes if quote is not None],
+            )
+        )
+    scored.sort(key=lambda recommendation: recommendation.score, reverse=True)
+    return _diversify(scored, limit)
+
+
+def similar_profiles(
+    engine: MatchingEngine, profile: Profile, limit: int = 5, kind: str | None = None
+) -> list[tuple[Profile, float]]:
+    """Return the profiles whose capabilities are closest to this one's (say, similar experts)."""
+    passages = [p for p in profile_passages(profile) if p.source in SEARCHABLE_SOURCES]
+    vectors = engine.embedder.encode_passages([p.text for p in passages])
+    best = engine.best_per_profile(vectors, "capability")
+    best.pop(profile.id, None)
+    ranked = sorted(best.values(), key=lambda hit: hit.score, reverse=True)
+    profiles = {
+        candidate.id: candidate
+        for candidate in db.session.scalars(
+            select(Profile).where(Profile.id.in_([hit.profile_id for hit in ranked]))
+        )
+    }
+    results = [
+        (profiles[hit.profile_id], hit.score)
+        for hit in ranked
+        if hit.profile_id in profiles
+        and (kind is None or profiles[hit.profile_id].kind.value == kind)
+    ]
+    return results[:limit]
