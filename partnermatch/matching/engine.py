@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from partnermatch.extensions import db
 from partnermatch.matching import journal
 from partnermatch.matching.embedder import Embedder
-from partnermatch.matching.index import Manifest, PassageIndex, SnapshotStore
+from partnermatch.matching.index import Manifest, PassageIndex, SnapshotStore, VectorIndex
 from partnermatch.matching.passages import (
     SEARCHABLE_SOURCES,
     Passage,
@@ -77,6 +77,14 @@ class SearchPage:
     total: int  # profiles that pass the filters
     offset: int
     limit: int
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    capability_ids: np.ndarray
+    capability_vectors: np.ndarray
+    needs_ids: np.ndarray
+    needs_vectors: np.ndarray
 
 
 @dataclass
@@ -144,13 +152,12 @@ class MatchingEngine:
     def _refresh_profiles(self, index: PassageIndex, profile_ids: Sequence[int]) -> None:
         index.remove_profiles(profile_ids)
         for start in range(0, len(profile_ids), REBUILD_BATCH):
-            self._add_profiles(
-                index, list(_profiles_with_passages(profile_ids[start : start + REBUILD_BATCH]))
-            )
+            batch = list(_profiles_with_passages(profile_ids[start : start + REBUILD_BATCH]))
+            encoded = self._encode_profiles(batch)
+            index.capability.add(encoded.capability_ids, encoded.capability_vectors)
+            index.needs.add(encoded.needs_ids, encoded.needs_vectors)
 
-    def _add_profiles(
-        self, index: PassageIndex, batch: list[tuple[Profile, list[Passage]]]
-    ) -> None:
+    def _encode_profiles(self, batch: list[tuple[Profile, list[Passage]]]) -> _Encoded:
         ids: list[int] = []
         texts: list[str] = []
         capability: list[bool] = []
@@ -162,8 +169,7 @@ class MatchingEngine:
         vectors = self.embedder.encode_passages(texts)
         id_array = np.asarray(ids, dtype=np.int64)
         mask = np.asarray(capability, dtype=bool)
-        index.capability.add(id_array[mask], vectors[mask])
-        index.needs.add(id_array[~mask], vectors[~mask])
+        return _Encoded(id_array[mask], vectors[mask], id_array[~mask], vectors[~mask])
 
     # --- rebuilding -------------------------------------------------------------------------
 
@@ -184,12 +190,29 @@ class MatchingEngine:
         snapshot is complete, the previous one keeps serving.
         """
         seq = journal.latest_seq()
-        index = PassageIndex.empty(self.embedder.dimension)
+        parts: list[_Encoded] = []
         for batch_ids in self._profile_id_batches():
-            self._add_profiles(index, list(_profiles_with_passages(batch_ids)))
+            parts.append(self._encode_profiles(list(_profiles_with_passages(batch_ids))))
             db.session.expire_all()
             if on_progress:
                 on_progress(len(batch_ids))
+        dimension = self.embedder.dimension
+        index = PassageIndex(
+            VectorIndex.build(
+                dimension,
+                np.concatenate([[], *(p.capability_ids for p in parts)]).astype(np.int64),
+                np.concatenate(
+                    [np.zeros((0, dimension), np.float32), *(p.capability_vectors for p in parts)]
+                ),
+            ),
+            VectorIndex.build(
+                dimension,
+                np.concatenate([[], *(p.needs_ids for p in parts)]).astype(np.int64),
+                np.concatenate(
+                    [np.zeros((0, dimension), np.float32), *(p.needs_vectors for p in parts)]
+                ),
+            ),
+        )
         manifest = self.store.save(index, model_id=self.model_id, journal_seq=seq)
         journal.prune(seq)
         db.session.commit()
@@ -228,22 +251,19 @@ class MatchingEngine:
         """
         with self._lock:
             index = self.sync().capability
-            allowed: np.ndarray | None = None
+            among: list[int] | None = None
             if filters is not None and filters != ProfileFilters():
-                passing = filtered_profile_ids(filters)
-                allowed = index.ids_for(passing)
-                total = sum(1 for pid in passing if pid in index.ids_by_profile)
-                available = len(allowed)
+                among = [pid for pid in filtered_profile_ids(filters) if index.has_profile(pid)]
+                total, available = len(among), index.count_for(among)
             else:
-                total = len(index.ids_by_profile)
-                available = index.size
+                total, available = len(index.profile_ids), index.size
             wanted = offset + limit
             if available == 0 or wanted == 0 or offset >= total:
                 return SearchPage([], total, offset, limit)
             best: dict[int, PassageHit] = {}
             k = min(available, max(wanted * 4, 64))
             while True:
-                scores, ids = index.search(query, k, allowed)
+                scores, ids = index.search(query, k, among)
                 best.clear()
                 for score, vector_id in zip(scores[0], ids[0], strict=True):
                     if vector_id < 0:
@@ -274,12 +294,11 @@ class MatchingEngine:
             return {}
         with self._lock:
             index = getattr(self.sync(), target)
-            allowed = index.ids_for(among) if among is not None else None
-            available = len(allowed) if allowed is not None else index.size
+            available = index.count_for(among) if among is not None else index.size
             k = available if among is not None else min(available, depth)
             if k == 0:
                 return {}
-            scores, ids = index.search(vectors, k, allowed)
+            scores, ids = index.search(vectors, k, among)
         best: dict[int, PairHit] = {}
         for query_index, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
             for score, vector_id in zip(row_scores, row_ids, strict=True):

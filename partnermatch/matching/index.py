@@ -4,9 +4,10 @@ Two FAISS indexes share one id space: "capability" holds what profiles are, offe
 done (what a search reads); "needs" holds what they seek (what reciprocity reads). A vector id
 is profile_id * MAX_PASSAGES + position, so a profile's passages form one id range.
 
-Exact inner-product search (IndexFlatIP behind an IndexIDMap2) answers filtered queries
-exactly through an IDSelector: measured on 2 cores with one thread, 500k vectors take 28 ms
-unfiltered and 3 ms when a filter keeps 1% (numpy brute force: 18 ms unfiltered).
+Exact inner-product search (IndexFlatIP) answers filtered queries exactly through an
+IDSelector: measured on 2 cores with one thread, 500k vectors take 28 ms unfiltered and 3 ms
+when a filter keeps 1% (numpy brute force: 18 ms unfiltered). Above EXACT_LIMIT vectors the
+base is an HNSW graph; bench/bench_search.py measures both against brute force.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,72 +27,194 @@ import numpy as np
 from partnermatch.matching.passages import MAX_PASSAGES
 from partnermatch.timeutil import utcnow
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
+# Up to this many vectors the base is exact; above it, HNSW (see README, "Choosing the index").
+EXACT_LIMIT = 100_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+# Under an HNSW base, a filter that leaves at most this many vectors is scored exactly.
+EXACT_SUBSET_LIMIT = 50_000
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 INDEX_NAMES = ("capability", "needs")
 STALE_STAGING_SECONDS = 6 * 3600
 
 
+def _stored_vectors(index: faiss.Index) -> np.ndarray:
+    """Return a read-only view (no copy) of the float32 vectors a flat or HNSW index stores."""
+    flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
 class VectorIndex:
-    """One FAISS index of passage vectors with per-profile id ranges."""
+    """One searchable set of passage vectors: a base built at the last rebuild, plus a delta.
 
-    def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
+    The base is exact (IndexFlatIP) up to EXACT_LIMIT vectors and HNSW above; an HNSW graph
+    cannot delete, so a changed profile's base rows are marked dead (skipped through an
+    IDSelector) and its new passages go to a small exact delta index until the next rebuild.
+    """
+
+    def __init__(
+        self, dimension: int, base: faiss.Index | None = None, row_ids: np.ndarray | None = None
+    ):
         self.dimension = dimension
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        self.ids_by_profile: dict[int, np.ndarray] = {}
-        if index is not None and index.ntotal:
-            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-            self._group_ids(ids)
+        self.base = base if base is not None else faiss.IndexFlatIP(dimension)
+        self.row_ids = row_ids if row_ids is not None else np.zeros(0, dtype=np.int64)
+        self.base_rows: dict[int, tuple[int, int]] = {}
+        self._dead = np.zeros(len(self.row_ids), dtype=bool)
+        self._dead_selector: faiss.IDSelector | None = None
+        self._dead_rows: np.ndarray | None = None
+        self.delta = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.delta_ids: dict[int, np.ndarray] = {}
+        if len(self.row_ids):
+            profiles = self.row_ids // MAX_PASSAGES
+            starts = np.flatnonzero(np.r_[True, profiles[1:] != profiles[:-1]])
+            stops = np.r_[starts[1:], len(profiles)]
+            for start, stop in zip(starts, stops, strict=True):
+                self.base_rows[int(profiles[start])] = (int(start), int(stop))
 
-    def _group_ids(self, ids: np.ndarray) -> None:
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        profiles = sorted_ids // MAX_PASSAGES
-        boundaries = np.flatnonzero(np.diff(profiles)) + 1
-        for group in np.split(sorted_ids, boundaries):
-            if len(group):
-                self.ids_by_profile[int(group[0] // MAX_PASSAGES)] = group
+    @classmethod
+    def build(cls, dimension: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
+        """Build a base index over vectors grouped by profile (each profile's rows together)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dimension)
+        if len(vectors) > EXACT_LIMIT:
+            base = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        else:
+            base = faiss.IndexFlatIP(dimension)
+        if len(vectors):
+            base.add(vectors)
+        return cls(dimension, base, np.asarray(ids, dtype=np.int64))
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if isinstance(self.base, faiss.IndexHNSW) else "flat"
 
     @property
     def size(self) -> int:
-        return int(self.index.ntotal)
+        """Return how many live vectors can be found."""
+        return int(len(self.row_ids) - self._dead.sum() + self.delta.ntotal)
+
+    @property
+    def profile_ids(self) -> set[int]:
+        return set(self.base_rows) | set(self.delta_ids)
+
+    @property
+    def is_pristine(self) -> bool:
+        """True while the index is exactly as built: nothing added or removed since."""
+        return not self.delta.ntotal and not self._dead.any()
+
+    def has_profile(self, profile_id: int) -> bool:
+        return profile_id in self.base_rows or profile_id in self.delta_ids
+
+    def count_for(self, profile_ids: Iterable[int]) -> int:
+        """Return how many live vectors these profiles have."""
+        total = 0
+        for pid in profile_ids:
+            start, stop = self.base_rows.get(pid, (0, 0))
+            total += stop - start + len(self.delta_ids.get(pid, ()))
+        return total
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under their ids (a profile's passages must be removed first)."""
         if not len(ids):
             return
         ids = np.asarray(ids, dtype=np.int64)
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self.delta.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         for profile_id in np.unique(ids // MAX_PASSAGES):
             mine = ids[ids // MAX_PASSAGES == profile_id]
-            known = self.ids_by_profile.get(int(profile_id))
-            self.ids_by_profile[int(profile_id)] = (
-                mine if known is None else np.union1d(known, mine)
-            )
+            known = self.delta_ids.get(int(profile_id))
+            self.delta_ids[int(profile_id)] = mine if known is None else np.union1d(known, mine)
 
     def remove_profiles(self, profile_ids: Iterable[int]) -> None:
         """Remove every passage of these profiles."""
-        present = [pid for pid in profile_ids if pid in self.ids_by_profile]
-        if not present:
-            return
-        doomed = np.concatenate([self.ids_by_profile.pop(pid) for pid in present])
-        self.index.remove_ids(faiss.IDSelectorBatch(doomed))
+        doomed: list[np.ndarray] = []
+        for pid in profile_ids:
+            if pid in self.base_rows:
+                start, stop = self.base_rows.pop(pid)
+                self._dead[start:stop] = True
+                self._dead_selector = None
+            if pid in self.delta_ids:
+                doomed.append(self.delta_ids.pop(pid))
+        if doomed:
+            self.delta.remove_ids(faiss.IDSelectorBatch(np.concatenate(doomed)))
 
-    def ids_for(self, profile_ids: Iterable[int]) -> np.ndarray:
-        """Return the vector ids of these profiles' passages."""
-        groups = [self.ids_by_profile[pid] for pid in profile_ids if pid in self.ids_by_profile]
-        return np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    def _live_selector(self) -> faiss.IDSelector | None:
+        if not self._dead.any():
+            return None
+        if self._dead_selector is None:
+            self._dead_rows = np.flatnonzero(self._dead).astype(np.int64)
+            self._dead_selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._dead_rows))
+        return self._dead_selector
+
+    def _search_base(
+        self, queries: np.ndarray, k: int, among: Sequence[int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (scores, vector ids) from the base; -1 ids pad missing results."""
+        if among is None:
+            selector = self._live_selector()
+        else:
+            ranges = [self.base_rows[pid] for pid in among if pid in self.base_rows]
+            if not ranges:
+                return np.zeros((len(queries), 0), np.float32), np.zeros(
+                    (len(queries), 0), np.int64
+                )
+            rows = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+            if self.kind == "hnsw" and len(rows) <= EXACT_SUBSET_LIMIT:
+                return self._exact_rows(queries, k, rows)
+            selector = faiss.IDSelectorBatch(rows.astype(np.int64))
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        scores, rows = self.base.search(queries, k, params=params)
+        ids = np.where(rows >= 0, self.row_ids[np.maximum(rows, 0)], -1)
+        return scores, ids
+
+    def _exact_rows(
+        self, queries: np.ndarray, k: int, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # A selective filter leaves few rows: score them all exactly instead of walking the graph.
+        scores = queries @ _stored_vectors(self.base)[rows].T
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        return np.take_along_axis(top_scores, order, axis=1), self.row_ids[
+            rows[np.take_along_axis(top, order, axis=1)]
+        ]
 
     def search(
-        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, among: Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (scores, ids) of the k nearest passages, only among allowed ids if given."""
+        """Return (scores, ids) of the k nearest live passages, only of `among` profiles if given.
+
+        Rows are sorted best first; an id of -1 marks a missing result.
+        """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if allowed_ids is None:
-            return self.index.search(queries, k)
-        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
-        return self.index.search(queries, k, params=faiss.SearchParameters(sel=selector))
+        parts = [self._search_base(queries, k, among)] if len(self.row_ids) else []
+        if self.delta.ntotal:
+            if among is None:
+                parts.append(self.delta.search(queries, k))
+            else:
+                allowed = [self.delta_ids[pid] for pid in among if pid in self.delta_ids]
+                if allowed:
+                    selector = faiss.IDSelectorBatch(np.concatenate(allowed))
+                    parts.append(
+                        self.delta.search(queries, k, params=faiss.SearchParameters(sel=selector))
+                    )
+        if not parts:
+            return np.full((len(queries), k), -np.inf, np.float32), np.full(
+                (len(queries), k), -1, np.int64
+            )
+        scores = np.concatenate([part[0] for part in parts], axis=1)
+        ids = np.concatenate([part[1] for part in parts], axis=1)
+        scores = np.where(ids >= 0, scores, -np.inf)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 @dataclass
@@ -107,7 +230,7 @@ class PassageIndex:
 
     @property
     def profile_ids(self) -> set[int]:
-        return set(self.capability.ids_by_profile) | set(self.needs.ids_by_profile)
+        return self.capability.profile_ids | self.needs.profile_ids
 
     def remove_profiles(self, profile_ids: Iterable[int]) -> None:
         profile_ids = list(profile_ids)
@@ -188,7 +311,11 @@ class SnapshotStore:
             raise FileNotFoundError(f"snapshot {version} has no readable manifest")
         folder = self.root / version
         indexes = {
-            name: VectorIndex(manifest.dimension, faiss.read_index(str(folder / f"{name}.faiss")))
+            name: VectorIndex(
+                manifest.dimension,
+                faiss.read_index(str(folder / f"{name}.faiss")),
+                np.load(folder / f"{name}.ids.npy"),
+            )
             for name in INDEX_NAMES
         }
         return manifest, PassageIndex(**indexes)
@@ -201,9 +328,7 @@ class SnapshotStore:
         ]
         return max(numbers, default=0) + 1
 
-    def save(
-        self, index: PassageIndex, *, model_id: str, journal_seq: int, index_type: str = "flat"
-    ) -> Manifest:
+    def save(self, index: PassageIndex, *, model_id: str, journal_seq: int) -> Manifest:
         """Write a new snapshot and make it current; return its manifest."""
         self.root.mkdir(parents=True, exist_ok=True)
         number = self._next_version_number()
@@ -216,16 +341,20 @@ class SnapshotStore:
             profiles=len(index.profile_ids),
             capability_passages=index.capability.size,
             needs_passages=index.needs.size,
-            index_type=index_type,
+            index_type=index.capability.kind,
             created_at=utcnow().isoformat(timespec="seconds"),
         )
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
         try:
             for name in INDEX_NAMES:
-                target = staging / f"{name}.faiss"
-                faiss.write_index(getattr(index, name).index, str(target))
-                with target.open("rb") as stream:
-                    os.fsync(stream.fileno())
+                part: VectorIndex = getattr(index, name)
+                if not part.is_pristine:
+                    raise ValueError("only a freshly built index can be saved as a snapshot")
+                faiss.write_index(part.base, str(staging / f"{name}.faiss"))
+                np.save(staging / f"{name}.ids.npy", part.row_ids)
+                for target in (staging / f"{name}.faiss", staging / f"{name}.ids.npy"):
+                    with target.open("rb") as stream:
+                        os.fsync(stream.fileno())
             _write_file_atomically(
                 staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode()
             )
