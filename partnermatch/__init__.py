@@ -57,12 +57,21 @@ def register_extensions(app: Flask) -> None:
 
 
 @event.listens_for(Engine, "connect")
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite ignores ON DELETE CASCADE unless each connection asks for foreign keys.
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # SQLite ignores ON DELETE CASCADE unless each connection asks for foreign keys.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # pysqlite opens transactions lazily, so a SAVEPOINT would start (and its RELEASE
+        # commit) a transaction of its own; SQLAlchemy emits BEGIN itself instead (below).
+        dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _begin_sqlite_transaction(connection: Any) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -125,7 +134,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from partnermatch.cli import demo_cli, index_cli, matches_cli, users_cli
+    from partnermatch.cli import demo_cli, index_cli, matches_cli, profiles_cli, users_cli
 
-    for group in (users_cli, demo_cli, index_cli, matches_cli):
+    for group in (users_cli, demo_cli, profiles_cli, index_cli, matches_cli):
         app.cli.add_command(group)

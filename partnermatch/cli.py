@@ -19,12 +19,14 @@ from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
+from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
 
 users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Load the demo programme.")
 index_cli = AppGroup("index", help="Build and inspect the search index.")
+profiles_cli = AppGroup("profiles", help="Import and export profiles.")
 matches_cli = AppGroup("matches", help="Search for partners.")
 
 
@@ -241,3 +243,62 @@ def recommend_command(profile_id: int, limit: int, kind: str | None, as_json: bo
             click.echo(f"      {factor.contribution:+.3f}  {factor.label} ({factor.detail})")
         for quote in rec.quotes:
             click.echo(f"      {quote.title}: \u201c{quote.snippet}\u201d")
+
+
+# Above this many changed profiles an import rebuilds the index instead of patching it, so
+# that web workers load one new snapshot rather than each replaying a long journal.
+IMPORT_REBUILD_THRESHOLD = 2000
+
+
+@profiles_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(transfer.FORMATS), help="Default: from the file name."
+)
+def import_command(path: str, fmt: str | None) -> None:
+    """Create or update profiles from a .jsonl or .csv file, by external_id; report bad rows."""
+    try:
+        rows = transfer.count_rows(path, fmt)
+    except ValidationError as error:
+        raise click.UsageError(f"{error.field}: {error.message}") from None
+    with click.progressbar(length=rows, label="Importing profiles") as bar:
+        report = transfer.import_profiles(path, fmt, on_row=lambda _line: bar.update(1))
+    db.session.commit()
+    for error in report.errors:
+        click.echo(f"  rejected {error}", err=True)
+    click.echo(
+        f"Created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"rejected {report.rejected}."
+    )
+    _make_searchable(report.created + report.updated)
+    if report.imported == 0 and (report.rejected or report.file_rejected):
+        raise SystemExit(1)
+
+
+def _make_searchable(changed: int) -> None:
+    engine = get_engine()
+    if not changed:
+        return
+    if engine.status().problem:
+        click.echo("The search index has not been built: run `flask --app wsgi index rebuild`.")
+    elif changed > IMPORT_REBUILD_THRESHOLD:
+        with click.progressbar(length=engine.profile_count(), label="Rebuilding the index") as bar:
+            engine.rebuild(on_progress=bar.update)
+        click.echo("The imported profiles are searchable (index rebuilt).")
+    else:
+        engine.sync()  # encodes the changed profiles now, so no search has to
+        click.echo("The imported profiles are searchable.")
+
+
+@profiles_cli.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option(
+    "--format", "fmt", type=click.Choice(transfer.FORMATS), help="Default: from the file name."
+)
+def export_command(path: str, fmt: str | None) -> None:
+    """Write every profile to a .jsonl or .csv file (contact emails included: staff only)."""
+    try:
+        count = transfer.export_profiles(path, fmt)
+    except ValidationError as error:
+        raise click.UsageError(f"{error.field}: {error.message}") from None
+    click.echo(f"Exported {count} profiles to {path}.")

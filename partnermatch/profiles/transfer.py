@@ -1,0 +1,608 @@
+"""Bulk import and export of profiles as JSON Lines or CSV. No HTTP; callers commit.
+
+Formats
+    ``.jsonl``: one JSON object a line, with the keys of ``JSONL_FIELDS`` (the shape of
+    ``partnermatch/demo/*.jsonl``, except that the contact email is ``email``; ``contact_email``
+    is accepted as an alias). ``organisation`` is an object or null, ``evidence`` a list of
+    ``{kind, title, text, year, url}`` objects.
+    ``.csv``: a header row naming columns of ``CSV_COLUMNS``, lists separated by ";", the
+    organisation flattened into ``organisation_*`` columns, no evidence. UTF-8, with or without
+    a byte-order mark.
+
+Import
+    Each row is upserted by ``external_id`` in its own savepoint, so a bad row writes nothing
+    and the good rows are kept. A row describes the whole profile: a field it leaves out is
+    emptied. Evidence is replaced only by rows that carry an ``evidence`` key, so CSV rows keep
+    the evidence a profile has. A row that would change nothing is rolled back and counted
+    as unchanged, so importing the same file twice leaves the database as it was. Rows must
+    carry an external id, and one that appears twice in a file is rejected, because either
+    would make a second import copy or flip profiles instead of finding them. A new profile
+    belongs to nobody; a profile's kind cannot change. An organisation is found by name and
+    economy as everywhere else: a row does not change the kind of an existing organisation.
+    Row numbers are line numbers for JSONL and row numbers as a spreadsheet shows them for
+    CSV (the header is row 1).
+
+Export
+    Every profile, ordered by id, so that export, import into an empty database and export
+    again give the same bytes. A profile made on the site has no external id: it is written
+    as ``pm-<id>``, in the file only. Importing the file back into the database it came from
+    finds such a profile again by that id as long as it still has no external id; imported
+    anywhere else, the row creates a profile with ``pm-<id>`` as its external id. The export
+    holds private contact emails: it is for the programme's staff. A CSV export has no
+    evidence, and a ";" inside a list value would split it: JSONL is the lossless format.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from partnermatch import reference
+from partnermatch.errors import ValidationError
+from partnermatch.extensions import db
+from partnermatch.profiles import services
+from partnermatch.profiles.models import Profile
+from partnermatch.profiles.services import EvidenceInput, OrganisationInput, ProfileInput
+from partnermatch.reference import Affiliation, OrganisationKind, ProfileKind
+
+Source = str | os.PathLike[str] | IO[str] | IO[bytes]
+Destination = str | os.PathLike[str] | IO[str]
+
+FORMATS = ("jsonl", "csv")
+PROFILE_FIELDS = (
+    "affiliation",
+    "economy",
+    "city",
+    "sectors",
+    "value_chain",
+    "summary",
+    "offers",
+    "needs",
+    "keywords",
+    "languages",
+    "website",
+    "email",
+)
+JSONL_FIELDS = ("external_id", "kind", "name", "organisation", *PROFILE_FIELDS, "evidence")
+ORGANISATION_FIELDS = ("name", "kind", "economy", "website")
+EVIDENCE_FIELDS = ("kind", "title", "text", "year", "url")
+CSV_COLUMNS = (
+    "external_id",
+    "kind",
+    "name",
+    *(f"organisation_{name}" for name in ORGANISATION_FIELDS),
+    *PROFILE_FIELDS,
+)
+REQUIRED_CSV_COLUMNS = ("external_id", "kind", "name", "economy", "sectors", "value_chain")
+LIST_FIELDS = ("sectors", "value_chain", "keywords", "languages")
+EMAIL_ALIAS = "contact_email"
+MAX_EXTERNAL_ID = 100
+GENERATED_ID = re.compile(r"pm-([1-9][0-9]*)")
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+    external_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    # Set when the file itself is unusable (unknown column, not UTF-8): no row was read.
+    file_rejected: bool = False
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    @property
+    def rows(self) -> int:
+        return self.imported + self.rejected
+
+
+@dataclass(frozen=True)
+class _SourceRow:
+    line: int
+    record: Mapping[str, Any] | None
+    error: ValidationError | None = None
+
+
+@dataclass(frozen=True)
+class _ParsedFile:
+    rows: list[_SourceRow]
+    error: RowError | None = None
+
+
+@dataclass(frozen=True)
+class _RowData:
+    external_id: str
+    kind: ProfileKind
+    profile: ProfileInput
+    evidence: list[EvidenceInput] | None
+    email_key: str
+
+
+# --- formats and files ---------------------------------------------------------------------
+
+
+def format_for(source: Source | Destination, fmt: str | None = None) -> str:
+    """Return the format to use: the one given, or the one a file name ends with."""
+    if fmt is None:
+        # Open files and click.File streams carry their path in .name.
+        path = source if isinstance(source, str | os.PathLike) else getattr(source, "name", "")
+        fmt = Path(path).suffix if isinstance(path, str | os.PathLike) else ""
+    fmt = (fmt or "").strip().lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValidationError(
+            "format", f"Use a .jsonl or .csv file, or name the format ({', '.join(FORMATS)})."
+        )
+    return fmt
+
+
+def _read_text(source: Source) -> str:
+    if isinstance(source, str | os.PathLike):
+        content: str | bytes = Path(source).read_bytes()
+    else:
+        content = source.read()
+    if isinstance(content, bytes):
+        # utf-8-sig drops the byte-order mark that spreadsheet programs write.
+        return content.decode("utf-8-sig")
+    return content.removeprefix("\ufeff")
+
+
+def _parse(source: Source, fmt: str) -> _ParsedFile:
+    try:
+        text = _read_text(source)
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        return _ParsedFile([], RowError(line, "file", "This file is not UTF-8 text."))
+    return _parse_jsonl(text) if fmt == "jsonl" else _parse_csv(text)
+
+
+def _parse_jsonl(text: str) -> _ParsedFile:
+    rows = []
+    # Split on "\n" only: str.splitlines() would also split on U+2028 inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            rows.append(
+                _SourceRow(
+                    number,
+                    None,
+                    ValidationError("row", f"Not valid JSON: {error.msg} (column {error.colno})."),
+                )
+            )
+            continue
+        if not isinstance(record, dict):
+            message = f"Each line must be a JSON object, not {type(record).__name__}."
+            rows.append(_SourceRow(number, None, ValidationError("row", message)))
+            continue
+        rows.append(_SourceRow(number, record))
+    return _ParsedFile(rows)
+
+
+def _csv_header(cells: list[str]) -> tuple[list[str], RowError | None]:
+    header = [cell.strip().lower() for cell in cells]
+    header = ["email" if name == EMAIL_ALIAS else name for name in header]
+    for position, name in enumerate(header, start=1):
+        if not name:
+            return header, RowError(1, "header", f"Column {position} has no name.")
+        if name not in CSV_COLUMNS:
+            message = (
+                f"Unknown column '{cells[position - 1].strip()}': use {', '.join(CSV_COLUMNS)}."
+            )
+            return header, RowError(1, name, message)
+        if header.count(name) > 1:
+            return header, RowError(1, name, "This column appears more than once.")
+    missing = [name for name in REQUIRED_CSV_COLUMNS if name not in header]
+    if missing:
+        return header, RowError(1, "header", f"Missing column(s): {', '.join(missing)}.")
+    return header, None
+
+
+def _parse_csv(text: str) -> _ParsedFile:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        first = next(reader)
+    except StopIteration:
+        return _ParsedFile([], RowError(1, "header", "The file is empty: give a header row."))
+    except csv.Error as error:
+        return _ParsedFile([], RowError(1, "header", f"Not valid CSV: {error}."))
+    header, header_error = _csv_header(first)
+    if header_error is not None:
+        return _ParsedFile([], header_error)
+    rows: list[_SourceRow] = []
+    number = 1
+    try:
+        # Count records, not physical lines: a quoted value may span lines, and a spreadsheet
+        # shows the record's row number.
+        for number, cells in enumerate(reader, start=2):
+            row = _csv_row_of(number, cells, header)
+            if row is not None:
+                rows.append(row)
+    except csv.Error as error:
+        rows.append(
+            _SourceRow(number + 1, None, ValidationError("row", f"Not valid CSV: {error}."))
+        )
+    return _ParsedFile(rows)
+
+
+def _csv_row_of(number: int, cells: list[str], header: list[str]) -> _SourceRow | None:
+    if not any(cell.strip() for cell in cells):
+        return None
+    # Spreadsheets pad rows with empty cells; anything else past the header is a broken row.
+    if len(cells) < len(header) or any(cell.strip() for cell in cells[len(header) :]):
+        message = f"This row has {len(cells)} values; the header names {len(header)} columns."
+        return _SourceRow(number, None, ValidationError("row", message))
+    return _SourceRow(number, _csv_record(dict(zip(header, cells, strict=False))))
+
+
+def _csv_record(cells: dict[str, str]) -> dict[str, Any]:
+    """Shape a CSV row like a JSONL record."""
+    record: dict[str, Any] = {
+        name: value for name, value in cells.items() if not name.startswith("organisation_")
+    }
+    for name in LIST_FIELDS:
+        if name in record:
+            record[name] = [item.strip() for item in record[name].split(";") if item.strip()]
+    organisation = {
+        name: cells[f"organisation_{name}"]
+        for name in ORGANISATION_FIELDS
+        if f"organisation_{name}" in cells
+    }
+    record["organisation"] = (
+        organisation if any(value.strip() for value in organisation.values()) else None
+    )
+    return record
+
+
+def count_rows(source: Source, fmt: str | None = None) -> int:
+    """Return how many rows a file holds, for the length of a progress bar."""
+    return len(_parse(source, format_for(source, fmt)).rows)
+
+
+# --- import --------------------------------------------------------------------------------
+
+
+def _check_keys(record: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
+    for key in record:
+        if key not in allowed:
+            raise ValidationError(f"{prefix}{key}", f"Unknown field: use {', '.join(allowed)}.")
+
+
+def _text_list(value: Any, field_name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(field_name, 'Give a list of text values, such as ["metal"].')
+    return tuple(value)
+
+
+def _external_id(record: Mapping[str, Any]) -> str:
+    value = record.get("external_id")
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            "external_id",
+            "Give every row an external id, so that importing the file again updates "
+            "the profile instead of copying it.",
+        )
+    value = value.strip()
+    if len(value) > MAX_EXTERNAL_ID:
+        raise ValidationError("external_id", f"Use at most {MAX_EXTERNAL_ID} characters.")
+    return value
+
+
+def _organisation(value: Any) -> OrganisationInput | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError("organisation", "Give the organisation as an object with a name.")
+    _check_keys(value, ORGANISATION_FIELDS, "organisation_")
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("organisation_name", "Name the organisation, or leave it out.")
+    return OrganisationInput(
+        name=name,
+        kind=value.get("kind") or OrganisationKind.OTHER,
+        economy=value.get("economy") or "",
+        website=value.get("website") or "",
+    )
+
+
+def _evidence(value: Any) -> list[EvidenceInput]:
+    if not isinstance(value, list):
+        raise ValidationError("evidence", "Give evidence as a list of objects.")
+    items = []
+    for position, item in enumerate(value):
+        prefix = f"evidence[{position}]."
+        if not isinstance(item, Mapping):
+            raise ValidationError(prefix.rstrip("."), "Give each evidence item as an object.")
+        _check_keys(item, EVIDENCE_FIELDS, prefix)
+        items.append(
+            EvidenceInput(
+                kind=item.get("kind") or "",
+                title=item.get("title") or "",
+                text=item.get("text") or "",
+                year=item.get("year"),
+                url=item.get("url") or "",
+            )
+        )
+    return items
+
+
+def _row_data(record: Mapping[str, Any]) -> _RowData:
+    """Check a record's shape and turn it into service inputs; the services check the values."""
+    _check_keys(record, (*JSONL_FIELDS, EMAIL_ALIAS))
+    external_id = _external_id(record)
+    if not record.get("kind"):
+        raise ValidationError("kind", "Give the kind of profile: sme or expert.")
+    kind = reference.coerce_enum(ProfileKind, record["kind"], "kind")
+    email_key = EMAIL_ALIAS if EMAIL_ALIAS in record and "email" not in record else "email"
+    if "email" in record and EMAIL_ALIAS in record and record["email"] != record[EMAIL_ALIAS]:
+        raise ValidationError("email", f"Give either email or {EMAIL_ALIAS}, not both.")
+    profile = ProfileInput(
+        name=record.get("name") or "",
+        economy=record.get("economy") or "",
+        affiliation=record.get("affiliation") or Affiliation.INDUSTRY,
+        city=record.get("city") or "",
+        sectors=_text_list(record.get("sectors"), "sectors"),
+        value_chain=_text_list(record.get("value_chain"), "value_chain"),
+        summary=record.get("summary") or "",
+        offers=record.get("offers") or "",
+        needs=record.get("needs") or "",
+        keywords=_text_list(record.get("keywords"), "keywords"),
+        languages=_text_list(record.get("languages"), "languages"),
+        website=record.get("website") or "",
+        contact_email=record.get(email_key) or "",
+        organisation=_organisation(record.get("organisation")),
+    )
+    evidence = _evidence(record["evidence"]) if "evidence" in record else None
+    return _RowData(external_id, kind, profile, evidence, email_key)
+
+
+def _find_profile(external_id: str) -> Profile | None:
+    profile = db.session.scalar(select(Profile).where(Profile.external_id == external_id))
+    generated = GENERATED_ID.fullmatch(external_id)
+    if profile is None and generated:
+        # An export names a profile without an external id pm-<id> (see the module docstring).
+        candidate = db.session.get(Profile, int(generated[1]))
+        if candidate is not None and candidate.external_id is None:
+            return candidate
+    return profile
+
+
+def _replace_evidence(profile: Profile, items: list[EvidenceInput]) -> None:
+    for item in list(profile.evidence):
+        services.remove_evidence(item)
+    # Deleting does not take the items out of the loaded collection: load it afresh.
+    db.session.expire(profile, ["evidence"])
+    for position, item in enumerate(items):
+        try:
+            services.add_evidence(profile, item)
+        except ValidationError as error:
+            raise ValidationError(f"evidence[{position}].{error.field}", error.message) from None
+
+
+def _comparable(profile: Profile) -> dict[str, Any]:
+    record = _record(profile)
+    # Evidence is shown by year, so the order within a file is not part of the data.
+    record["evidence"] = sorted(json.dumps(item, sort_keys=True) for item in record["evidence"])
+    return record
+
+
+def _apply(data: _RowData) -> str:
+    """Create or update the row's profile; return created, updated or unchanged."""
+    profile = _find_profile(data.external_id)
+    if profile is None:
+        profile = services.create_profile(data.kind, data.profile, external_id=data.external_id)
+        _replace_evidence(profile, data.evidence or [])
+        return "created"
+    if profile.kind is not data.kind:
+        raise ValidationError(
+            "kind",
+            f"'{data.external_id}' is an existing {profile.kind.value} profile; "
+            "its kind cannot change.",
+        )
+    before = _comparable(profile)
+    services.update_profile(profile, data.profile)
+    if data.evidence is not None:
+        _replace_evidence(profile, data.evidence)
+    return "unchanged" if _comparable(profile) == before else "updated"
+
+
+def _field_name(name: str, fmt: str, email_key: str) -> str:
+    """Name a field as the file names it."""
+    if name == "contact_email":
+        return email_key
+    if fmt == "jsonl" and name.startswith("organisation_"):
+        return "organisation." + name.removeprefix("organisation_")
+    return name
+
+
+def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportReport) -> None:
+    # Name the row in an error report even when its other fields are unusable.
+    given_id = (row.record or {}).get("external_id")
+    external_id = (given_id.strip() or None) if isinstance(given_id, str) else None
+    email_key = "email"
+    try:
+        if row.error is not None:
+            raise row.error
+        data = _row_data(row.record or {})
+        email_key = data.email_key
+        if external_id in seen:
+            raise ValidationError(
+                "external_id",
+                f"'{external_id}' already appears on line {seen[external_id]}; "
+                "give each profile one row.",
+            )
+        seen[external_id] = row.line
+        savepoint = db.session.begin_nested()
+        try:
+            outcome = _apply(data)
+        except BaseException:
+            savepoint.rollback()
+            raise
+        if outcome == "unchanged":
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+    except ValidationError as error:
+        report.rejected += 1
+        report.errors.append(
+            RowError(row.line, _field_name(error.field, fmt, email_key), error.message, external_id)
+        )
+        return
+    if outcome == "created":
+        report.created += 1
+    elif outcome == "updated":
+        report.updated += 1
+    else:
+        report.unchanged += 1
+
+
+def import_profiles(
+    source: Source, fmt: str | None = None, *, on_row: Callable[[int], None] | None = None
+) -> ImportReport:
+    """Create or update a profile for each good row of a file and report the bad rows.
+
+    ``on_row`` is called with the row's line number after each row, good or bad.
+    """
+    fmt = format_for(source, fmt)
+    report = ImportReport()
+    parsed = _parse(source, fmt)
+    if parsed.error is not None:
+        report.errors.append(parsed.error)
+        report.file_rejected = True
+        return report
+    seen: dict[str, int] = {}
+    for row in parsed.rows:
+        _import_row(row, fmt, seen, report)
+        if on_row is not None:
+            on_row(row.line)
+    return report
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def _record(profile: Profile) -> dict[str, Any]:
+    """Return a profile as one JSONL record."""
+    organisation = profile.organisation
+    return {
+        "external_id": profile.external_id or f"pm-{profile.id}",
+        "kind": profile.kind.value,
+        "name": profile.name,
+        "organisation": {
+            "name": organisation.name,
+            "kind": organisation.kind.value,
+            "economy": organisation.economy,
+            "website": organisation.website,
+        }
+        if organisation
+        else None,
+        "affiliation": profile.affiliation.value,
+        "economy": profile.economy,
+        "city": profile.city,
+        "sectors": profile.sectors,
+        "value_chain": profile.value_chain,
+        "summary": profile.summary,
+        "offers": profile.offers,
+        "needs": profile.needs,
+        "keywords": list(profile.keywords),
+        "languages": list(profile.languages),
+        "website": profile.website,
+        "email": profile.contact_email,
+        "evidence": [
+            {
+                "kind": item.kind.value,
+                "title": item.title,
+                "text": item.text,
+                "year": item.year,
+                "url": item.url,
+            }
+            for item in profile.evidence
+        ],
+    }
+
+
+def _csv_row(record: dict[str, Any]) -> list[str]:
+    organisation = record["organisation"] or {}
+    cells = {
+        **{key: value for key, value in record.items() if key in CSV_COLUMNS},
+        **{f"organisation_{key}": organisation.get(key, "") for key in ORGANISATION_FIELDS},
+    }
+    for name in LIST_FIELDS:
+        cells[name] = ";".join(cells[name])
+    return [cells[column] for column in CSV_COLUMNS]
+
+
+def _all_profiles() -> Iterable[Profile]:
+    return db.session.scalars(
+        select(Profile)
+        .order_by(Profile.id)
+        .options(
+            selectinload(Profile.organisation),
+            selectinload(Profile.sector_rows),
+            selectinload(Profile.value_chain_rows),
+            selectinload(Profile.evidence),
+        )
+    )
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    # Escape the Unicode line separators, which json.dumps leaves raw, so that readers that
+    # split on every line break (str.splitlines, editors) still see one record a line.
+    text = json.dumps(record, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+
+
+def _write(stream: IO[str], fmt: str) -> int:
+    count = 0
+    if fmt == "jsonl":
+        for profile in _all_profiles():
+            stream.write(_json_line(_record(profile)))
+            count += 1
+        return count
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for profile in _all_profiles():
+        writer.writerow(_csv_row(_record(profile)))
+        count += 1
+    return count
+
+
+def export_profiles(destination: Destination, fmt: str | None = None) -> int:
+    """Write every profile, ordered by id, to a file or text stream; return how many.
+
+    A CSV file gets a UTF-8 byte-order mark so that spreadsheet programs read it as UTF-8;
+    a stream gets the text only.
+    """
+    fmt = format_for(destination, fmt)
+    if isinstance(destination, str | os.PathLike):
+        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+        with open(destination, "w", encoding=encoding, newline="") as stream:
+            return _write(stream, fmt)
+    return _write(destination, fmt)
