@@ -23,6 +23,14 @@ plus `w * log1p(number of evidence items)` for a few weights. Candidates whose b
 is the same project text tie exactly, and the engine returns ties in its own (profile id)
 order; a row with the ties shuffled shows how much of the semantic figure that order makes.
 
+Research variants, in the same run: the engine scores a profile by its single best passage.
+The variants score it from the cosine similarities of all its searchable passages (read
+exactly, for every candidate, with the product's own passages and embedder): the mean of the
+best k, the best plus a share of how much of the rest is relevant to the query, that relevant
+mass alone, and a log-sum-exp; ties are broken by org_id. The best few (by MAP with ties
+shuffled) also get a ties-shuffled row, rows with the track-record prior added, and a paired
+comparison with popularity.
+
 Metrics, macro-averaged over tasks: Recall@10, Recall@50, P@10, nDCG@10 (binary gains) and
 MAP; and the share of relevant organisations found in the top 50, per activity type (pooled
 over tasks). With 26 queries, differences below about 0.05 are noise.
@@ -47,10 +55,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
 from partnermatch import create_app, reference
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.matching.engine import MatchingEngine
 from partnermatch.matching.extension import get_engine
+from partnermatch.matching.passages import SEARCHABLE_SOURCES, profile_passages
+from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import profile_from_record
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared/data/cordis-semiconductor-ev"
@@ -61,6 +76,18 @@ TORCH_THREADS = 2
 # Scores equal to this many decimals count as a tie (same passage text, same vector).
 TIE_DECIMALS = 6
 ACTIVITY_TYPES = ("PRC", "HES", "REC", "PUB", "OTH")
+
+# Research variants: how a profile's passage similarities become one score.
+TOP_K = (2, 3)
+REST_GAINS = (0.25, 0.5, 1.0)
+REST_THRESHOLDS = (0.2, 0.3, 0.4)
+MASS_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4)
+LSE_TEMPERATURES = (0.02, 0.05, 0.1)
+PRIOR_WEIGHTS = (0.02, 0.05, 0.1)
+BEST_VARIANTS = 3  # research variants that get a ties-shuffled row and track-record rows
+BOOTSTRAP_SAMPLES = 2000
+# The engine's score and the best recomputed passage similarity must agree this closely.
+SCORE_TOLERANCE = 1e-4
 
 # Ranker names, as printed.
 RANDOM = f"random (mean of {RANDOM_SEEDS} seeds)"
@@ -282,6 +309,7 @@ class EngineRun:
     scores: dict[str, float]  # org id -> semantic score of its best passage
     order: list[str]  # org ids as the engine ranked them, best first
     evidence_counts: dict[str, int]
+    passage_scores: dict[str, np.ndarray]  # org id -> cosine of each searchable passage
     build_seconds: float
     rebuild_seconds: float
     search_seconds: float
@@ -334,6 +362,7 @@ def rank_with_engine(
 
                 page = engine.search(held_out.query, None, limit=len(candidates))
                 searched = time.perf_counter()
+                passage_scores = passage_scores_by_org(engine, held_out.query, org_of_profile)
             finally:
                 db.session.remove()
                 db.engine.dispose()
@@ -344,14 +373,62 @@ def rank_with_engine(
         raise ValueError(
             f"{task.acronym}: the engine returned {len(order)} of {len(candidates)} candidates"
         )
+    check_passage_scores(task, scores, passage_scores)
     return EngineRun(
         scores=scores,
         order=order,
         evidence_counts=evidence_counts,
+        passage_scores=passage_scores,
         build_seconds=built - started,
         rebuild_seconds=rebuilt - built,
         search_seconds=searched - rebuilt,
     )
+
+
+def passage_scores_by_org(
+    engine: MatchingEngine, query: str, org_of_profile: Mapping[int, str]
+) -> dict[str, np.ndarray]:
+    """Return the cosine similarity of the query with every searchable passage of each profile.
+
+    The passages are the product's own (`profile_passages`, searchable sources only), in their
+    stable order; their vectors come from the embedding cache the rebuild has just filled.
+    """
+    query_vector = engine.embedder.encode_query(query)
+    profiles = db.session.scalars(
+        select(Profile)
+        .where(Profile.id.in_(list(org_of_profile)))
+        .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
+    )
+    texts_by_org = {
+        org_of_profile[profile.id]: [
+            passage.text
+            for passage in profile_passages(profile)
+            if passage.source in SEARCHABLE_SOURCES
+        ]
+        for profile in profiles
+    }
+    texts = [text for org_texts in texts_by_org.values() for text in org_texts]
+    similarities = engine.embedder.encode_passages(texts) @ query_vector
+    scores: dict[str, np.ndarray] = {}
+    start = 0
+    for org_id, org_texts in texts_by_org.items():
+        scores[org_id] = similarities[start : start + len(org_texts)].astype(np.float64)
+        start += len(org_texts)
+    return scores
+
+
+def check_passage_scores(
+    task: Task, engine_scores: Mapping[str, float], passage_scores: Mapping[str, np.ndarray]
+) -> None:
+    """Fail unless the best recomputed passage of every candidate is the engine's score."""
+    if passage_scores.keys() != engine_scores.keys():
+        raise ValueError(f"{task.acronym}: passages were read for other candidates")
+    for org_id, score in engine_scores.items():
+        if abs(float(passage_scores[org_id].max()) - score) > SCORE_TOLERANCE:
+            raise ValueError(
+                f"{task.acronym}: {org_id} best passage {passage_scores[org_id].max():.6f}, "
+                f"engine {score:.6f}"
+            )
 
 
 def shuffled_ties_order(run: EngineRun, seed: int) -> list[str]:
@@ -383,6 +460,234 @@ def track_record_order(run: EngineRun, weight: float) -> list[str]:
             engine_rank[org_id],
         ),
     )
+
+
+# --- research variants: aggregating a profile's passages ------------------------------------
+
+Aggregate = Callable[[np.ndarray], float]  # a profile's passage similarities -> its score
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    aggregate: Aggregate
+
+
+def best_passage(similarities: np.ndarray) -> float:
+    """The engine's aggregation: the profile's single best passage."""
+    return float(similarities.max())
+
+
+def mean_of_best(k: int) -> Aggregate:
+    """Mean of the best k passages; a profile with fewer than k counts the missing ones as 0."""
+
+    def aggregate(similarities: np.ndarray) -> float:
+        return float(np.sort(similarities)[::-1][:k].sum() / k)
+
+    return aggregate
+
+
+def relevant_mass(similarities: np.ndarray, threshold: float) -> float:
+    """How much of the passages is relevant: the sum of max(0, similarity - threshold)."""
+    return float(np.clip(similarities - threshold, 0.0, None).sum())
+
+
+def best_plus_relevant_rest(gain: float, threshold: float) -> Aggregate:
+    """Best passage + gain * relevant mass of the profile's other passages."""
+
+    def aggregate(similarities: np.ndarray) -> float:
+        best = int(similarities.argmax())
+        rest = np.delete(similarities, best)
+        return float(similarities[best]) + gain * relevant_mass(rest, threshold)
+
+    return aggregate
+
+
+def relevant_mass_only(threshold: float) -> Aggregate:
+    """The relevant mass of all passages, best one included."""
+
+    def aggregate(similarities: np.ndarray) -> float:
+        return relevant_mass(similarities, threshold)
+
+    return aggregate
+
+
+def log_sum_exp(temperature: float) -> Aggregate:
+    """A soft maximum: T * log(sum(exp(s / T))), computed stably."""
+
+    def aggregate(similarities: np.ndarray) -> float:
+        best = float(similarities.max())
+        return best + temperature * math.log(
+            float(np.exp((similarities - best) / temperature).sum())
+        )
+
+    return aggregate
+
+
+def research_variants() -> list[Variant]:
+    """Return every aggregation tried, the engine's own (best passage) first."""
+    variants = [Variant("best passage (= engine), ties by org_id", best_passage)]
+    variants += [Variant(f"mean of best {k}", mean_of_best(k)) for k in TOP_K]
+    variants += [
+        Variant(
+            f"best + {gain:g} * rest mass t={threshold:g}", best_plus_relevant_rest(gain, threshold)
+        )
+        for threshold in REST_THRESHOLDS
+        for gain in REST_GAINS
+    ]
+    variants += [
+        Variant(f"relevant mass t={threshold:g}", relevant_mass_only(threshold))
+        for threshold in MASS_THRESHOLDS
+    ]
+    variants += [
+        Variant(f"log-sum-exp T={temperature:g}", log_sum_exp(temperature))
+        for temperature in LSE_TEMPERATURES
+    ]
+    return variants
+
+
+def order_by_score(scores: Mapping[str, float], seed: int | None = None) -> list[str]:
+    """Rank by score, best first; equal scores by org_id, or shuffled when a seed is given."""
+    rng = random.Random(seed)
+    tiebreak = {org_id: rng.random() if seed is not None else 0.0 for org_id in sorted(scores)}
+    return sorted(
+        scores,
+        key=lambda org_id: (-round(scores[org_id], TIE_DECIMALS), tiebreak[org_id], org_id),
+    )
+
+
+def with_prior(
+    scores: Mapping[str, float], evidence_counts: Mapping[str, int], weight: float
+) -> dict[str, float]:
+    """Add the track-record prior, weight * log1p(evidence items), to every score."""
+    return {
+        org_id: score + weight * math.log1p(evidence_counts[org_id])
+        for org_id, score in scores.items()
+    }
+
+
+@dataclass
+class ResearchTask:
+    """What the research rows need of one task once the engine has run."""
+
+    task: Task
+    variant_scores: dict[str, dict[str, float]]  # variant name -> org id -> score
+    evidence_counts: dict[str, int]
+
+
+def research_task(task: Task, run: EngineRun, variants: Sequence[Variant]) -> ResearchTask:
+    """Score every candidate with every aggregation."""
+    return ResearchTask(
+        task=task,
+        variant_scores={
+            variant.name: {
+                org_id: variant.aggregate(similarities)
+                for org_id, similarities in run.passage_scores.items()
+            }
+            for variant in variants
+        },
+        evidence_counts=run.evidence_counts,
+    )
+
+
+def shuffled_name(name: str) -> str:
+    """Return the printed name of a research row with its ties shuffled."""
+    return f"{name}, ties shuffled"
+
+
+def prior_name(name: str, weight: float) -> str:
+    """Return the printed name of a research row with the track-record prior."""
+    return f"{name} + track record w={weight:g}"
+
+
+def mean_average_precision(tasks: Sequence[TaskScores]) -> float:
+    """Return the MAP of one row."""
+    return sum(task.average_precision for task in tasks) / max(len(tasks), 1)
+
+
+def research_results(
+    dataset: Dataset, research: Sequence[ResearchTask], variants: Sequence[Variant]
+) -> tuple[dict[str, list[TaskScores]], list[str]]:
+    """Score the research rows; return them and the names of the best ones (for the comparison).
+
+    Every variant is ranked with ties by org_id. The BEST_VARIANTS best by MAP with ties
+    shuffled get their shuffled row and rows with the track-record prior; the best of those
+    prior rows gets its shuffled row too.
+    """
+
+    def activity_type(org_id: str) -> str:
+        return dataset.organisations[org_id].activity_type
+
+    def score_rows(
+        scores_of: Callable[[ResearchTask], Mapping[str, float]],
+    ) -> tuple[list[TaskScores], list[TaskScores]]:
+        fixed, shuffled = [], []
+        for item in research:
+            scores = scores_of(item)
+            relevant = item.task.relevant
+            fixed.append(score_ranking(order_by_score(scores), relevant, activity_type))
+            shuffled.append(
+                mean_scores(
+                    [
+                        score_ranking(order_by_score(scores, seed), relevant, activity_type)
+                        for seed in range(RANDOM_SEEDS)
+                    ]
+                )
+            )
+        return fixed, shuffled
+
+    rows: dict[str, list[TaskScores]] = {}
+    shuffled_rows: dict[str, list[TaskScores]] = {}
+    for variant in variants:
+        rows[variant.name], shuffled_rows[variant.name] = score_rows(
+            lambda item, name=variant.name: item.variant_scores[name]
+        )
+    best = sorted(
+        (variant.name for variant in variants),
+        key=lambda name: -mean_average_precision(shuffled_rows[name]),
+    )[:BEST_VARIANTS]
+    for name in best:
+        rows[shuffled_name(name)] = shuffled_rows[name]
+    prior_shuffled: dict[str, list[TaskScores]] = {}
+    for name in best:
+        for weight in PRIOR_WEIGHTS:
+            rows[prior_name(name, weight)], prior_shuffled[prior_name(name, weight)] = score_rows(
+                lambda item, name=name, weight=weight: with_prior(
+                    item.variant_scores[name], item.evidence_counts, weight
+                )
+            )
+    best_prior = max(prior_shuffled, key=lambda name: mean_average_precision(prior_shuffled[name]))
+    rows[shuffled_name(best_prior)] = prior_shuffled[best_prior]
+    return rows, [*(shuffled_name(name) for name in best), shuffled_name(best_prior)]
+
+
+def paired_comparison(
+    results: Mapping[str, Sequence[TaskScores]], names: Sequence[str], baseline: str
+) -> None:
+    """Print, per row, the per-task wins against a baseline and a bootstrap interval."""
+    rng = np.random.default_rng(0)
+    base = results[baseline]
+    print(
+        f"Paired with {baseline}, per task: wins/ties/losses, mean difference and its "
+        f"95% bootstrap interval ({BOOTSTRAP_SAMPLES} resamples of the tasks)"
+    )
+    for name in names:
+        parts = []
+        for label, metric in (
+            ("R@10", lambda t: t.recall_10),
+            ("nDCG@10", lambda t: t.ndcg_10),
+            ("AP", lambda t: t.average_precision),
+        ):
+            diff = np.array(
+                [metric(row) - metric(ref) for row, ref in zip(results[name], base, strict=True)]
+            )
+            means = diff[rng.integers(0, len(diff), (BOOTSTRAP_SAMPLES, len(diff)))].mean(axis=1)
+            low, high = np.percentile(means, [2.5, 97.5])
+            parts.append(
+                f"{label} {int((diff > 0).sum())}/{int((diff == 0).sum())}/"
+                f"{int((diff < 0).sum())} {diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
+            )
+        print(f"  {name}: " + "; ".join(parts))
 
 
 # --- baselines -----------------------------------------------------------------------------
@@ -460,14 +765,21 @@ def mean_scores(runs: Sequence[TaskScores]) -> TaskScores:
 
 
 def print_tables(
-    results: Mapping[str, Sequence[TaskScores]], relevant_by_type: Counter[str]
+    results: Mapping[str, Sequence[TaskScores]],
+    relevant_by_type: Counter[str],
+    research_from: str | None = None,
 ) -> None:
-    """Print one row per ranker: the macro-averaged metrics, then top-50 shares per type."""
+    """Print one row per ranker: the macro-averaged metrics, then top-50 shares per type.
+
+    The rows from `research_from` on are printed under a "research variants" line.
+    """
     width = max(len(name) for name in results) + 2
     header = f"{'ranker':<{width}}{'R@10':>8}{'R@50':>8}{'P@10':>8}{'nDCG@10':>9}{'MAP':>8}"
     print(header)
     print("-" * len(header))
     for name, tasks in results.items():
+        if name == research_from:
+            print("research variants: a profile's score from all its passages")
         count = len(tasks)
         print(
             f"{name:<{width}}"
@@ -486,6 +798,8 @@ def print_tables(
     print(header)
     print("-" * len(header))
     for name, tasks in results.items():
+        if name == research_from:
+            print("research variants: a profile's score from all its passages")
         found: Counter[str] = Counter()
         for task in tasks:
             found.update(task.found_50_by_type)
@@ -551,6 +865,8 @@ def main() -> None:
     stats = ProfileStats()
     timings: Counter[str] = Counter()
     score_groups: list[int] = []
+    variants = research_variants()
+    research: list[ResearchTask] = []
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-cache-") as cache_dir:
         embedding_cache = Path(cache_dir) / "embedding-cache.sqlite3"
@@ -563,6 +879,7 @@ def main() -> None:
             run = rank_with_engine(dataset, task, candidates, embedding_cache, stats)
             for name, scores in score_task(dataset, task, candidates, run).items():
                 results.setdefault(name, []).append(scores)
+            research.append(research_task(task, run, variants))
             score_groups.append(distinct_scores(run))
             timings.update(
                 build=run.build_seconds, rebuild=run.rebuild_seconds, search=run.search_seconds
@@ -575,12 +892,20 @@ def main() -> None:
                 flush=True,
             )
 
+    research_rows, best_rows = research_results(dataset, research, variants)
+    results.update(research_rows)
     elapsed = time.perf_counter() - started
     count = max(len(tasks), 1)
     print()
     print(f"Consortium completion, {len(tasks)} tasks (CORDIS semiconductors / EVs)")
     print()
-    print_tables(results, relevant_by_type)
+    print_tables(results, relevant_by_type, research_from=variants[0].name)
+    print()
+    paired_comparison(
+        results,
+        [SEMANTIC_SHUFFLED, track_record_name(max(TRACK_RECORD_WEIGHTS)), *best_rows],
+        POPULARITY,
+    )
     print()
     print(
         f"Run time {elapsed:.1f}s on {TORCH_THREADS} torch threads; per task: profiles "

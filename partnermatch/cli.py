@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 
 import click
 from flask import current_app
@@ -16,8 +17,9 @@ from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.explain import Evidence
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.recommend import recommend
+from partnermatch.matching.recommend import Quote, recommend
 from partnermatch.matching.search import search
 from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
@@ -127,6 +129,21 @@ def index_status() -> None:
         raise SystemExit(1)
 
 
+def _result_json(
+    profile: Profile, score: float, reasons: list[str], quotes: Sequence[Evidence | Quote]
+) -> dict[str, object]:
+    return {
+        "id": profile.id,
+        "external_id": profile.external_id,
+        "name": profile.name,
+        "kind": profile.kind.value,
+        "economy": profile.economy,
+        "score": round(score, 4),
+        "reasons": reasons,
+        "evidence": [{"title": quote.title, "snippet": quote.snippet} for quote in quotes],
+    }
+
+
 @matches_cli.command("search")
 @click.argument("text")
 @click.option("--kind", type=click.Choice(["sme", "expert"]), help="Only SMEs or only experts.")
@@ -171,16 +188,7 @@ def search_command(
         payload = {
             "total": found.total,
             "results": [
-                {
-                    "id": result.profile.id,
-                    "external_id": result.profile.external_id,
-                    "name": result.profile.name,
-                    "kind": result.profile.kind.value,
-                    "economy": result.profile.economy,
-                    "score": round(result.score, 4),
-                    "reasons": result.reasons,
-                    "evidence": [{"title": e.title, "snippet": e.snippet} for e in result.evidence],
-                }
+                _result_json(result.profile, result.score, result.reasons, result.evidence)
                 for result in found.results
             ],
         }
@@ -219,17 +227,7 @@ def recommend_command(profile_id: int, limit: int, kind: str | None, as_json: bo
         raise click.ClickException(str(error)) from None
     if as_json:
         payload = [
-            {
-                "id": rec.profile.id,
-                "external_id": rec.profile.external_id,
-                "name": rec.profile.name,
-                "kind": rec.profile.kind.value,
-                "economy": rec.profile.economy,
-                "score": round(rec.score, 4),
-                "reasons": rec.reasons,
-                "evidence": [{"title": q.title, "snippet": q.snippet} for q in rec.quotes],
-            }
-            for rec in recommendations
+            _result_json(rec.profile, rec.score, rec.reasons, rec.quotes) for rec in recommendations
         ]
         click.echo(
             json.dumps({"profile": profile.id, "results": payload}, ensure_ascii=False, indent=2)
