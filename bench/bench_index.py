@@ -27,7 +27,7 @@ from partnermatch.matching.embedder import PASSAGE_BATCH_SIZE, set_torch_threads
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.passages import profile_passages
 from partnermatch.matching.search import search
-from partnermatch.profiles import services
+from partnermatch.profiles import services, transfer
 from partnermatch.profiles.models import Profile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -57,7 +57,7 @@ def main() -> None:
             db.create_all()
             started = time.perf_counter()
             for record in synthetic_records(args.profiles):
-                services.profile_from_record(record)
+                transfer.create_from_record(record)
             db.session.commit()
             elapsed = time.perf_counter() - started
             print(f"Profiles created in the database: {args.profiles} in {elapsed:.1f} s")

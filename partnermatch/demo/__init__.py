@@ -17,7 +17,7 @@ from partnermatch.auth import services as accounts
 from partnermatch.auth.models import Role, User
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
-from partnermatch.profiles import services as profiles
+from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -83,7 +83,7 @@ def load_demo(password: str) -> DemoReport:
             continue
         try:
             with db.session.begin_nested():
-                profiles.profile_from_record(record)
+                transfer.create_from_record(record)
         except ValidationError as error:
             report.errors.append(f"{file_name}:{line_number}: {error}")
         else:

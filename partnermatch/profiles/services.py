@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -375,66 +375,6 @@ def remove_evidence(item: EvidenceItem) -> None:
     """Remove an evidence item from its profile."""
     db.session.delete(item)
     db.session.flush()
-
-
-# --- records (demo data and, later, bulk import) -------------------------------------------
-
-
-def profile_from_record(record: Mapping[str, Any]) -> Profile:
-    """Create an unowned profile with its evidence from one JSON record."""
-    if not isinstance(record, Mapping):
-        raise ValidationError("record", "Each record must be a JSON object.")
-    organisation = record.get("organisation")
-    if organisation is not None and not isinstance(organisation, Mapping):
-        raise ValidationError("organisation", "Give the organisation as an object with a name.")
-    evidence = record.get("evidence") or []
-    if not isinstance(evidence, list) or not all(isinstance(item, Mapping) for item in evidence):
-        raise ValidationError("evidence", "Give evidence as a list of objects.")
-    data = ProfileInput(
-        name=record.get("name", ""),
-        economy=record.get("economy", ""),
-        affiliation=record.get("affiliation") or Affiliation.INDUSTRY,
-        city=record.get("city", ""),
-        sectors=tuple(_string_list(record.get("sectors") or [], "sectors")),
-        value_chain=tuple(_string_list(record.get("value_chain") or [], "value_chain")),
-        summary=record.get("summary", ""),
-        offers=record.get("offers", ""),
-        needs=record.get("needs", ""),
-        keywords=tuple(_string_list(record.get("keywords") or [], "keywords")),
-        languages=tuple(_string_list(record.get("languages") or [], "languages")),
-        website=record.get("website", ""),
-        contact_email=record.get("contact_email", ""),
-        organisation=OrganisationInput(
-            name=organisation.get("name", ""),
-            kind=organisation.get("kind") or OrganisationKind.OTHER,
-            economy=organisation.get("economy", ""),
-            website=organisation.get("website", ""),
-        )
-        if organisation
-        else None,
-    )
-    # Check every evidence item before anything is written.
-    evidence_inputs = [
-        EvidenceInput(
-            kind=item.get("kind", ""),
-            title=item.get("title", ""),
-            text=item.get("text", ""),
-            year=item.get("year"),
-            url=item.get("url", ""),
-        )
-        for item in evidence
-    ]
-    for position, item in enumerate(evidence_inputs):
-        try:
-            _clean_evidence(item)
-        except ValidationError as error:
-            raise ValidationError(f"evidence[{position}].{error.field}", error.message) from None
-    profile = create_profile(
-        record.get("kind", ""), data, external_id=record.get("external_id") or None
-    )
-    for item in evidence_inputs:
-        add_evidence(profile, item)
-    return profile
 
 
 # --- browsing ------------------------------------------------------------------------------

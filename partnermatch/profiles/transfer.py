@@ -417,8 +417,7 @@ def _apply(data: _RowData) -> str:
     """Create or update the row's profile; return created, updated or unchanged."""
     profile = _find_profile(data.external_id)
     if profile is None:
-        profile = services.create_profile(data.kind, data.profile, external_id=data.external_id)
-        _replace_evidence(profile, data.evidence or [])
+        _create(data)
         return "created"
     if profile.kind is not data.kind:
         raise ValidationError(
@@ -431,6 +430,22 @@ def _apply(data: _RowData) -> str:
     if data.evidence is not None:
         _replace_evidence(profile, data.evidence)
     return "unchanged" if _comparable(profile) == before else "updated"
+
+
+def _create(data: _RowData) -> Profile:
+    profile = services.create_profile(data.kind, data.profile, external_id=data.external_id)
+    _replace_evidence(profile, data.evidence or [])
+    return profile
+
+
+def create_from_record(record: Mapping[str, Any]) -> Profile:
+    """Create an unowned profile with its evidence from one record of the JSONL format."""
+    data = _row_data(record)
+    if _find_profile(data.external_id) is not None:
+        raise ValidationError(
+            "external_id", f"A profile with external id '{data.external_id}' exists."
+        )
+    return _create(data)
 
 
 def _field_name(name: str, fmt: str, email_key: str) -> str:
