@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from partnermatch.extensions import db
+from partnermatch.matching import engine as engine_module
 from partnermatch.matching import journal
-from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.engine import SUPPORT_THRESHOLD, SUPPORT_WEIGHT, IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.passages import (
     CHUNK_OVERLAP,
@@ -131,20 +132,20 @@ def test_search_finds_a_paraphrased_need(demo, query, expected):
 
 
 def brute_force_ranking(query: str, profile_ids: list[int]) -> list[int]:
-    """Rank profiles by their best searchable passage with plain numpy, for comparison."""
+    """Rank profiles with plain numpy: best passage plus the weighted support of the others."""
     embedder = get_engine().embedder
     query_vector = embedder.encode_query(query)
-    best = {}
+    totals = {}
     for profile_id in profile_ids:
         passages = [
-            p
+            p.text
             for p in profile_passages(db.session.get(Profile, profile_id))
             if p.source in SEARCHABLE_SOURCES
         ]
-        best[profile_id] = float(
-            np.max(embedder.encode_passages([p.text for p in passages]) @ query_vector)
-        )
-    return sorted(best, key=best.get, reverse=True)
+        scores = np.sort(embedder.encode_passages(passages) @ query_vector)[::-1]
+        support = np.clip(scores[1:] - SUPPORT_THRESHOLD, 0, None).sum()
+        totals[profile_id] = float(scores[0] + SUPPORT_WEIGHT * support)
+    return sorted(totals, key=totals.get, reverse=True)
 
 
 @pytest.mark.parametrize(
@@ -164,6 +165,23 @@ def test_filtered_search_is_exact_however_few_profiles_pass(demo, filters):
 
     assert found.total == len(passing) > 0
     assert [result.profile.id for result in found.results] == brute_force_ranking(query, passing)
+
+
+def test_large_indexes_rank_a_candidate_pool_like_the_exact_search(demo, monkeypatch):
+    queries = ["battery certification", "digital batik printing", "copper foundry", "traffic data"]
+    exact = {query: top_external_ids(query, limit=5) for query in queries}
+
+    monkeypatch.setattr(engine_module, "EXACT_POOL_PASSAGES", 50)  # force the candidate pool
+
+    assert {query: top_external_ids(query, limit=5) for query in queries} == exact
+
+
+def test_several_matching_passages_are_named_in_the_reasons(demo):
+    found = search(get_engine(), "metal casting and surface finishing", limit=5)
+
+    assert any(
+        reason.endswith("match too") for result in found.results for reason in result.reasons
+    )
 
 
 def test_search_pages_through_results_without_overlap(demo):

@@ -130,11 +130,15 @@ def explain_search(page: SearchPage, query: str, filters: ProfileFilters | None)
             continue
         passages = profile_passages(profile)
         passage = passages[hit.position] if hit.position < len(passages) else None
+        reasons = search_reasons(profile, query, filters)
+        if hit.supporting:
+            plural = "s" if hit.supporting > 1 else ""
+            reasons.append(f"{hit.supporting} more passage{plural} of this profile match too")
         results.append(
             SearchResult(
                 profile=profile,
                 score=hit.score,
-                reasons=search_reasons(profile, query, filters),
+                reasons=reasons,
                 evidence=_evidence_for(passage, query),
             )
         )
