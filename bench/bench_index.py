@@ -13,6 +13,7 @@ Prints, in one run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -33,6 +34,21 @@ from partnermatch.profiles.models import Profile
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+# Offers unlike anything in the synthetic profiles, each unlike the others.
+EDIT_MARKERS = (
+    "Tidal kelp harvesters for island cooperatives.",
+    "Violin and guitar making from reclaimed tropical hardwoods.",
+    "Beekeeping hives with honey-flow sensors for highland farms.",
+    "Braille signage engraved on recycled aluminium for metro stations.",
+    "Cold-water coral reef restoration using 3D-printed ceramic frames.",
+    "Hand-woven bamboo bicycle frames for export markets.",
+    "Volcanic-ash bricks for earthquake-resistant village schools.",
+    "Mushroom-mycelium packaging to replace polystyrene foam.",
+    "Solar-powered ice makers for fishing harbours without grid power.",
+    "Sign-language avatars that translate railway announcements.",
+)
+
+
 def make_app(folder: Path):
     return create_app(
         {
@@ -48,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--edits", type=int, default=len(EDIT_MARKERS))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -73,7 +89,8 @@ def main() -> None:
             set_torch_threads(args.threads)
             model.encode(texts[:64], batch_size=PASSAGE_BATCH_SIZE)  # warm-up
             print(
-                f"Passages: {len(texts)} ({len(texts) / args.profiles:.1f} a profile), "
+                f"Passages: {len(texts)} ({len(set(texts))} distinct, "
+                f"{len(texts) / args.profiles:.1f} a profile), "
                 f"{statistics.mean(len(t.split()) for t in texts):.0f} words on average; "
                 f"torch threads: {args.threads}, batch size {PASSAGE_BATCH_SIZE}"
             )
@@ -107,12 +124,11 @@ def main() -> None:
             ids = list(
                 db.session.scalars(db.select(Profile.id).order_by(Profile.id).limit(args.edits))
             )
-            for number, profile_id in enumerate(ids):
+            for marker, profile_id in zip(EDIT_MARKERS, ids, strict=False):
                 profile = db.session.get(Profile, profile_id)
-                marker = f"Tidal kelp harvester prototype number {number} for island cooperatives."
                 data = services.profile_input_for(profile)
                 started = time.perf_counter()
-                services.update_profile(profile, type(data)(**{**data.__dict__, "offers": marker}))
+                services.update_profile(profile, dataclasses.replace(data, offers=marker))
                 db.session.commit()
                 found = search(engine, marker, limit=1)
                 latencies.append(time.perf_counter() - started)

@@ -54,9 +54,16 @@ def synthetic_records(count: int, seed: int = 7, prefix: str = "bench") -> Itera
             "languages": ["en"],
             "website": "",
             "contact_email": "",
+            # Two demo items' texts per evidence item: each passage is new, as in a real programme.
             "evidence": [
-                {key: item[key] for key in ("kind", "title", "text", "year", "url")}
-                for item in rng.sample(evidence, 2)
+                {
+                    "kind": first["kind"],
+                    "title": first["title"],
+                    "text": f"{first['text']} {second['text']}",
+                    "year": first["year"],
+                    "url": "",
+                }
+                for first, second in (rng.sample(evidence, 2) for _ in range(2))
             ],
         }
 

@@ -138,6 +138,22 @@ class _Loaded:
     seq: int
 
 
+def _build_index(parts: list[_Encoded], dimension: int) -> PassageIndex:
+    """Build both indexes from encoded batches, each profile's rows kept together."""
+
+    def build(ids: list[np.ndarray], vectors: list[np.ndarray]) -> VectorIndex:
+        return VectorIndex.build(
+            dimension,
+            np.concatenate([np.zeros(0, np.int64), *ids]),
+            np.concatenate([np.zeros((0, dimension), np.float32), *vectors]),
+        )
+
+    return PassageIndex(
+        build([p.capability_ids for p in parts], [p.capability_vectors for p in parts]),
+        build([p.needs_ids for p in parts], [p.needs_vectors for p in parts]),
+    )
+
+
 def _profiles_with_passages(profile_ids: Sequence[int]) -> Iterator[tuple[Profile, list[Passage]]]:
     query = (
         select(Profile)
@@ -239,23 +255,7 @@ class MatchingEngine:
             db.session.expire_all()
             if on_progress:
                 on_progress(len(batch_ids))
-        dimension = self.embedder.dimension
-        index = PassageIndex(
-            VectorIndex.build(
-                dimension,
-                np.concatenate([[], *(p.capability_ids for p in parts)]).astype(np.int64),
-                np.concatenate(
-                    [np.zeros((0, dimension), np.float32), *(p.capability_vectors for p in parts)]
-                ),
-            ),
-            VectorIndex.build(
-                dimension,
-                np.concatenate([[], *(p.needs_ids for p in parts)]).astype(np.int64),
-                np.concatenate(
-                    [np.zeros((0, dimension), np.float32), *(p.needs_vectors for p in parts)]
-                ),
-            ),
-        )
+        index = _build_index(parts, self.embedder.dimension)
         manifest = self.store.save(index, model_id=self.model_id, journal_seq=seq)
         journal.prune(seq)
         db.session.commit()

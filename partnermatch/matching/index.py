@@ -47,6 +47,13 @@ def _stored_vectors(index: faiss.Index) -> np.ndarray:
     return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
 
 
+def _expand_ranges(ranges: np.ndarray) -> np.ndarray:
+    """Return every row of the [start, stop) ranges, in order, without a Python loop."""
+    lengths = ranges[:, 1] - ranges[:, 0]
+    offsets = np.repeat(ranges[:, 0] - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+
+
 class VectorIndex:
     """One searchable set of passage vectors: a base built at the last rebuild, plus a delta.
 
@@ -160,7 +167,7 @@ class VectorIndex:
                 return np.zeros((len(queries), 0), np.float32), np.zeros(
                     (len(queries), 0), np.int64
                 )
-            rows = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+            rows = _expand_ranges(np.asarray(ranges, dtype=np.int64))
             if self.kind == "hnsw" and len(rows) <= EXACT_SUBSET_LIMIT:
                 return self._exact_rows(queries, k, rows)
             selector = faiss.IDSelectorBatch(rows.astype(np.int64))

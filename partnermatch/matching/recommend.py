@@ -118,15 +118,37 @@ def _value_chain_factor(profile: Profile, candidate: Profile) -> tuple[float, st
     return best, detail
 
 
-def _their_quote(passages: list[Passage], position: int, query: str) -> Quote | None:
-    if position >= len(passages):
-        return None
+def _their_quote(passages: list[Passage], position: int, query: str) -> Quote:
     passage = passages[position]
     if passage.source is PassageSource.EVIDENCE:
         title = f"Their evidence: {passage.title}"
     else:
         title = f"Their {SOURCE_WORDS[passage.source]}"
     return Quote(title, best_snippet(passage.quote, query))
+
+
+def _quotes(
+    asked: Passage,
+    theirs: list[Passage],
+    hit: PairHit,
+    back: PairHit | None,
+    offered: Passage | None,
+) -> list[Quote]:
+    """Quote P's need, C's words that answer it and, when C needs what P offers, C's need."""
+    answer = theirs[hit.position] if hit.position < len(theirs) else None
+    quotes = [
+        Quote(
+            f"Your {SOURCE_WORDS[asked.source]}",
+            best_snippet(asked.quote, answer.quote if answer else ""),
+        )
+    ]
+    if answer is not None:
+        quotes.append(_their_quote(theirs, hit.position, asked.quote))
+    if back is not None and offered is not None and back.position < len(theirs):
+        quotes.append(
+            Quote("Their needs", best_snippet(theirs[back.position].quote, offered.quote))
+        )
+    return quotes
 
 
 def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]:
@@ -234,34 +256,19 @@ def recommend(
                 else "same economy",
             ),
         ]
-        candidate_passages = profile_passages(candidate)
-        asked = passages[asking[hit.query_index]]
-        quotes = [
-            Quote(
-                f"Your {asked.source.value}",
-                best_snippet(asked.quote, candidate_passages[hit.position].quote),
-            ),
-            _their_quote(candidate_passages, hit.position, asked.quote),
-        ]
-        if back and back_score:
-            their_need = (
-                candidate_passages[back.position]
-                if back.position < len(candidate_passages)
-                else None
-            )
-            if their_need is not None:
-                quotes.append(
-                    Quote(
-                        "Their needs",
-                        best_snippet(their_need.quote, passages[offers[back.query_index]].quote),
-                    )
-                )
+        quotes = _quotes(
+            passages[asking[hit.query_index]],
+            profile_passages(candidate),
+            hit,
+            back if back_score else None,
+            passages[offers[back.query_index]] if back else None,
+        )
         scored.append(
             Recommendation(
                 profile=candidate,
                 score=sum(factor.contribution for factor in factors),
                 factors=factors,
-                quotes=[quote for quote in quotes if quote is not None],
+                quotes=quotes,
             )
         )
     scored.sort(key=lambda recommendation: recommendation.score, reverse=True)
