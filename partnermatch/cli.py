@@ -91,7 +91,8 @@ def rebuild_index(if_needed: bool, threads: int) -> None:
         if status.problem is None:
             click.echo(f"The search index is in place (version {status.manifest.version}).")
             return
-        click.echo(status.problem)
+        reason = "missing" if status.manifest is None else "built with another model"
+        click.echo(f"The search index is {reason}: building it now.")
     engine.embedder.threads = threads
     started = time.perf_counter()
     with click.progressbar(length=engine.profile_count(), label="Indexing profiles") as bar:
