@@ -78,9 +78,10 @@ def register_blueprints(app: Flask) -> None:
     from partnermatch.auth.views import bp as auth_bp
     from partnermatch.main.views import bp as main_bp
     from partnermatch.profiles.views import bp as profiles_bp
+    from partnermatch.review.views import bp as review_bp
     from partnermatch.search.views import bp as search_bp
 
-    for blueprint in (main_bp, auth_bp, profiles_bp, search_bp):
+    for blueprint in (main_bp, auth_bp, profiles_bp, search_bp, review_bp):
         app.register_blueprint(blueprint)
 
 

@@ -48,6 +48,7 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "EMBEDDING_CACHE": None,
         "SEARCH_RESULTS_PER_PAGE": 10,
         "RECOMMENDATIONS_SHOWN": 5,
+        "REVIEW_PER_PAGE": 25,
         # Added to a recommendation's score when the partner is in another economy: the
         # programme exists to partner across economies. 0 turns the preference off.
         "RECOMMEND_CROSS_ECONOMY_WEIGHT": 0.05,

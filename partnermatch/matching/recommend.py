@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -186,6 +187,72 @@ def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]
     return chosen
 
 
+@dataclass
+class _Asker:
+    """The profile recommendations are for: its passages and their vectors."""
+
+    profile: Profile
+    passages: list[Passage]
+    vectors: np.ndarray
+    needs: list[int]
+    offers: list[int]
+    asking: list[int]
+
+    @classmethod
+    def of(cls, engine: MatchingEngine, profile: Profile) -> _Asker:
+        engine.sync()  # fail fast, before any encoding, when there is no index to serve
+        passages = profile_passages(profile)
+        needs = [i for i, p in enumerate(passages) if p.source is PassageSource.NEEDS]
+        offers = [i for i, p in enumerate(passages) if p.source in SEARCHABLE_SOURCES]
+        # Without stated needs, what the profile is about stands in for what it seeks.
+        asking = needs or [i for i, p in enumerate(passages) if p.source is PassageSource.ABOUT]
+        vectors = engine.embedder.encode_passages([p.text for p in passages])
+        return cls(profile, passages, vectors, needs, offers, asking)
+
+
+def _score(
+    asker: _Asker,
+    candidate: Profile,
+    hit: PairHit,
+    back: PairHit | None,
+    cross_economy_weight: float,
+) -> Recommendation:
+    profile = asker.profile
+    need = max(hit.score, 0.0)
+    back_score = max(back.score, 0.0) if back else 0.0
+    mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
+    chain, chain_detail = _value_chain_factor(profile, candidate)
+    across = 1.0 if candidate.economy != profile.economy else 0.0
+    need_label = "Your needs ↔ their offers" if asker.needs else "Your profile ↔ their offers"
+    factors = [
+        Factor(need_label, NEED_WEIGHT * need, f"similarity {need:.2f}"),
+        Factor(
+            "Two-sided",
+            MUTUAL_WEIGHT * mutual,
+            f"their needs ↔ your offers {back_score:.2f}" if back else "they state no needs",
+        ),
+        Factor("Value chain", CHAIN_WEIGHT * chain, chain_detail or "no positions given"),
+        Factor(
+            "Across economies",
+            cross_economy_weight * across,
+            f"{candidate.economy_name} and {profile.economy_name}" if across else "same economy",
+        ),
+    ]
+    quotes = _quotes(
+        asker.passages[asker.asking[hit.query_index]],
+        profile_passages(candidate),
+        hit,
+        back if back_score else None,
+        asker.passages[asker.offers[back.query_index]] if back else None,
+    )
+    return Recommendation(
+        profile=candidate,
+        score=sum(factor.contribution for factor in factors),
+        factors=factors,
+        quotes=quotes,
+    )
+
+
 def recommend(
     engine: MatchingEngine,
     profile: Profile,
@@ -195,15 +262,8 @@ def recommend(
     cross_economy_weight: float = DEFAULT_CROSS_ECONOMY_WEIGHT,
 ) -> list[Recommendation]:
     """Return the best partners for a profile, each with its factors and quoted passages."""
-    engine.sync()  # fail fast, before any encoding, when there is no index to serve
-    passages = profile_passages(profile)
-    needs = [i for i, p in enumerate(passages) if p.source is PassageSource.NEEDS]
-    offers = [i for i, p in enumerate(passages) if p.source in SEARCHABLE_SOURCES]
-    # Without stated needs, what the profile is about stands in for what it seeks.
-    asking = needs or [i for i, p in enumerate(passages) if p.source is PassageSource.ABOUT]
-    vectors = engine.embedder.encode_passages([p.text for p in passages])
-
-    forward = engine.best_per_profile(vectors[asking], "capability")
+    asker = _Asker.of(engine, profile)
+    forward = engine.best_per_profile(asker.vectors[asker.asking], "capability")
     excluded = {profile.id}
     if profile.organisation_id is not None:
         excluded |= set(
@@ -227,52 +287,39 @@ def recommend(
     }
     pool = [hit for hit in pool if hit.profile_id in candidates][:CANDIDATE_POOL]
     returning: dict[int, PairHit] = engine.best_per_profile(
-        vectors[offers], "needs", among=[hit.profile_id for hit in pool]
+        asker.vectors[asker.offers], "needs", among=[hit.profile_id for hit in pool]
     )
-
-    scored = []
-    for hit in pool:
-        candidate = candidates[hit.profile_id]
-        need = max(hit.score, 0.0)
-        back = returning.get(candidate.id)
-        back_score = max(back.score, 0.0) if back else 0.0
-        mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
-        chain, chain_detail = _value_chain_factor(profile, candidate)
-        across = 1.0 if candidate.economy != profile.economy else 0.0
-        need_label = "Your needs ↔ their offers" if needs else "Your profile ↔ their offers"
-        factors = [
-            Factor(need_label, NEED_WEIGHT * need, f"similarity {need:.2f}"),
-            Factor(
-                "Two-sided",
-                MUTUAL_WEIGHT * mutual,
-                f"their needs ↔ your offers {back_score:.2f}" if back else "they state no needs",
-            ),
-            Factor("Value chain", CHAIN_WEIGHT * chain, chain_detail or "no positions given"),
-            Factor(
-                "Across economies",
-                cross_economy_weight * across,
-                f"{candidate.economy_name} and {profile.economy_name}"
-                if across
-                else "same economy",
-            ),
-        ]
-        quotes = _quotes(
-            passages[asking[hit.query_index]],
-            profile_passages(candidate),
+    scored = [
+        _score(
+            asker,
+            candidates[hit.profile_id],
             hit,
-            back if back_score else None,
-            passages[offers[back.query_index]] if back else None,
+            returning.get(hit.profile_id),
+            cross_economy_weight,
         )
-        scored.append(
-            Recommendation(
-                profile=candidate,
-                score=sum(factor.contribution for factor in factors),
-                factors=factors,
-                quotes=quotes,
-            )
-        )
+        for hit in pool
+    ]
     scored.sort(key=lambda recommendation: recommendation.score, reverse=True)
     return _diversify(scored, limit)
+
+
+def explain_pair(
+    engine: MatchingEngine,
+    profile: Profile,
+    candidate: Profile,
+    *,
+    cross_economy_weight: float = DEFAULT_CROSS_ECONOMY_WEIGHT,
+) -> Recommendation | None:
+    """Score one candidate for a profile exactly as a recommendation would (no diversity)."""
+    asker = _Asker.of(engine, profile)
+    forward = engine.best_per_profile(
+        asker.vectors[asker.asking], "capability", among=[candidate.id]
+    )
+    hit = forward.get(candidate.id)
+    if hit is None:
+        return None
+    back = engine.best_per_profile(asker.vectors[asker.offers], "needs", among=[candidate.id])
+    return _score(asker, candidate, hit, back.get(candidate.id), cross_economy_weight)
 
 
 def similar_profiles(

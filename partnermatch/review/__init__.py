@@ -1,0 +1,1 @@
+"""Suggested matches, coordinator review, consented introductions and outcomes."""

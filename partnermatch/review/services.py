@@ -1,0 +1,318 @@
+"""The introduction workflow: named transitions that check the state and the actor's role.
+
+Services flush and commit nothing; the caller commits once, then tells people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from partnermatch.auth.models import Role, User
+from partnermatch.extensions import db
+from partnermatch.matching.recommend import Recommendation
+from partnermatch.profiles.models import Profile
+from partnermatch.reference import ProfileKind
+from partnermatch.review.models import (
+    CLOSED_STATES,
+    OUTCOMES,
+    Match,
+    MatchEvent,
+    MatchOrigin,
+    MatchState,
+    Response,
+)
+
+MAX_NOTE = 2000
+
+
+class TransitionError(Exception):
+    """A workflow step that the match's state or the actor's role does not allow."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- who is who ------------------------------------------------------------------------------
+
+
+def side_of(match: Match, user: User | Any) -> str | None:
+    """Return "sme" or "partner" when the user owns that side's profile, else None."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return None
+    if profile.id == match.sme_profile_id:
+        return "sme"
+    if profile.id == match.partner_profile_id:
+        return "partner"
+    return None
+
+
+def can_view(match: Match, user: User | Any) -> bool:
+    """Staff see every match; each party sees its own."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_staff or side_of(match, user) is not None
+
+
+def can_see_contacts(match: Match, user: User | Any) -> bool:
+    """A party sees the other's contact details only once both have accepted."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_staff or (side_of(match, user) is not None and match.contacts_shared)
+
+
+def answering_sides(match: Match, user: User) -> list[str]:
+    """The sides a user may answer for: their own, or (staff) a side no account owns."""
+    own = side_of(match, user)
+    if own:
+        return [own]
+    if user.is_staff:
+        return [
+            side
+            for side, profile in (("sme", match.sme), ("partner", match.partner))
+            if profile.owner_id is None
+        ]
+    return []
+
+
+def available_actions(match: Match, user: User | Any) -> set[str]:
+    """Return what this user may do to this match now: approve, reject, respond, outcome."""
+    if not can_view(match, user):
+        return set()
+    actions: set[str] = set()
+    if match.state is MatchState.SUGGESTED and user.is_staff:
+        actions |= {"approve", "reject"}
+    if match.state is MatchState.APPROVED and any(
+        _response(match, side) is Response.PENDING for side in answering_sides(match, user)
+    ):
+        actions.add("respond")
+    if match.state in (MatchState.INTRODUCED, MatchState.MEETING_HELD):
+        actions.add("outcome")
+    return actions
+
+
+def _response(match: Match, side: str) -> Response:
+    return match.sme_response if side == "sme" else match.partner_response
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+
+def _note(note: str | None) -> str:
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise TransitionError(f"Keep the note under {MAX_NOTE} characters.")
+    return note
+
+
+def _record(
+    match: Match, actor: User | None, action: str, before: MatchState | None, note: str = ""
+) -> None:
+    match.events.append(
+        MatchEvent(
+            actor=actor,
+            action=action,
+            from_state=before.value if before else None,
+            to_state=match.state.value,
+            note=note,
+        )
+    )
+
+
+def _require(match: Match, *states: MatchState, doing: str) -> None:
+    if match.state not in states:
+        raise TransitionError(
+            f"This match is {match.state.label.lower()}: it cannot be {doing} now."
+        )
+
+
+def find_open_match(sme: Profile, partner: Profile) -> Match | None:
+    """Return the open match between these two profiles, if there is one."""
+    return db.session.scalar(
+        select(Match).where(
+            Match.sme_profile_id == sme.id,
+            Match.partner_profile_id == partner.id,
+            Match.state.not_in(CLOSED_STATES),
+        )
+    )
+
+
+def closed_pairs(sme_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """Return the (SME, partner) pairs that were rejected or declined: never suggested again."""
+    rows = db.session.execute(
+        select(Match.sme_profile_id, Match.partner_profile_id).where(
+            Match.sme_profile_id.in_(sme_ids),
+            Match.state.in_((MatchState.REJECTED, MatchState.DECLINED)),
+        )
+    )
+    return {(sme, partner) for sme, partner in rows}
+
+
+def request_introduction(
+    requester: User,
+    partner: Profile,
+    note: str = "",
+    explanation: Recommendation | None = None,
+) -> Match:
+    """An SME asks to be introduced to a partner; the request waits for a coordinator."""
+    sme = requester.profile
+    if requester.role is not Role.SME or sme is None or sme.kind is not ProfileKind.SME:
+        raise TransitionError("Only an SME with a profile can ask for an introduction.")
+    if partner.id == sme.id:
+        raise TransitionError("You cannot ask to be introduced to yourself.")
+    existing = find_open_match(sme, partner)
+    if existing is not None:
+        raise TransitionError(
+            f"You already have a match with {partner.name}: {existing.state.label.lower()}."
+        )
+    if (sme.id, partner.id) in closed_pairs([sme.id]):
+        raise TransitionError(
+            f"An introduction to {partner.name} was not approved or was declined before."
+        )
+    match = Match(
+        sme=sme,
+        partner=partner,
+        state=MatchState.SUGGESTED,
+        origin=MatchOrigin.REQUESTED,
+        score=explanation.score if explanation else None,
+        factors=[
+            {"label": f.label, "contribution": round(f.contribution, 4), "detail": f.detail}
+            for f in explanation.factors
+        ]
+        if explanation
+        else [],
+        request_note=_note(note),
+        created_by=requester,
+    )
+    db.session.add(match)
+    _record(match, requester, "request", None, match.request_note)
+    db.session.flush()
+    return match
+
+
+def approve(match: Match, actor: User, note: str = "") -> None:
+    """A coordinator approves: the introduction goes to both parties for their consent."""
+    _staff_only(actor)
+    _require(match, MatchState.SUGGESTED, doing="approved")
+    match.state = MatchState.APPROVED
+    _record(match, actor, "approve", MatchState.SUGGESTED, _note(note))
+    db.session.flush()
+
+
+def reject(match: Match, actor: User, note: str = "") -> None:
+    """A coordinator turns a suggestion down; the pair is not suggested again."""
+    _staff_only(actor)
+    _require(match, MatchState.SUGGESTED, doing="rejected")
+    match.state = MatchState.REJECTED
+    _record(match, actor, "reject", MatchState.SUGGESTED, _note(note))
+    db.session.flush()
+
+
+def respond(
+    match: Match, actor: User, accept: bool, reason: str = "", side: str | None = None
+) -> None:
+    """A party accepts or declines an introduction; both accepting introduces them."""
+    _require(match, MatchState.APPROVED, doing="answered")
+    sides = answering_sides(match, actor)
+    if side is None and len(sides) == 1:
+        side = sides[0]
+    if side not in sides:
+        raise TransitionError("Only the two parties can answer an introduction.")
+    if _response(match, side) is not Response.PENDING:
+        raise TransitionError("This side has already answered.")
+    answer = Response.ACCEPTED if accept else Response.DECLINED
+    if side == "sme":
+        match.sme_response = answer
+    else:
+        match.partner_response = answer
+    on_behalf = "" if side_of(match, actor) else f" (on behalf of the {side})"
+    if not accept:
+        match.state = MatchState.DECLINED
+        _record(match, actor, f"decline{on_behalf}", MatchState.APPROVED, _note(reason))
+    elif match.sme_response is Response.ACCEPTED and match.partner_response is Response.ACCEPTED:
+        match.state = MatchState.INTRODUCED
+        _record(match, actor, f"accept{on_behalf}", MatchState.APPROVED, _note(reason))
+    else:
+        _record(match, actor, f"accept{on_behalf}", MatchState.APPROVED, _note(reason))
+    db.session.flush()
+
+
+def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: str = "") -> None:
+    """Either party or a coordinator records what came of an introduction."""
+    outcome = MatchState(outcome)
+    if outcome not in OUTCOMES:
+        raise TransitionError("Record a meeting held, a partnership formed or no fit.")
+    if not (actor.is_staff or side_of(match, actor)):
+        raise TransitionError("Only the two parties or a coordinator can record an outcome.")
+    allowed = (
+        (MatchState.INTRODUCED,)
+        if outcome is MatchState.MEETING_HELD
+        else (
+            MatchState.INTRODUCED,
+            MatchState.MEETING_HELD,
+        )
+    )
+    _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
+    before = match.state
+    match.state = outcome
+    _record(match, actor, "outcome", before, _note(note))
+    db.session.flush()
+
+
+def _staff_only(actor: User) -> None:
+    if not actor.is_staff:
+        raise TransitionError("Only a programme coordinator can review a suggested match.")
+
+
+# --- lists -----------------------------------------------------------------------------------
+
+
+def _with_parties():
+    return (
+        selectinload(Match.sme).selectinload(Profile.organisation),
+        selectinload(Match.partner).selectinload(Profile.organisation),
+    )
+
+
+def review_queue(states: Sequence[MatchState], page: int, per_page: int) -> Pagination:
+    """Matches in these states, oldest first: what coordinators work through."""
+    query = (
+        select(Match)
+        .where(Match.state.in_(states))
+        .options(*_with_parties())
+        .order_by(Match.created_at, Match.id)
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def matches_of(profile: Profile) -> list[Match]:
+    """A profile's matches that have reached it (approved or later), newest first."""
+    return list(
+        db.session.scalars(
+            select(Match)
+            .where(
+                or_(Match.sme_profile_id == profile.id, Match.partner_profile_id == profile.id),
+                Match.state.not_in((MatchState.SUGGESTED, MatchState.REJECTED)),
+            )
+            .options(*_with_parties())
+            .order_by(Match.updated_at.desc(), Match.id.desc())
+        )
+    )
+
+
+def requests_of(profile: Profile) -> list[Match]:
+    """An SME's own requests still waiting for a coordinator."""
+    return list(
+        db.session.scalars(
+            select(Match)
+            .where(Match.sme_profile_id == profile.id, Match.state == MatchState.SUGGESTED)
+            .options(*_with_parties())
+            .order_by(Match.created_at.desc())
+        )
+    )

@@ -1,0 +1,232 @@
+"""Pages of the introduction workflow: requests, the review queue, a match, my introductions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from partnermatch.auth.decorators import roles_required, staff_required
+from partnermatch.auth.models import Role
+from partnermatch.extensions import db
+from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.extension import get_engine
+from partnermatch.matching.recommend import explain_pair
+from partnermatch.profiles.models import Profile
+from partnermatch.review import services
+from partnermatch.review.forms import (
+    BulkReviewForm,
+    DecisionForm,
+    OutcomeForm,
+    RequestForm,
+    RespondForm,
+)
+from partnermatch.review.models import Match, MatchState
+from partnermatch.review.services import TransitionError
+
+bp = Blueprint("review", __name__)
+
+QUEUE_VIEWS = {
+    "waiting": ("Waiting for review", (MatchState.SUGGESTED,)),
+    "sent": ("Introduction sent", (MatchState.APPROVED,)),
+    "introduced": ("Introduced", (MatchState.INTRODUCED, MatchState.MEETING_HELD)),
+    "closed": (
+        "Closed",
+        (
+            MatchState.PARTNERSHIP_FORMED,
+            MatchState.NO_FIT,
+            MatchState.REJECTED,
+            MatchState.DECLINED,
+        ),
+    ),
+}
+
+
+def _visible_match_or_404(match_id: int) -> Match:
+    match = db.get_or_404(Match, match_id)
+    if not services.can_view(match, current_user):
+        abort(404)  # not 403: whether a match exists between two others is private too
+    return match
+
+
+def _transition(match: Match, step, *args, success: str) -> Response:
+    try:
+        step(match, current_user, *args)
+    except TransitionError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(success, "success")
+    return redirect(url_for("review.match", match_id=match.id))
+
+
+@bp.route("/profiles/<int:profile_id>/introduction", methods=["GET", "POST"])
+@roles_required(Role.SME)
+def request_introduction(profile_id: int) -> str | Response:
+    partner = db.get_or_404(Profile, profile_id)
+    form = RequestForm()
+    if form.validate_on_submit():
+        explanation = None
+        if current_user.profile is not None:
+            try:
+                explanation = explain_pair(
+                    get_engine(),
+                    current_user.profile,
+                    partner,
+                    cross_economy_weight=current_app.config["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+                )
+            except IndexUnavailable:
+                explanation = None  # the coordinators review it without the factors
+        try:
+            match = services.request_introduction(
+                current_user, partner, form.note.data, explanation
+            )
+        except TransitionError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("profiles.detail", profile_id=partner.id))
+        db.session.commit()
+        flash(
+            f"Your request to meet {partner.name} goes to the programme coordinators. "
+            "You will see their answer under My introductions.",
+            "success",
+        )
+        return redirect(url_for("review.match", match_id=match.id))
+    return render_template("review/request.html", form=form, partner=partner)
+
+
+@bp.get("/review/")
+@staff_required
+def queue() -> str:
+    view = request.args.get("view", "waiting")
+    if view not in QUEUE_VIEWS:
+        view = "waiting"
+    title, states = QUEUE_VIEWS[view]
+    page = request.args.get("page", 1, type=int)
+    matches = services.review_queue(states, max(page, 1), current_app.config["REVIEW_PER_PAGE"])
+    form = BulkReviewForm()
+    form.match_ids.choices = [(match.id, str(match.id)) for match in matches.items]
+    return render_template(
+        "review/queue.html", matches=matches, view=view, views=QUEUE_VIEWS, title=title, form=form
+    )
+
+
+@bp.post("/review/bulk")
+@staff_required
+def bulk_review() -> Response:
+    form = BulkReviewForm()
+    if not form.validate_on_submit() or not form.match_ids.data:
+        flash("Select at least one suggested match, then approve or reject.", "error")
+        return redirect(url_for("review.queue"))
+    step = services.approve if form.action.data == "approve" else services.reject
+    done, refused = 0, []
+    for match in db.session.scalars(db.select(Match).where(Match.id.in_(form.match_ids.data))):
+        try:
+            with db.session.begin_nested():
+                step(match, current_user, form.note.data)
+        except TransitionError as error:
+            refused.append(f"#{match.id}: {error.message}")
+        else:
+            done += 1
+    db.session.commit()
+    verb = "approved" if form.action.data == "approve" else "rejected"
+    flash(f"{done} match{'es' if done != 1 else ''} {verb}.", "success")
+    for message in refused:
+        flash(message, "error")
+    return redirect(url_for("review.queue"))
+
+
+@bp.get("/matches/<int:match_id>")
+@login_required
+def match(match_id: int) -> str:
+    match = _visible_match_or_404(match_id)
+    return render_template(
+        "review/match.html",
+        match=match,
+        actions=services.available_actions(match, current_user),
+        side=services.side_of(match, current_user),
+        show_contacts=services.can_see_contacts(match, current_user),
+        decision_form=DecisionForm(),
+        respond_form=RespondForm(),
+        outcome_form=OutcomeForm(),
+        answering_sides=services.answering_sides(match, current_user),
+    )
+
+
+@bp.post("/matches/<int:match_id>/approve")
+@staff_required
+def approve(match_id: int) -> Response:
+    match = _visible_match_or_404(match_id)
+    form = DecisionForm()
+    form.validate_on_submit()
+    return _transition(
+        match,
+        services.approve,
+        form.note.data or "",
+        success="Approved: the introduction is sent to both parties.",
+    )
+
+
+@bp.post("/matches/<int:match_id>/reject")
+@staff_required
+def reject(match_id: int) -> Response:
+    match = _visible_match_or_404(match_id)
+    form = DecisionForm()
+    form.validate_on_submit()
+    return _transition(
+        match,
+        services.reject,
+        form.note.data or "",
+        success="Rejected: this pair will not be suggested again.",
+    )
+
+
+@bp.post("/matches/<int:match_id>/respond")
+@login_required
+def respond(match_id: int) -> Response:
+    match = _visible_match_or_404(match_id)
+    form = RespondForm()
+    if not form.validate_on_submit():
+        flash("Choose accept or decline.", "error")
+        return redirect(url_for("review.match", match_id=match.id))
+    accept = form.decision.data == "accept"
+    return _transition(
+        match,
+        services.respond,
+        accept,
+        form.reason.data or "",
+        form.side.data or None,
+        success="Thank you: your answer is recorded."
+        if accept
+        else "You declined this introduction.",
+    )
+
+
+@bp.post("/matches/<int:match_id>/outcome")
+@login_required
+def outcome(match_id: int) -> Response:
+    match = _visible_match_or_404(match_id)
+    form = OutcomeForm()
+    if not form.validate_on_submit():
+        flash("Choose an outcome from the list.", "error")
+        return redirect(url_for("review.match", match_id=match.id))
+    return _transition(
+        match,
+        services.record_outcome,
+        form.outcome.data,
+        form.note.data or "",
+        success="Outcome recorded.",
+    )
+
+
+@bp.get("/introductions")
+@roles_required(Role.SME, Role.EXPERT)
+def introductions() -> str:
+    profile = current_user.profile
+    return render_template(
+        "review/introductions.html",
+        profile=profile,
+        matches=services.matches_of(profile) if profile else [],
+        requests=services.requests_of(profile) if profile else [],
+    )

@@ -1,0 +1,276 @@
+"""The introduction workflow: request, review, consent, contacts, outcomes and the audit log."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from partnermatch.auth.models import Role
+from partnermatch.extensions import db
+from partnermatch.review import services
+from partnermatch.review.models import Match, MatchEvent, MatchOrigin, MatchState, Response
+from partnermatch.review.services import TransitionError
+from tests.factories import make_profile, make_user
+
+
+@pytest.fixture
+def people(db):
+    sme_user = make_user(Role.SME, email="sme@castings.example")
+    expert_user = make_user(Role.EXPERT, email="expert@lab.example")
+    return {
+        "sme": sme_user,
+        "sme_profile": make_profile(
+            owner=sme_user, name="Kaohsiung Castings", contact_email="sales@castings.example"
+        ),
+        "expert": expert_user,
+        "expert_profile": make_profile(
+            "expert",
+            owner=expert_user,
+            name="Dr. Sato",
+            economy="JP",
+            contact_email="sato@lab.example",
+        ),
+        "coordinator": make_user(Role.COORDINATOR),
+        "outsider": make_user(Role.SME),
+    }
+
+
+def new_match(people, state=MatchState.SUGGESTED) -> Match:
+    match = services.request_introduction(people["sme"], people["expert_profile"], "Let's meet.")
+    match.state = state
+    if state in (MatchState.INTRODUCED, MatchState.MEETING_HELD):
+        match.sme_response = match.partner_response = Response.ACCEPTED
+    db.session.commit()
+    return match
+
+
+STEPS = {
+    "approve": lambda match, actor: services.approve(match, actor),
+    "reject": lambda match, actor: services.reject(match, actor),
+    "accept": lambda match, actor: services.respond(match, actor, True),
+    "meeting": lambda match, actor: services.record_outcome(match, actor, "meeting_held"),
+    "partnership": lambda match, actor: services.record_outcome(match, actor, "partnership_formed"),
+}
+# (step, state, actor) -> the state after a legal step; anything not listed must be refused.
+LEGAL = {
+    ("approve", MatchState.SUGGESTED, "coordinator"): MatchState.APPROVED,
+    ("reject", MatchState.SUGGESTED, "coordinator"): MatchState.REJECTED,
+    ("accept", MatchState.APPROVED, "sme"): MatchState.APPROVED,
+    ("accept", MatchState.APPROVED, "expert"): MatchState.APPROVED,
+    **{
+        (step, state, actor): target
+        for step, target in (
+            ("meeting", MatchState.MEETING_HELD),
+            ("partnership", MatchState.PARTNERSHIP_FORMED),
+        )
+        for state in (MatchState.INTRODUCED,)
+        for actor in ("sme", "expert", "coordinator")
+    },
+    **{
+        ("partnership", MatchState.MEETING_HELD, actor): MatchState.PARTNERSHIP_FORMED
+        for actor in ("sme", "expert", "coordinator")
+    },
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+@pytest.mark.parametrize("state", list(MatchState))
+@pytest.mark.parametrize("actor", ["sme", "expert", "coordinator", "outsider"])
+def test_every_transition_checks_the_state_and_the_actor(people, step, state, actor):
+    match = new_match(people, state)
+    events_before = len(match.events)
+
+    expected = LEGAL.get((step, state, actor))
+    if expected is None:
+        with pytest.raises(TransitionError):
+            STEPS[step](match, people[actor])
+        db.session.rollback()
+        db.session.refresh(match)
+        assert match.state is state
+        assert len(match.events) == events_before
+    else:
+        STEPS[step](match, people[actor])
+        db.session.commit()
+        assert match.state is expected
+        assert match.events[-1].actor_id == people[actor].id
+        assert match.events[-1].to_state == expected.value
+
+
+def test_the_whole_journey_in_the_browser(app, people, login_as):
+    client = app.test_client()
+    expert_id = people["expert_profile"].id
+
+    login_as(people["sme"]).post(
+        f"/profiles/{expert_id}/introduction", data={"note": "Lighter housings?"}
+    )
+    match = db.session.scalar(select(Match))
+    assert (match.state, match.origin) == (MatchState.SUGGESTED, MatchOrigin.REQUESTED)
+    client.post("/logout")
+
+    login_as(people["coordinator"])
+    assert "Kaohsiung Castings" in client.get("/review/").get_data(as_text=True)
+    client.post(f"/matches/{match.id}/approve", data={"note": "Good fit."})
+    client.post("/logout")
+
+    login_as(people["expert"])
+    page = client.get(f"/matches/{match.id}").get_data(as_text=True)
+    assert (
+        "sales@castings.example" not in page
+        and "Contact details are shared once both sides accept" in page
+    )
+    client.post(f"/matches/{match.id}/respond", data={"decision": "accept", "reason": "Happy to."})
+    assert "sales@castings.example" not in client.get(f"/matches/{match.id}").get_data(as_text=True)
+    client.post("/logout")
+
+    login_as(people["sme"])
+    client.post(f"/matches/{match.id}/respond", data={"decision": "accept"})
+    page = client.get(f"/matches/{match.id}").get_data(as_text=True)
+    assert "Introduced" in page and "sato@lab.example" in page
+    client.post(
+        f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed", "note": "Signed."}
+    )
+
+    db.session.refresh(match)
+    assert match.state is MatchState.PARTNERSHIP_FORMED
+    assert [event.action for event in match.events] == [
+        "request",
+        "approve",
+        "accept",
+        "accept",
+        "outcome",
+    ]
+    assert "Partnership formed" in client.get("/introductions").get_data(as_text=True)
+
+
+def test_a_decline_closes_the_match_and_the_pair_is_not_requested_again(people):
+    match = new_match(people)
+    services.approve(match, people["coordinator"])
+    services.respond(match, people["expert"], False, "No capacity this year.")
+    db.session.commit()
+
+    assert match.state is MatchState.DECLINED
+    assert match.events[-1].note == "No capacity this year."
+    with pytest.raises(TransitionError, match="was not approved or was declined before"):
+        services.request_introduction(people["sme"], people["expert_profile"])
+
+
+def test_one_open_match_per_pair(people):
+    new_match(people)
+
+    with pytest.raises(TransitionError, match="already have a match"):
+        services.request_introduction(people["sme"], people["expert_profile"])
+    duplicate = Match(
+        sme_profile_id=people["sme_profile"].id,
+        partner_profile_id=people["expert_profile"].id,
+        origin=MatchOrigin.SUGGESTED,
+    )
+    db.session.add(duplicate)
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_a_closed_pair_may_be_matched_again_by_the_schema(people):
+    match = new_match(people)
+    services.reject(match, people["coordinator"])
+    db.session.add(
+        Match(
+            sme_profile_id=people["sme_profile"].id,
+            partner_profile_id=people["expert_profile"].id,
+            origin=MatchOrigin.SUGGESTED,
+        )
+    )
+    db.session.commit()
+
+    assert db.session.scalar(select(func.count(Match.id))) == 2
+
+
+def test_a_coordinator_answers_for_a_party_without_an_account(people):
+    unowned = make_profile("expert", name="Imported Lab", economy="KR")
+    match = services.request_introduction(people["sme"], unowned)
+    services.approve(match, people["coordinator"])
+    services.respond(match, people["sme"], True)
+
+    services.respond(match, people["coordinator"], True, "Confirmed by phone.")
+    db.session.commit()
+
+    assert match.state is MatchState.INTRODUCED
+    assert match.events[-1].action == "accept (on behalf of the partner)"
+
+
+def test_a_coordinator_cannot_answer_for_a_party_with_an_account(people):
+    match = new_match(people, MatchState.APPROVED)
+
+    with pytest.raises(TransitionError, match="Only the two parties"):
+        services.respond(match, people["coordinator"], True, side="partner")
+
+
+def test_only_smes_with_a_profile_ask_for_introductions(people):
+    with pytest.raises(TransitionError, match="Only an SME with a profile"):
+        services.request_introduction(people["expert"], people["sme_profile"])
+    with pytest.raises(TransitionError, match="Only an SME with a profile"):
+        services.request_introduction(people["outsider"], people["expert_profile"])
+    with pytest.raises(TransitionError, match="yourself"):
+        services.request_introduction(people["sme"], people["sme_profile"])
+
+
+def test_outsiders_cannot_see_a_match(app, people, login_as):
+    match = new_match(people)
+    client = login_as(people["outsider"])
+
+    assert client.get(f"/matches/{match.id}").status_code == 404
+    assert (
+        client.post(f"/matches/{match.id}/respond", data={"decision": "accept"}).status_code == 404
+    )
+    assert client.get("/review/").status_code == 403
+
+
+def test_illegal_steps_in_the_browser_explain_themselves(app, people, login_as):
+    match = new_match(people)
+    client = login_as(people["sme"])
+
+    response = client.post(f"/matches/{match.id}/approve", follow_redirects=True)
+
+    assert response.status_code == 403
+    response = client.post(
+        f"/matches/{match.id}/respond", data={"decision": "accept"}, follow_redirects=True
+    )
+    assert "it cannot be answered now" in response.get_data(as_text=True)
+    db.session.refresh(match)
+    assert match.state is MatchState.SUGGESTED
+
+
+def test_bulk_review_approves_the_selected_matches(app, people, login_as):
+    other_expert = make_profile("expert", name="Prof. Kim", economy="KR")
+    first = new_match(people)
+    second = services.request_introduction(people["sme"], other_expert)
+    db.session.commit()
+    client = login_as(people["coordinator"])
+
+    response = client.post(
+        "/review/bulk",
+        data={"match_ids": [first.id, second.id], "action": "approve"},
+        follow_redirects=True,
+    )
+
+    assert "2 matches approved." in response.get_data(as_text=True)
+    assert {m.state for m in db.session.scalars(select(Match))} == {MatchState.APPROVED}
+    assert (
+        db.session.scalar(select(func.count(MatchEvent.id)).where(MatchEvent.action == "approve"))
+        == 2
+    )
+
+
+def test_the_request_stores_why_this_match_when_the_index_is_ready(app, people, login_as):
+    from partnermatch.matching.extension import get_engine
+
+    get_engine().rebuild()
+    login_as(people["sme"]).post(f"/profiles/{people['expert_profile'].id}/introduction", data={})
+
+    match = db.session.scalar(select(Match))
+    assert match.score is not None and match.score > 0
+    assert [factor["label"] for factor in match.factors][:2] == [
+        "Your needs ↔ their offers",
+        "Two-sided",
+    ]
