@@ -77,21 +77,31 @@ def _begin_sqlite_transaction(connection: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from partnermatch.auth.views import bp as auth_bp
     from partnermatch.main.views import bp as main_bp
+    from partnermatch.notifications.views import bp as notifications_bp
     from partnermatch.profiles.views import bp as profiles_bp
     from partnermatch.review.views import bp as review_bp
     from partnermatch.search.views import bp as search_bp
 
-    for blueprint in (main_bp, auth_bp, profiles_bp, search_bp, review_bp):
+    for blueprint in (main_bp, auth_bp, profiles_bp, search_bp, review_bp, notifications_bp):
         app.register_blueprint(blueprint)
 
 
 def register_template_helpers(app: Flask) -> None:
+    from flask_login import current_user
+
     from partnermatch import reference
     from partnermatch.auth.models import Role
+    from partnermatch.notifications.services import unread_count
 
     @app.context_processor
     def inject_reference() -> dict[str, Any]:
         return {"reference": reference, "Role": Role}
+
+    @app.context_processor
+    def inject_unread_notifications() -> dict[str, Any]:
+        if not current_user.is_authenticated:
+            return {"unread_notifications": 0}
+        return {"unread_notifications": unread_count(current_user)}
 
     app.jinja_env.filters["economy_name"] = reference.economy_name
     app.jinja_env.filters["language_name"] = reference.language_name
@@ -135,7 +145,14 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from partnermatch.cli import demo_cli, index_cli, matches_cli, profiles_cli, users_cli
+    from partnermatch.cli import (
+        demo_cli,
+        index_cli,
+        matches_cli,
+        outbox_cli,
+        profiles_cli,
+        users_cli,
+    )
 
-    for group in (users_cli, demo_cli, profiles_cli, index_cli, matches_cli):
+    for group in (users_cli, demo_cli, profiles_cli, index_cli, matches_cli, outbox_cli):
         app.cli.add_command(group)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import smtplib
 import time
 from collections.abc import Sequence
 
@@ -21,6 +22,8 @@ from partnermatch.matching.explain import Evidence
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import Quote, recommend
 from partnermatch.matching.search import search
+from partnermatch.notifications.models import OutboxMessage
+from partnermatch.notifications.services import send_outbox
 from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
@@ -29,6 +32,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Load the demo programme.")
 index_cli = AppGroup("index", help="Build and inspect the search index.")
 profiles_cli = AppGroup("profiles", help="Import and export profiles.")
+outbox_cli = AppGroup("outbox", help="Send the emails waiting in the outbox.")
 matches_cli = AppGroup("matches", help="Search for partners.")
 
 
@@ -301,3 +305,24 @@ def export_command(path: str, fmt: str | None) -> None:
     except ValidationError as error:
         raise click.UsageError(f"{error.field}: {error.message}") from None
     click.echo(f"Exported {count} profiles to {path}.")
+
+
+@outbox_cli.command("send")
+def send_outbox_command() -> None:
+    """Send waiting emails through the configured SMTP server."""
+    settings = current_app.config
+    waiting = db.session.scalar(
+        db.select(db.func.count(OutboxMessage.id)).where(OutboxMessage.sent_at.is_(None))
+    )
+    if not settings["SMTP_HOST"]:
+        click.echo(
+            f"SMTP is not configured (PARTNERMATCH_SMTP_HOST): {waiting} messages wait in the "
+            "outbox, where coordinators read them at /outbox."
+        )
+        return
+    try:
+        report = send_outbox(settings)
+    except (OSError, smtplib.SMTPException) as error:
+        raise click.ClickException(f"Could not reach {settings['SMTP_HOST']}: {error}") from None
+    db.session.commit()
+    click.echo(f"Sent {report.sent}, failed {report.failed} (failed ones stay queued).")

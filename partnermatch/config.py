@@ -25,6 +25,11 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_DATA_DIR": "DATA_DIR",
     "PARTNERMATCH_SECRET_KEY": "SECRET_KEY",
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
+    "PARTNERMATCH_SMTP_HOST": "SMTP_HOST",
+    "PARTNERMATCH_SMTP_PORT": "SMTP_PORT",
+    "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
+    "PARTNERMATCH_SMTP_PASSWORD": "SMTP_PASSWORD",
+    "PARTNERMATCH_MAIL_FROM": "MAIL_FROM",
 }
 
 SECRET_KEY_FILE = "secret_key"
@@ -62,6 +67,14 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Email: without an SMTP host, messages stay in the outbox, which coordinators read
+        # at /outbox (the development default).
+        "SMTP_HOST": None,
+        "SMTP_PORT": 587,
+        "SMTP_STARTTLS": True,
+        "SMTP_USERNAME": None,
+        "SMTP_PASSWORD": None,
+        "MAIL_FROM": "PartnerMatch <no-reply@partnermatch.invalid>",
     }
 
 
@@ -76,6 +89,12 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
     if test_config:
         app.config.from_mapping(test_config)
 
+    try:
+        app.config["SMTP_PORT"] = int(app.config["SMTP_PORT"])
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"The SMTP port {app.config['SMTP_PORT']!r} is not a number."
+        ) from None
     environment = app.config["PARTNERMATCH_ENV"]
     if environment not in ("development", "production"):
         raise ConfigurationError(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from partnermatch.auth.models import Role, User
 from partnermatch.extensions import db
 from partnermatch.matching.recommend import Recommendation
+from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile
 from partnermatch.reference import ProfileKind
 from partnermatch.review.models import (
@@ -193,6 +194,12 @@ def request_introduction(
     db.session.add(match)
     _record(match, requester, "request", None, match.request_note)
     db.session.flush()
+    notify(
+        coordinators(),
+        f"{sme.name} asks to be introduced to {partner.name}.",
+        match_id=match.id,
+        link=match_path(match),
+    )
     return match
 
 
@@ -203,6 +210,13 @@ def approve(match: Match, actor: User, note: str = "") -> None:
     match.state = MatchState.APPROVED
     _record(match, actor, "approve", MatchState.SUGGESTED, _note(note))
     db.session.flush()
+    notify(
+        _owners(match),
+        f"A coordinator proposes an introduction between {match.sme.name} and "
+        f"{match.partner.name}. Please accept or decline it.",
+        match_id=match.id,
+        link=match_path(match),
+    )
 
 
 def reject(match: Match, actor: User, note: str = "") -> None:
@@ -212,6 +226,13 @@ def reject(match: Match, actor: User, note: str = "") -> None:
     match.state = MatchState.REJECTED
     _record(match, actor, "reject", MatchState.SUGGESTED, _note(note))
     db.session.flush()
+    if match.origin is MatchOrigin.REQUESTED:
+        notify(
+            [match.sme.owner],
+            f"Your request to meet {match.partner.name} was not approved.",
+            match_id=match.id,
+            link=match_path(match),
+        )
 
 
 def respond(
@@ -232,12 +253,25 @@ def respond(
     else:
         match.partner_response = answer
     on_behalf = "" if side_of(match, actor) else f" (on behalf of the {side})"
+    answering = match.sme if side == "sme" else match.partner
     if not accept:
         match.state = MatchState.DECLINED
         _record(match, actor, f"decline{on_behalf}", MatchState.APPROVED, _note(reason))
+        pair = f"{match.sme.name} and {match.partner.name}"
+        message = f"{answering.name} declined the introduction between {pair}."
+        notify(
+            [*_owners(match), *coordinators()], message, match_id=match.id, link=match_path(match)
+        )
     elif match.sme_response is Response.ACCEPTED and match.partner_response is Response.ACCEPTED:
         match.state = MatchState.INTRODUCED
         _record(match, actor, f"accept{on_behalf}", MatchState.APPROVED, _note(reason))
+        notify(
+            [*_owners(match), *coordinators()],
+            f"{match.sme.name} and {match.partner.name} are introduced: both accepted. "
+            "Each can now see the other's contact details on the match page.",
+            match_id=match.id,
+            link=match_path(match),
+        )
     else:
         _record(match, actor, f"accept{on_behalf}", MatchState.APPROVED, _note(reason))
     db.session.flush()
@@ -263,6 +297,21 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
     match.state = outcome
     _record(match, actor, "outcome", before, _note(note))
     db.session.flush()
+    notify(
+        [*_owners(match), *coordinators()],
+        f"{match.sme.name} and {match.partner.name}: {outcome.label.lower()}.",
+        match_id=match.id,
+        link=match_path(match),
+    )
+
+
+def _owners(match: Match) -> list[User | None]:
+    return [match.sme.owner, match.partner.owner]
+
+
+def match_path(match: Match) -> str:
+    """Return the site path of a match page (messages are written outside any request)."""
+    return f"/matches/{match.id}"
 
 
 def _staff_only(actor: User) -> None:
