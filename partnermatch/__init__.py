@@ -76,13 +76,22 @@ def _begin_sqlite_transaction(connection: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from partnermatch.auth.views import bp as auth_bp
+    from partnermatch.dashboard.views import bp as dashboard_bp
     from partnermatch.main.views import bp as main_bp
     from partnermatch.notifications.views import bp as notifications_bp
     from partnermatch.profiles.views import bp as profiles_bp
     from partnermatch.review.views import bp as review_bp
     from partnermatch.search.views import bp as search_bp
 
-    for blueprint in (main_bp, auth_bp, profiles_bp, search_bp, review_bp, notifications_bp):
+    for blueprint in (
+        main_bp,
+        auth_bp,
+        profiles_bp,
+        search_bp,
+        review_bp,
+        notifications_bp,
+        dashboard_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

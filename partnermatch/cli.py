@@ -27,6 +27,7 @@ from partnermatch.notifications.services import send_outbox
 from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
+from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
 
 users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Load the demo programme.")
@@ -326,3 +327,67 @@ def send_outbox_command() -> None:
         raise click.ClickException(f"Could not reach {settings['SMTP_HOST']}: {error}") from None
     db.session.commit()
     click.echo(f"Sent {report.sent}, failed {report.failed} (failed ones stay queued).")
+
+
+@matches_cli.command("suggest")
+@click.option("--sector", "sectors", multiple=True, help="SMEs of these sectors (repeatable).")
+@click.option("--economy", "economies", multiple=True, help="SMEs of these economies (repeatable).")
+@click.option(
+    "--sme", "sme_ids", type=int, multiple=True, help="These SME profile ids (repeatable)."
+)
+@click.option(
+    "--k", type=click.IntRange(1, 10), default=3, show_default=True, help="Suggestions per SME."
+)
+@click.option(
+    "--share",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Least share of each SME's suggestions from another economy [default: the setting].",
+)
+@click.option(
+    "--capacity",
+    type=click.IntRange(0, 100),
+    default=None,
+    help="Introductions a partner accepts per round [default: the setting].",
+)
+def suggest_command(
+    sectors: tuple[str, ...],
+    economies: tuple[str, ...],
+    sme_ids: tuple[int, ...],
+    k: int,
+    share: float | None,
+    capacity: int | None,
+) -> None:
+    """Suggest partners for a cohort of SMEs as one assignment, for coordinators to review."""
+    settings = current_app.config
+    try:
+        filters = ProfileFilters(
+            economies=tuple(reference.normalise_economy(e) for e in economies),
+            sectors=tuple(reference.check_sectors(sectors)),
+        )
+    except ValidationError as error:
+        raise click.UsageError(f"{error.field}: {error.message}") from None
+    smes = cohort_smes(filters, sme_ids)
+    if not smes:
+        raise click.ClickException("No SME profile is in this cohort.")
+    try:
+        with click.progressbar(length=len(smes), label="Scoring candidates") as bar:
+            report = suggest_for_cohort(
+                get_engine(),
+                smes,
+                k=k,
+                cross_share=settings["COHORT_CROSS_ECONOMY_SHARE"] if share is None else share,
+                capacity=settings["INTRODUCTION_CAPACITY"] if capacity is None else capacity,
+                cross_economy_weight=settings["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+                on_sme=lambda _sme: bar.update(1),
+            )
+    except IndexUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    solved, greedy = report.assignment, report.greedy
+    click.echo(f"{report.created} suggestions for {report.smes} SMEs, waiting for review.")
+    click.echo(
+        f"Total score {solved.total_score:.2f} ({solved.status.value}, {solved.wall_time:.1f} s); "
+        f"unconstrained top-{k} {solved.unconstrained_total:.2f} (the rules cost "
+        f"{100 * (1 - solved.ratio):.1f}%); greedy {greedy.total_score:.2f}."
+    )

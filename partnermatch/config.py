@@ -54,6 +54,10 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "SEARCH_RESULTS_PER_PAGE": 10,
         "RECOMMENDATIONS_SHOWN": 5,
         "REVIEW_PER_PAGE": 25,
+        # Cohort suggestions: introductions a partner accepts per round, and the least share
+        # of each SME's suggestions that must come from another economy.
+        "INTRODUCTION_CAPACITY": 3,
+        "COHORT_CROSS_ECONOMY_SHARE": 0.5,
         # Added to a recommendation's score when the partner is in another economy: the
         # programme exists to partner across economies. 0 turns the preference off.
         "RECOMMEND_CROSS_ECONOMY_WEIGHT": 0.05,

@@ -21,15 +21,19 @@ candidate, an SME gets at most two suggestions, one of them across economies. An
 eligible cross-economy candidate at all is exempt from the share, since the constraint would
 leave it with nothing, and same-economy suggestions serve it better than none. Exempt SMEs are
 counted in `AssignmentStats.share_exempt` so the coordinator can widen their candidate lists.
+The share stays hard for every other SME, so when its few cross-economy partners have their
+capacity taken by SMEs that gain more from them, the optimum can leave it with none;
+`AssignmentStats.smes_empty` shows how often.
 
 The solver. Without constraints 2 and 3 this is a transportation problem (SMEs to partners,
 capacities on both sides) that min-cost flow solves exactly. The organisation rows (a cap on
 a subset of the arcs leaving one SME) and the share rows (a ratio between two subsets of those
 arcs) are side constraints a flow network cannot express, so the model is a 0/1 integer
 program solved by HiGHS through `scipy.optimize.milp`. The flow part is totally unimodular and
-the side rows are few and local, so the LP relaxation is nearly integral and branch and bound
-has little left to do (1,000 SMEs with 40 candidates each solve in seconds; see
-bench/bench_assign.py). A time limit bounds the solve: when it is reached, the best feasible
+the side rows are local to one SME, so the LP relaxation is nearly integral and branch and
+bound has little left to do: for 1,000 SMEs with 40 candidates each, about 2% of the LP's
+variables are fractional, its bound is within 0.2% of the optimum, and the MILP solves in about
+3 s (bench/bench_assign.py). A time limit bounds the solve: when it is reached, the best feasible
 solution HiGHS has found is returned with status FEASIBLE, and when it has none, the greedy
 assignment is returned with status HEURISTIC.
 
@@ -52,7 +56,7 @@ from scipy.sparse import coo_array
 
 DEFAULT_K = 3
 DEFAULT_TIME_LIMIT = 30.0
-# Slack for comparing a float share against integer counts: 0.5 * 2 must not fall below 1.
+# Slack for comparing a float share with integer counts: 0.1 * 3 is 0.30000000000000004.
 _EPS = 1e-9
 
 Progress = Callable[[str], None]
@@ -92,7 +96,7 @@ class Status(StrEnum):
 @dataclass(frozen=True)
 class AssignmentStats:
     pairs: int  # eligible candidate pairs (the MILP's variables)
-    dropped: int  # listed pairs not eligible: excluded, own organisation, score <= 0, ...
+    dropped: int  # listed pairs left out: excluded, own organisation, score <= 0, duplicates
     smes_full: int  # SMEs given k suggestions
     smes_empty: int  # SMEs given none
     partners_full: int  # partners whose capacity is used up

@@ -260,8 +260,13 @@ def recommend(
     *,
     kind: str | None = None,
     cross_economy_weight: float = DEFAULT_CROSS_ECONOMY_WEIGHT,
+    diversify: bool = True,
 ) -> list[Recommendation]:
-    """Return the best partners for a profile, each with its factors and quoted passages."""
+    """Return the best partners for a profile, each with its factors and quoted passages.
+
+    `diversify=False` skips the organisation and economy penalties, for callers (cohort
+    assignment) that enforce their own constraints.
+    """
     asker = _Asker.of(engine, profile)
     forward = engine.best_per_profile(asker.vectors[asker.asking], "capability")
     excluded = {profile.id}
@@ -300,7 +305,7 @@ def recommend(
         for hit in pool
     ]
     scored.sort(key=lambda recommendation: recommendation.score, reverse=True)
-    return _diversify(scored, limit)
+    return _diversify(scored, limit) if diversify else scored[:limit]
 
 
 def explain_pair(

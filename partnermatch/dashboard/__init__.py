@@ -1,0 +1,1 @@
+"""The programme's picture for coordinators: pairs across economies, gaps, funnel, sectors."""

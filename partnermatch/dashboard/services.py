@@ -1,0 +1,154 @@
+"""Dashboard figures, computed in SQL from the profiles and matches. No HTTP here."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
+
+from partnermatch import reference
+from partnermatch.extensions import db
+from partnermatch.matching.explain import content_words
+from partnermatch.profiles.models import Profile, ProfileSector, ProfileValueChain
+from partnermatch.reference import ProfileKind
+from partnermatch.review.models import CONTACT_STATES, Match, MatchState, Response
+
+# What the heatmap can show: matches suggested (all), introduced, or ending in a partnership.
+PAIR_LEVELS: dict[str, tuple[str, tuple[MatchState, ...] | None]] = {
+    "suggested": ("All matches", None),
+    "introduced": ("Introduced", CONTACT_STATES),
+    "partnered": ("Partnership formed", (MatchState.PARTNERSHIP_FORMED,)),
+}
+
+
+@dataclass(frozen=True)
+class EconomyPairs:
+    rows: list[str]  # SME economies
+    columns: list[str]  # partner economies
+    counts: dict[tuple[str, str], int]
+
+    @property
+    def maximum(self) -> int:
+        return max(self.counts.values(), default=0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def economy_pairs(level: str = "suggested") -> EconomyPairs:
+    """Count matches by (SME economy, partner economy) at a level of PAIR_LEVELS."""
+    sme, partner = aliased(Profile), aliased(Profile)
+    query = (
+        select(sme.economy, partner.economy, func.count(Match.id))
+        .join(sme, Match.sme_profile_id == sme.id)
+        .join(partner, Match.partner_profile_id == partner.id)
+        .group_by(sme.economy, partner.economy)
+    )
+    states = PAIR_LEVELS[level][1]
+    if states is not None:
+        query = query.where(Match.state.in_(states))
+    counts = {(row, column): count for row, column, count in db.session.execute(query)}
+    by_name = lambda code: reference.economy_name(code)  # noqa: E731 - a sort key
+    return EconomyPairs(
+        rows=sorted({row for row, _ in counts}, key=by_name),
+        columns=sorted({column for _, column in counts}, key=by_name),
+        counts=counts,
+    )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    code: str
+    label: str
+    needing: int  # SMEs whose needs name this position
+    offering: int  # partners (experts and SMEs) working in it
+
+    @property
+    def gap(self) -> int:
+        return max(self.needing - self.offering, 0)
+
+
+def positions_named(text: str) -> set[str]:
+    """Return the value-chain positions whose label a text names (all its content words)."""
+    words = content_words(text)
+    named = set()
+    for term in reference.VALUE_CHAIN:
+        label_words = content_words(term.label) - {"and"}
+        if (label_words and label_words & words == label_words) or term.code in words:
+            named.add(term.code)
+    return named
+
+
+def value_chain_coverage() -> list[Coverage]:
+    """For each position: how many SMEs need it and how many profiles offer it."""
+    needing: Counter[str] = Counter()
+    for needs in db.session.scalars(select(Profile.needs).where(Profile.kind == ProfileKind.SME)):
+        needing.update(positions_named(needs or ""))
+    offering = dict(
+        db.session.execute(
+            select(ProfileValueChain.code, func.count()).group_by(ProfileValueChain.code)
+        ).all()
+    )
+    return [
+        Coverage(term.code, term.label, needing[term.code], offering.get(term.code, 0))
+        for term in reference.VALUE_CHAIN
+    ]
+
+
+@dataclass(frozen=True)
+class Stage:
+    label: str
+    count: int
+
+
+def funnel() -> list[Stage]:
+    """Count matches reaching each stage: suggested, approved, accepted, introduced, partnership."""
+
+    def count(*conditions) -> int:
+        return db.session.scalar(select(func.count(Match.id)).where(*conditions)) or 0
+
+    return [
+        Stage("Suggested", count()),
+        Stage("Approved", count(Match.state.not_in((MatchState.SUGGESTED, MatchState.REJECTED)))),
+        Stage(
+            "Accepted by a party",
+            count(
+                or_(
+                    Match.sme_response == Response.ACCEPTED,
+                    Match.partner_response == Response.ACCEPTED,
+                )
+            ),
+        ),
+        Stage("Introduced", count(Match.state.in_(CONTACT_STATES))),
+        Stage("Partnership formed", count(Match.state == MatchState.PARTNERSHIP_FORMED)),
+    ]
+
+
+@dataclass(frozen=True)
+class SectorCount:
+    code: str
+    label: str
+    smes: int
+    experts: int
+
+
+def sector_mix() -> list[SectorCount]:
+    """Count SME and expert profiles per sector."""
+    rows = db.session.execute(
+        select(ProfileSector.code, Profile.kind, func.count())
+        .join(Profile, Profile.id == ProfileSector.profile_id)
+        .group_by(ProfileSector.code, Profile.kind)
+    )
+    counts = {(code, kind): number for code, kind, number in rows}
+    return [
+        SectorCount(
+            term.code,
+            term.label,
+            counts.get((term.code, ProfileKind.SME), 0),
+            counts.get((term.code, ProfileKind.EXPERT), 0),
+        )
+        for term in reference.SECTORS
+    ]

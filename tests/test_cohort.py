@@ -1,0 +1,53 @@
+"""Cohort suggestions: one assignment for many SMEs, within capacities, never repeating a pair."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from partnermatch.extensions import db
+from partnermatch.review.models import Match, MatchOrigin, MatchState
+
+
+def suggested() -> list[Match]:
+    return list(db.session.scalars(select(Match).where(Match.origin == MatchOrigin.SUGGESTED)))
+
+
+def test_a_cohort_gets_suggestions_within_capacities(demo):
+    runner = demo.test_cli_runner()
+
+    result = runner.invoke(
+        args=["matches", "suggest", "--sector", "green-vehicles", "--k", "2", "--capacity", "1"]
+    )
+
+    assert result.exit_code == 0, result.output
+    matches = suggested()
+    assert matches and f"{len(matches)} suggestions for" in result.output
+    assert "unconstrained top-2" in result.output and "greedy" in result.output
+    assert all(m.state is MatchState.SUGGESTED and m.factors for m in matches)
+    assert max(Counter(m.sme_profile_id for m in matches).values()) <= 2
+    assert max(Counter(m.partner_profile_id for m in matches).values()) == 1
+    assert all("green-vehicles" in m.sme.sectors and m.sme.kind.value == "sme" for m in matches)
+    for sme_id, count in Counter(m.sme_profile_id for m in matches).items():
+        mine = [m for m in matches if m.sme_profile_id == sme_id]
+        across = sum(m.partner.economy != m.sme.economy for m in mine)
+        assert across * 2 >= count  # at least half across economies, by default
+
+    again = runner.invoke(
+        args=["matches", "suggest", "--sector", "green-vehicles", "--k", "2", "--capacity", "2"]
+    )
+
+    pairs = [(m.sme_profile_id, m.partner_profile_id) for m in suggested()]
+    assert again.exit_code == 0 and len(pairs) == len(set(pairs))  # no pair suggested twice
+    load = Counter(m.partner_profile_id for m in suggested())
+    assert max(load.values()) <= 2  # earlier open suggestions count against the capacity
+    for match in suggested():
+        db.session.delete(match)
+    db.session.commit()
+
+
+def test_an_empty_cohort_is_explained(demo):
+    result = demo.test_cli_runner().invoke(args=["matches", "suggest", "--sme", "999999"])
+
+    assert result.exit_code == 1 and "No SME profile is in this cohort" in result.output
