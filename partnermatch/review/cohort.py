@@ -42,10 +42,7 @@ class CohortReport:
 
 def cohort_smes(filters: ProfileFilters, sme_ids: Sequence[int] = ()) -> list[Profile]:
     """Return the SME profiles of a cohort: those passing the filters, or the listed ones."""
-    if sme_ids:
-        ids = list(sme_ids)
-    else:
-        ids = filtered_profile_ids(replace(filters, kind=ProfileKind.SME))
+    ids = list(sme_ids) or filtered_profile_ids(replace(filters, kind=ProfileKind.SME))
     query = (
         select(Profile)
         .where(Profile.id.in_(ids), Profile.kind == ProfileKind.SME)
