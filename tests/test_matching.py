@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -9,7 +11,12 @@ from sqlalchemy import select
 from partnermatch.extensions import db
 from partnermatch.matching import engine as engine_module
 from partnermatch.matching import journal
-from partnermatch.matching.engine import SUPPORT_THRESHOLD, SUPPORT_WEIGHT, IndexUnavailable
+from partnermatch.matching.engine import (
+    SUPPORT_THRESHOLD,
+    SUPPORT_WEIGHT,
+    IndexUnavailable,
+    MatchingEngine,
+)
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.passages import (
     CHUNK_OVERLAP,
@@ -405,6 +412,18 @@ def test_an_index_built_with_another_model_is_reported_not_served(indexed, tmp_p
             search(get_engine(), "anything")
         assert "some-other-model" in get_engine().status().problem
         db.session.remove()
+
+
+def test_an_index_written_by_another_version_is_reported_not_served(indexed):
+    manifest_file = indexed.store.root / indexed.store.current_version() / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["format"] = 1
+    manifest_file.write_text(json.dumps(manifest))
+    restarted = MatchingEngine(indexed.store.root, indexed.embedder)
+
+    with pytest.raises(IndexUnavailable, match="written in format 1 by another version"):
+        search(restarted, "anything")
+    assert restarted.status().stale
 
 
 def test_status_counts_the_database_and_the_index(indexed):

@@ -15,7 +15,13 @@ from sqlalchemy.orm import selectinload
 from partnermatch.extensions import db
 from partnermatch.matching import journal
 from partnermatch.matching.embedder import Embedder
-from partnermatch.matching.index import Manifest, PassageIndex, SnapshotStore, VectorIndex
+from partnermatch.matching.index import (
+    SNAPSHOT_FORMAT,
+    Manifest,
+    PassageIndex,
+    SnapshotStore,
+    VectorIndex,
+)
 from partnermatch.matching.passages import (
     MAX_PASSAGES,
     SEARCHABLE_SOURCES,
@@ -182,6 +188,12 @@ class MatchingEngine:
     def _problem_with(self, manifest: Manifest | None) -> str | None:
         if manifest is None:
             return "The search index has not been built yet: run `flask --app wsgi index rebuild`."
+        if manifest.format != SNAPSHOT_FORMAT:
+            return (
+                f"The search index was written in format {manifest.format} by another version of "
+                f"PartnerMatch (this one reads format {SNAPSHOT_FORMAT}): "
+                "run `flask --app wsgi index rebuild`."
+            )
         if manifest.model_id != self.model_id:
             return (
                 f"The search index was built with the model {manifest.model_id!r}, but the "
