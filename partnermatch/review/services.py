@@ -129,7 +129,7 @@ def _record(
 def _require(match: Match, *states: MatchState, doing: str) -> None:
     if match.state not in states:
         raise TransitionError(
-            f"This match is {match.state.label.lower()}: it cannot be {doing} now."
+            f"This match is at the stage “{match.state.label}”: it cannot be {doing} now."
         )
 
 
@@ -170,7 +170,7 @@ def request_introduction(
     existing = find_open_match(sme, partner)
     if existing is not None:
         raise TransitionError(
-            f"You already have a match with {partner.name}: {existing.state.label.lower()}."
+            f"You already have a match with {partner.name} (stage: {existing.state.label})."
         )
     if (sme.id, partner.id) in closed_pairs([sme.id]):
         raise TransitionError(
