@@ -35,6 +35,7 @@ def create_app(
     register_blueprints(app)
     register_template_helpers(app)
     register_error_handlers(app)
+    register_jobs(app)
     register_commands(app)
     return app
 
@@ -62,6 +63,8 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         # SQLite ignores ON DELETE CASCADE unless each connection asks for foreign keys.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Write-ahead logging: readers (other web workers, job threads) never block a writer.
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
         # pysqlite opens transactions lazily, so a SAVEPOINT would start (and its RELEASE
         # commit) a transaction of its own; SQLAlchemy emits BEGIN itself instead (below).
@@ -77,6 +80,7 @@ def _begin_sqlite_transaction(connection: Any) -> None:
 def register_blueprints(app: Flask) -> None:
     from partnermatch.auth.views import bp as auth_bp
     from partnermatch.dashboard.views import bp as dashboard_bp
+    from partnermatch.jobs.views import bp as jobs_bp
     from partnermatch.main.views import bp as main_bp
     from partnermatch.notifications.views import bp as notifications_bp
     from partnermatch.profiles.views import bp as profiles_bp
@@ -91,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
         review_bp,
         notifications_bp,
         dashboard_bp,
+        jobs_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -153,15 +158,20 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, render_csrf_error)
 
 
+def register_jobs(app: Flask) -> None:
+    import partnermatch.jobs.tasks  # noqa: F401 - registers the job functions
+
+
 def register_commands(app: Flask) -> None:
     from partnermatch.cli import (
         demo_cli,
         index_cli,
+        jobs_cli,
         matches_cli,
         outbox_cli,
         profiles_cli,
         users_cli,
     )
 
-    for group in (users_cli, demo_cli, profiles_cli, index_cli, matches_cli, outbox_cli):
+    for group in (users_cli, demo_cli, profiles_cli, index_cli, matches_cli, outbox_cli, jobs_cli):
         app.cli.add_command(group)

@@ -17,6 +17,7 @@ from partnermatch.auth.models import Role
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.jobs.runner import job_queue
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.explain import Evidence
 from partnermatch.matching.extension import get_engine
@@ -34,6 +35,7 @@ demo_cli = AppGroup("demo", help="Load the demo programme.")
 index_cli = AppGroup("index", help="Build and inspect the search index.")
 profiles_cli = AppGroup("profiles", help="Import and export profiles.")
 outbox_cli = AppGroup("outbox", help="Send the emails waiting in the outbox.")
+jobs_cli = AppGroup("jobs", help="Run background jobs.")
 matches_cli = AppGroup("matches", help="Search for partners.")
 
 
@@ -391,3 +393,18 @@ def suggest_command(
         f"unconstrained top-{k} {solved.unconstrained_total:.2f} (the rules cost "
         f"{100 * (1 - solved.ratio):.1f}%); greedy {greedy.total_score:.2f}."
     )
+
+
+@jobs_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def jobs_worker(burst: bool) -> None:
+    """Run queued jobs from Redis (PARTNERMATCH_REDIS_URL) in this process."""
+    if not current_app.config["REDIS_URL"]:
+        raise click.ClickException(
+            "PARTNERMATCH_REDIS_URL is not set: jobs run in threads of the web process."
+        )
+    from rq import SimpleWorker
+
+    queue = job_queue(current_app)
+    # SimpleWorker runs each job in this process, inside this application's context.
+    SimpleWorker([queue], connection=queue.connection).work(burst=burst)

@@ -25,6 +25,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_DATA_DIR": "DATA_DIR",
     "PARTNERMATCH_SECRET_KEY": "SECRET_KEY",
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
+    "PARTNERMATCH_REDIS_URL": "REDIS_URL",
     "PARTNERMATCH_SMTP_HOST": "SMTP_HOST",
     "PARTNERMATCH_SMTP_PORT": "SMTP_PORT",
     "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
@@ -73,6 +74,8 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Email: without an SMTP host, messages stay in the outbox, which coordinators read
         # at /outbox (the development default).
+        # Background jobs run in threads of the web process unless a Redis URL is given.
+        "REDIS_URL": None,
         "SMTP_HOST": None,
         "SMTP_PORT": 587,
         "SMTP_STARTTLS": True,

@@ -1,0 +1,1 @@
+"""Background jobs: cohort suggestions and index rebuilds, off the request."""

@@ -1,0 +1,75 @@
+"""The jobs PartnerMatch runs in the background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from partnermatch import reference
+from partnermatch.extensions import db
+from partnermatch.jobs.runner import Progress, job
+from partnermatch.matching.extension import get_engine
+from partnermatch.profiles.services import ProfileFilters
+from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
+
+
+@job("cohort_suggest")
+def cohort_suggest(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Suggest partners to a cohort of SMEs (parameters as `matches suggest` takes them)."""
+    settings = current_app.config
+    filters = ProfileFilters(
+        economies=tuple(reference.normalise_economy(code) for code in params.get("economies", [])),
+        sectors=tuple(reference.check_sectors(params.get("sectors", []))),
+    )
+    smes = cohort_smes(filters, params.get("sme_ids", []))
+    if not smes:
+        return {"summary": "No SME profile is in this cohort.", "created": 0}
+    done = 0
+
+    def on_sme(_sme: object) -> None:
+        nonlocal done
+        done += 1
+        # Scoring the candidates is the long part; the assignment takes the last tenth.
+        progress(0.9 * done / len(smes), f"Scored candidates for {done} of {len(smes)} SMEs.")
+
+    report = suggest_for_cohort(
+        get_engine(),
+        smes,
+        k=int(params.get("k", 3)),
+        cross_share=float(params.get("share", settings["COHORT_CROSS_ECONOMY_SHARE"])),
+        capacity=int(params.get("capacity", settings["INTRODUCTION_CAPACITY"])),
+        cross_economy_weight=settings["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+        on_sme=on_sme,
+    )
+    db.session.commit()
+    solved = report.assignment
+    return {
+        "summary": f"{report.created} suggestions for {report.smes} SMEs are waiting for review.",
+        "created": report.created,
+        "smes": report.smes,
+        "total_score": round(solved.total_score, 4),
+        "unconstrained_total": round(solved.unconstrained_total, 4),
+        "greedy_total": round(report.greedy.total_score, 4),
+        "solver": solved.status.value,
+        "seconds": round(solved.wall_time, 2),
+    }
+
+
+@job("index_rebuild")
+def index_rebuild(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Rebuild the search index with progress."""
+    engine = get_engine()
+    total = max(engine.profile_count(), 1)
+    done = 0
+
+    def on_progress(count: int) -> None:
+        nonlocal done
+        done += count
+        progress(done / total, f"Indexed {done} of {total} profiles.")
+
+    manifest = engine.rebuild(on_progress=on_progress)
+    return {
+        "summary": f"Index version {manifest.version}: {manifest.profiles} profiles.",
+        "version": manifest.version,
+    }

@@ -1,0 +1,183 @@
+"""Background jobs on both back-ends: threads of the web process, and rq workers on Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from sqlalchemy import select
+
+from partnermatch.auth.models import Role
+from partnermatch.extensions import db
+from partnermatch.jobs import runner
+from partnermatch.jobs.models import BackgroundJob, JobState
+from partnermatch.review.models import Match
+from tests.factories import make_profile, make_user
+
+
+@pytest.fixture
+def cohort(app, db):
+    make_profile(
+        name="Hanoi E-Scooters",
+        economy="VN",
+        sectors=("green-vehicles",),
+        needs="Battery pack testing and certification.",
+    )
+    make_profile(
+        name="Bangkok E-Bikes",
+        economy="TH",
+        sectors=("green-vehicles",),
+        needs="Lightweight aluminium frames.",
+    )
+    make_profile(
+        "expert", name="Seoul Battery Lab", economy="KR", offers="Battery safety testing, UN38.3."
+    )
+    make_profile(
+        "expert",
+        name="Nagoya Casting Lab",
+        economy="JP",
+        offers="Lightweight cast aluminium design.",
+    )
+    from partnermatch.matching.extension import get_engine
+
+    get_engine().rebuild()
+    return app
+
+
+def wait_until_finished(job_id: int, seconds: float = 60) -> BackgroundJob:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        db.session.rollback()  # a fresh read each time, and no transaction left open
+        record = db.session.get(BackgroundJob, job_id)
+        if record.finished:
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {seconds} s")
+
+
+def test_a_cohort_job_runs_in_a_thread_and_reports_progress(cohort):
+    record = runner.submit("cohort_suggest", {"sectors": ["green-vehicles"], "k": 1, "share": 1.0})
+    assert record.backend == "thread"
+
+    finished = wait_until_finished(record.id)
+
+    assert finished.state is JobState.SUCCEEDED, finished.message
+    assert finished.progress == 1.0
+    assert finished.result["created"] == 2 and "2 suggestions for 2 SMEs" in finished.message
+    pairs = {(m.sme.name, m.partner.name) for m in db.session.scalars(select(Match))}
+    assert pairs == {
+        ("Hanoi E-Scooters", "Seoul Battery Lab"),
+        ("Bangkok E-Bikes", "Nagoya Casting Lab"),
+    }
+
+
+def test_a_failing_job_is_reported_not_lost(app, db):
+    @runner.job("explode")
+    def explode(params, progress):
+        progress(0.5, "Half way.")
+        raise RuntimeError("the disk is full")
+
+    record = runner.submit("explode", {})
+    finished = wait_until_finished(record.id)
+
+    assert finished.state is JobState.FAILED
+    assert finished.message == "Failed: the disk is full" and finished.progress == 0.5
+    runner.JOBS.pop("explode")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url():
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing: .ci/run installs it for the rq back-end's tests")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        from redis import Redis
+
+        client = Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_with_redis_jobs_wait_for_an_rq_worker(cohort, redis_url):
+    cohort.config["REDIS_URL"] = redis_url
+    record = runner.submit("cohort_suggest", {"sectors": ["green-vehicles"], "k": 1, "share": 1.0})
+    assert record.backend == "rq"
+    time.sleep(0.3)
+    db.session.expire_all()
+    assert db.session.get(BackgroundJob, record.id).state is JobState.QUEUED  # nothing runs it yet
+
+    result = cohort.test_cli_runner().invoke(args=["jobs", "worker", "--burst"])
+
+    assert result.exit_code == 0, result.output
+    finished = wait_until_finished(record.id, seconds=5)
+    assert finished.state is JobState.SUCCEEDED and finished.result["created"] == 2
+
+
+def test_the_worker_command_needs_redis(runner):
+    result = runner.invoke(args=["jobs", "worker"])
+
+    assert result.exit_code == 1 and "PARTNERMATCH_REDIS_URL is not set" in result.output
+
+
+def test_a_coordinator_starts_a_cohort_from_the_browser_and_follows_it(cohort, login_as):
+    client = login_as(make_user(Role.COORDINATOR))
+
+    response = client.post(
+        "/jobs/", data={"sectors": ["green-vehicles"], "k": "1", "share": "1", "capacity": "3"}
+    )
+
+    assert response.status_code == 302
+    job_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    finished = wait_until_finished(job_id)
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "100%" in page and "succeeded" in page and "Review the suggestions" in page
+    assert finished.created_by_id is not None
+
+
+def test_a_running_job_page_refreshes_itself(app, db, login_as):
+    record = BackgroundJob(
+        kind="index_rebuild",
+        state=JobState.RUNNING,
+        progress=0.4,
+        message="Indexed 40 of 100 profiles.",
+    )
+    db.session.add(record)
+    db.session.commit()
+
+    page = login_as(make_user(Role.COORDINATOR)).get(f"/jobs/{record.id}").get_data(as_text=True)
+
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert "40%" in page and "Indexed 40 of 100 profiles." in page
+
+
+def test_only_staff_start_jobs(app, db, login_as):
+    client = login_as(make_user(Role.SME))
+
+    assert client.get("/jobs/").status_code == 403
+    assert client.post("/jobs/rebuild").status_code == 403
+    assert db.session.scalar(select(BackgroundJob)) is None
