@@ -90,8 +90,18 @@ def test_the_dashboard_page_draws_every_chart_for_staff_only(app, programme, log
     assert login_as(make_user(Role.SME)).get("/dashboard/").status_code == 403
 
 
+def test_decisions_are_summarised_by_factor(programme):
+    rows = {(row.factor, row.value): row for row in dashboard.decision_summary()}
+
+    across = rows[("Across economies", "yes")]
+    assert (across.decided, across.approved, across.answered, across.accepted) == (3, 2, 1, 1)
+    assert across.approval_rate == pytest.approx(2 / 3) and across.acceptance_rate == 1.0
+    assert rows[("Score", "no score")].decided == 3  # requests made without an index carry no score
+
+
 @pytest.mark.parametrize(
-    "name", ["funnel", "suggested", "introduced", "partnered", "value-chain", "sectors"]
+    "name",
+    ["funnel", "suggested", "introduced", "partnered", "value-chain", "sectors", "decisions"],
 )
 def test_every_chart_downloads_as_csv(app, programme, login_as, name):
     response = login_as(programme["coordinator"]).get(f"/dashboard/{name}.csv")

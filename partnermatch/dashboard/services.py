@@ -152,3 +152,77 @@ def sector_mix() -> list[SectorCount]:
         )
         for term in reference.SECTORS
     ]
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    factor: str
+    value: str
+    decided: int  # approved or rejected by a coordinator
+    approved: int
+    answered: int  # introductions both parties answered, or one declined
+    accepted: int  # both parties accepted
+
+    @property
+    def approval_rate(self) -> float | None:
+        return self.approved / self.decided if self.decided else None
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.answered if self.answered else None
+
+
+SCORE_BANDS = (
+    (0.0, "below 0.40"),
+    (0.40, "0.40 to 0.50"),
+    (0.50, "0.50 to 0.60"),
+    (0.60, "0.60 and above"),
+)
+
+
+def _score_band(score: float | None) -> str:
+    if score is None:
+        return "no score"
+    return [label for floor, label in SCORE_BANDS if score >= floor][-1]
+
+
+def _chain_relation(factors: list[dict]) -> str:
+    contribution = next((f["contribution"] for f in factors if f["label"] == "Value chain"), None)
+    if contribution is None:
+        return "unknown"
+    return (
+        "complementary"
+        if contribution >= 0.08
+        else "related"
+        if contribution >= 0.05
+        else "same or distant"
+    )
+
+
+def decision_summary() -> list[DecisionRow]:
+    """Approval and acceptance rates by factor: what coordinators' and parties' decisions say."""
+    sme, partner = aliased(Profile), aliased(Profile)
+    rows = db.session.execute(
+        select(Match.state, Match.score, Match.factors, sme.economy, partner.economy)
+        .join(sme, Match.sme_profile_id == sme.id)
+        .join(partner, Match.partner_profile_id == partner.id)
+        .where(Match.state != MatchState.SUGGESTED)
+    )
+    tally: dict[tuple[str, str], list[int]] = {}
+    for state, score, factors, sme_economy, partner_economy in rows:
+        approved = state is not MatchState.REJECTED
+        answered = state is MatchState.DECLINED or state in CONTACT_STATES
+        accepted = state in CONTACT_STATES
+        for key in (
+            ("Across economies", "yes" if sme_economy != partner_economy else "no"),
+            ("Value chain", _chain_relation(factors or [])),
+            ("Score", _score_band(score)),
+        ):
+            counts = tally.setdefault(key, [0, 0, 0, 0])
+            counts[0] += 1
+            counts[1] += approved
+            counts[2] += answered
+            counts[3] += accepted
+    return [
+        DecisionRow(factor, value, *counts) for (factor, value), counts in sorted(tally.items())
+    ]

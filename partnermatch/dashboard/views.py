@@ -28,6 +28,7 @@ def index() -> str:
         coverage=services.value_chain_coverage(),
         funnel=services.funnel(),
         sectors=services.sector_mix(),
+        decisions=services.decision_summary(),
     )
 
 
@@ -69,5 +70,14 @@ def download(name: str) -> Response:
             name,
             ["sector", "smes", "experts"],
             [[s.label, s.smes, s.experts] for s in services.sector_mix()],
+        )
+    if name == "decisions":
+        return _csv(
+            name,
+            ["factor", "value", "decided", "approved", "answered", "accepted"],
+            [
+                [r.factor, r.value, r.decided, r.approved, r.answered, r.accepted]
+                for r in services.decision_summary()
+            ],
         )
     abort(404)
