@@ -51,3 +51,53 @@ def test_an_empty_cohort_is_explained(demo):
     result = demo.test_cli_runner().invoke(args=["matches", "suggest", "--sme", "999999"])
 
     assert result.exit_code == 1 and "No SME profile is in this cohort" in result.output
+
+
+def test_a_partners_own_capacity_overrides_the_programme_default(app, db):
+    from partnermatch.matching.extension import get_engine
+    from partnermatch.profiles.services import ProfileFilters
+    from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
+    from tests.factories import make_profile
+
+    for economy in ("VN", "TH", "PH"):
+        make_profile(name=f"Scooters {economy}", economy=economy, needs="Battery safety testing.")
+    busy = make_profile("expert", name="Busy Lab", economy="KR", offers="Battery safety testing.")
+    make_profile(
+        "expert", name="Free Lab", economy="JP", offers="Battery safety testing and packs."
+    )
+    busy.introduction_capacity = 0
+    db.session.commit()
+    get_engine().rebuild()
+
+    report = suggest_for_cohort(get_engine(), cohort_smes(ProfileFilters()), k=1, capacity=5)
+
+    partners = {match.partner.name for match in suggested()}
+    assert report.created == 3 and partners == {"Free Lab"}
+
+
+def test_the_profile_form_sets_and_checks_the_capacity(app, db, login_as):
+    from partnermatch.auth.models import Role
+    from partnermatch.profiles.models import Profile
+    from tests.factories import make_profile, make_user
+
+    user = make_user(Role.EXPERT)
+    profile = make_profile("expert", owner=user)
+    client = login_as(user)
+    form = {
+        "name": profile.name,
+        "organisation_name": "",
+        "organisation_kind": "university",
+        "affiliation": "academia",
+        "economy": "JP",
+        "sectors": ["metal"],
+        "value_chain": ["r-and-d"],
+    }
+
+    refused = client.post(
+        f"/profiles/{profile.id}/edit", data={**form, "introduction_capacity": "500"}
+    )
+    client.post(f"/profiles/{profile.id}/edit", data={**form, "introduction_capacity": "2"})
+
+    assert "Number must be between 0 and 100" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Profile, profile.id).introduction_capacity == 2

@@ -117,3 +117,20 @@ def test_export_then_import_round_trips(runner, tmp_path):
         "Created 0, updated 0, unchanged 2"
         in runner.invoke(args=["profiles", "import", str(tmp_path / "out.jsonl")]).output
     )
+
+
+def test_the_introduction_capacity_survives_export_and_import(runner, tmp_path):
+    runner.invoke(
+        args=[
+            "profiles",
+            "import",
+            write_jsonl(tmp_path / "in.jsonl", [record("e1", introduction_capacity=2)]),
+        ]
+    )
+
+    runner.invoke(args=["profiles", "export", str(tmp_path / "out.csv")])
+    exported = (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
+
+    assert db.session.scalar(select(Profile.introduction_capacity)) == 2
+    header, row = exported.splitlines()[:2]
+    assert row.split(",")[header.split(",").index("introduction_capacity")] == "2"

@@ -606,6 +606,7 @@ def test_the_jsonl_export_carries_evidence_and_contact_email(db, tmp_path):
         "languages",
         "website",
         "email",
+        "introduction_capacity",
         "evidence",
     ]
 

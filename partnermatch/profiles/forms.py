@@ -79,6 +79,14 @@ class ProfileForm(FlaskForm):
         "Languages", description="Codes or names separated by commas, for example: en, zh, Thai."
     )
     website = URLField("Website", validators=[Optional(), Length(max=300)])
+    introduction_capacity = IntegerField(
+        "Introductions per round",
+        validators=[Optional(), NumberRange(min=0, max=100)],
+        description=(
+            "How many introductions you accept in a programme round. "
+            "Empty: the programme's default."
+        ),
+    )
     contact_email = EmailField(
         "Contact email",
         validators=[Optional(), Email(), Length(max=254)],
@@ -126,6 +134,7 @@ class ProfileForm(FlaskForm):
         self.languages.data = ", ".join(data.languages)
         self.website.data = data.website
         self.contact_email.data = data.contact_email
+        self.introduction_capacity.data = data.introduction_capacity
         if data.organisation:
             self.organisation_name.data = data.organisation.name
             self.organisation_kind.data = str(data.organisation.kind)
@@ -149,6 +158,7 @@ class ProfileForm(FlaskForm):
             languages=_split_list(self.languages.data),
             website=self.website.data or "",
             contact_email=self.contact_email.data or "",
+            introduction_capacity=self.introduction_capacity.data,
             organisation=OrganisationInput(
                 name=self.organisation_name.data, kind=self.organisation_kind.data, economy=economy
             )

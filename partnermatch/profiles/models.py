@@ -71,6 +71,10 @@ class Profile(db.Model):
     __tablename__ = "profiles"
     __table_args__ = (
         CheckConstraint("kind != 'sme' OR affiliation = 'industry'", name="sme_is_industry"),
+        CheckConstraint(
+            "introduction_capacity IS NULL OR introduction_capacity BETWEEN 0 AND 100",
+            name="capacity_range",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,6 +99,8 @@ class Profile(db.Model):
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     website: Mapped[str] = mapped_column(String(300), default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
+    # Introductions accepted per round as a partner; None: the programme's default.
+    introduction_capacity: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -65,6 +65,7 @@ class ProfileInput:
     website: str = ""
     contact_email: str = ""
     organisation: OrganisationInput | None = None
+    introduction_capacity: int | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,14 @@ def _apply_profile_input(profile: Profile, kind: ProfileKind, data: ProfileInput
         "website": _url(data.website, "website"),
         "contact_email": _email(data.contact_email, "contact_email"),
     }
+    capacity = data.introduction_capacity
+    if capacity is not None and (
+        isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= 100
+    ):
+        raise ValidationError(
+            "introduction_capacity",
+            "Give a number of introductions from 0 to 100, or leave it empty.",
+        )
     keywords = normalise_keywords(data.keywords)
     languages = reference.normalise_languages(_string_list(data.languages, "languages"))
     organisation = (
@@ -233,6 +242,7 @@ def _apply_profile_input(profile: Profile, kind: ProfileKind, data: ProfileInput
     profile.value_chain = value_chain
     profile.keywords = keywords
     profile.languages = languages
+    profile.introduction_capacity = capacity
     profile.organisation = get_or_create_organisation(organisation) if organisation else None
 
 
@@ -329,6 +339,7 @@ def profile_input_for(profile: Profile) -> ProfileInput:
         languages=tuple(profile.languages),
         website=profile.website,
         contact_email=profile.contact_email,
+        introduction_capacity=profile.introduction_capacity,
         organisation=OrganisationInput(
             organisation.name, organisation.kind, organisation.economy, organisation.website
         )

@@ -72,6 +72,7 @@ PROFILE_FIELDS = (
     "languages",
     "website",
     "email",
+    "introduction_capacity",
 )
 JSONL_FIELDS = ("external_id", "kind", "name", "organisation", *PROFILE_FIELDS, "evidence")
 ORGANISATION_FIELDS = ("name", "kind", "economy", "website")
@@ -315,6 +316,19 @@ def _external_id(record: Mapping[str, Any]) -> str:
     return value
 
 
+def _capacity(value: Any) -> int | None:
+    """Read a capacity from JSON (a number or null) or CSV (digits or an empty cell)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValidationError(
+        "introduction_capacity", "Give a whole number from 0 to 100, or leave it empty."
+    )
+
+
 def _organisation(value: Any) -> OrganisationInput | None:
     if value is None:
         return None
@@ -377,6 +391,7 @@ def _row_data(record: Mapping[str, Any]) -> _RowData:
         languages=_text_list(record.get("languages"), "languages"),
         website=record.get("website") or "",
         contact_email=record.get(email_key) or "",
+        introduction_capacity=_capacity(record.get("introduction_capacity")),
         organisation=_organisation(record.get("organisation")),
     )
     evidence = _evidence(record["evidence"]) if "evidence" in record else None
@@ -550,6 +565,7 @@ def _record(profile: Profile) -> dict[str, Any]:
         "languages": list(profile.languages),
         "website": profile.website,
         "email": profile.contact_email,
+        "introduction_capacity": profile.introduction_capacity,
         "evidence": [
             {
                 "kind": item.kind.value,
@@ -571,6 +587,8 @@ def _csv_row(record: dict[str, Any]) -> list[str]:
     }
     for name in LIST_FIELDS:
         cells[name] = ";".join(cells[name])
+    capacity = cells.get("introduction_capacity")
+    cells["introduction_capacity"] = "" if capacity is None else str(capacity)
     return [cells[column] for column in CSV_COLUMNS]
 
 

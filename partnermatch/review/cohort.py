@@ -51,6 +51,11 @@ def cohort_smes(filters: ProfileFilters, sme_ids: Sequence[int] = ()) -> list[Pr
     return list(db.session.scalars(query))
 
 
+def _capacity_of(partner: Profile, default: int) -> int:
+    """A partner's own capacity per round, or the programme's default."""
+    return default if partner.introduction_capacity is None else partner.introduction_capacity
+
+
 def _open_load(partner_ids: Sequence[int]) -> Counter[int]:
     """How many open matches each partner already has this round (against its capacity)."""
     rows = db.session.execute(
@@ -110,7 +115,7 @@ def suggest_for_cohort(
     ]
     partner_inputs = [
         Partner(
-            capacity=max(capacity - load[pid], 0),
+            capacity=max(_capacity_of(partners[pid], capacity) - load[pid], 0),
             economy=partners[pid].economy,
             organisation_id=partners[pid].organisation_id,
         )
