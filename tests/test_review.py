@@ -274,3 +274,23 @@ def test_the_request_stores_why_this_match_when_the_index_is_ready(app, people, 
         "Your needs ↔ their offers",
         "Two-sided",
     ]
+
+
+def test_the_review_queue_filters_by_origin_economy_and_sector(app, people, login_as):
+    new_match(people)  # requested by the TW metal SME
+    other_sme = make_user(Role.SME)
+    make_profile(owner=other_sme, name="Hanoi Textiles", economy="VN", sectors=("textiles",))
+    services.request_introduction(other_sme, people["expert_profile"])
+    db.session.commit()
+    client = login_as(people["coordinator"])
+
+    def listed(**query) -> set[str]:
+        page = client.get("/review/", query_string=query).get_data(as_text=True)
+        return {name for name in ("Kaohsiung Castings", "Hanoi Textiles") if name in page}
+
+    assert listed() == {"Kaohsiung Castings", "Hanoi Textiles"}
+    assert listed(economy="VN") == {"Hanoi Textiles"}
+    assert listed(sector="metal") == {"Kaohsiung Castings"}
+    assert listed(origin="suggested") == set()
+    assert listed(origin="requested", economy="TW") == {"Kaohsiung Castings"}
+    assert client.get("/review/", query_string={"economy": "ZZ"}).status_code == 200

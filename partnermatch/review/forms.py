@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from partnermatch import reference
 from partnermatch.forms import options
 from partnermatch.review.models import OUTCOMES
 from partnermatch.review.services import MAX_NOTE
@@ -41,6 +42,35 @@ class OutcomeForm(FlaskForm):
         "What came of it", choices=options((state.value, state.label) for state in OUTCOMES)
     )
     note = TextAreaField("Note (optional)", validators=[Length(max=MAX_NOTE)])
+
+
+class QueueFilterForm(FlaskForm):
+    """Filters of the review queue, read from the query string."""
+
+    class Meta:
+        csrf = False
+
+    origin = SelectField(
+        "Origin",
+        choices=options(
+            [
+                ("", "Requests and suggestions"),
+                ("requested", "SME requests"),
+                ("suggested", "Cohort suggestions"),
+            ]
+        ),
+        default="",
+    )
+    economy = SelectField(
+        "SME economy",
+        choices=options([("", "Any economy"), *((e.code, e.name) for e in reference.economies())]),
+        default="",
+    )
+    sector = SelectField(
+        "SME sector",
+        choices=options([("", "Any sector"), *((t.code, t.label) for t in reference.SECTORS)]),
+        default="",
+    )
 
 
 class BulkReviewForm(FlaskForm):

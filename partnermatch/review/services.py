@@ -16,7 +16,7 @@ from partnermatch.auth.models import Role, User
 from partnermatch.extensions import db
 from partnermatch.matching.recommend import Recommendation
 from partnermatch.notifications.services import coordinators, notify
-from partnermatch.profiles.models import Profile
+from partnermatch.profiles.models import Profile, ProfileSector
 from partnermatch.reference import ProfileKind
 from partnermatch.review.models import (
     CLOSED_STATES,
@@ -329,7 +329,15 @@ def _with_parties():
     )
 
 
-def review_queue(states: Sequence[MatchState], page: int, per_page: int) -> Pagination:
+def review_queue(
+    states: Sequence[MatchState],
+    page: int,
+    per_page: int,
+    *,
+    origin: MatchOrigin | None = None,
+    sme_economy: str | None = None,
+    sme_sector: str | None = None,
+) -> Pagination:
     """Matches in these states, oldest first: what coordinators work through."""
     query = (
         select(Match)
@@ -337,6 +345,14 @@ def review_queue(states: Sequence[MatchState], page: int, per_page: int) -> Pagi
         .options(*_with_parties())
         .order_by(Match.created_at, Match.id)
     )
+    if origin is not None:
+        query = query.where(Match.origin == origin)
+    if sme_economy:
+        query = query.where(Match.sme.has(Profile.economy == sme_economy))
+    if sme_sector:
+        query = query.where(
+            Match.sme.has(Profile.sector_rows.any(ProfileSector.code == sme_sector))
+        )
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 

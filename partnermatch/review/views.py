@@ -18,10 +18,11 @@ from partnermatch.review.forms import (
     BulkReviewForm,
     DecisionForm,
     OutcomeForm,
+    QueueFilterForm,
     RequestForm,
     RespondForm,
 )
-from partnermatch.review.models import Match, MatchState
+from partnermatch.review.models import Match, MatchOrigin, MatchState
 from partnermatch.review.services import TransitionError
 
 bp = Blueprint("review", __name__)
@@ -104,11 +105,28 @@ def queue() -> str:
         view = "waiting"
     title, states = QUEUE_VIEWS[view]
     page = request.args.get("page", 1, type=int)
-    matches = services.review_queue(states, max(page, 1), current_app.config["REVIEW_PER_PAGE"])
+    filters = QueueFilterForm(request.args)
+    filters.validate()
+    matches = services.review_queue(
+        states,
+        max(page, 1),
+        current_app.config["REVIEW_PER_PAGE"],
+        origin=MatchOrigin(filters.origin.data)
+        if filters.origin.data and not filters.origin.errors
+        else None,
+        sme_economy=filters.economy.data if not filters.economy.errors else None,
+        sme_sector=filters.sector.data if not filters.sector.errors else None,
+    )
     form = BulkReviewForm()
     form.match_ids.choices = [(match.id, str(match.id)) for match in matches.items]
     return render_template(
-        "review/queue.html", matches=matches, view=view, views=QUEUE_VIEWS, title=title, form=form
+        "review/queue.html",
+        matches=matches,
+        view=view,
+        views=QUEUE_VIEWS,
+        title=title,
+        form=form,
+        filters=filters,
     )
 
 
