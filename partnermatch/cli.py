@@ -29,6 +29,7 @@ from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
+from partnermatch.review.learning import current_weights
 
 users_cli = AppGroup("users", help="Manage accounts.")
 demo_cli = AppGroup("demo", help="Load the demo programme.")
@@ -229,7 +230,7 @@ def recommend_command(profile_id: int, limit: int, kind: str | None, as_json: bo
             profile,
             limit,
             kind=kind,
-            cross_economy_weight=current_app.config["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+            weights=current_weights(current_app.config),
         )
     except IndexUnavailable as error:
         raise click.ClickException(str(error)) from None
@@ -380,7 +381,7 @@ def suggest_command(
                 k=k,
                 cross_share=settings["COHORT_CROSS_ECONOMY_SHARE"] if share is None else share,
                 capacity=settings["INTRODUCTION_CAPACITY"] if capacity is None else capacity,
-                cross_economy_weight=settings["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+                weights=current_weights(settings),
                 on_sme=lambda _sme: bar.update(1),
             )
     except IndexUnavailable as error:

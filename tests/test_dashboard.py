@@ -86,6 +86,7 @@ def test_the_dashboard_page_draws_every_chart_for_staff_only(app, programme, log
     assert page.count("<svg") == 4
     assert "Viet Nam with Japan: 2." in page
     assert "Distribution: 1 SMEs need it, 0 offer it." in page
+    assert "Recommendation weights now: the defaults (0 decisions so far" in page
     client.post("/logout")
     assert login_as(make_user(Role.SME)).get("/dashboard/").status_code == 403
 

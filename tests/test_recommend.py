@@ -11,7 +11,7 @@ from partnermatch import reference
 from partnermatch.auth.models import Role
 from partnermatch.extensions import db
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.recommend import chain_fit, recommend
+from partnermatch.matching.recommend import FactorWeights, chain_fit, recommend
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import OrganisationInput
 from tests.factories import make_profile, make_user
@@ -114,8 +114,8 @@ def test_partners_in_other_economies_get_the_configured_preference(scooter_maker
     )
     get_engine().rebuild()
 
-    preferred = recommend(get_engine(), scooter_maker, limit=2, cross_economy_weight=0.05)
-    neutral = recommend(get_engine(), scooter_maker, limit=2, cross_economy_weight=0.0)
+    preferred = recommend(get_engine(), scooter_maker, limit=2, weights=FactorWeights(across=0.05))
+    neutral = recommend(get_engine(), scooter_maker, limit=2, weights=FactorWeights(across=0.0))
 
     assert preferred[0].profile.name == "Seoul Lab"
     assert factor(by_name(preferred, "Seoul Lab"), "Across economies") == 0.05

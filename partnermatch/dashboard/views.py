@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from partnermatch import reference
 from partnermatch.auth.decorators import staff_required
 from partnermatch.dashboard import services
+from partnermatch.review.learning import current_weights
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -29,6 +30,7 @@ def index() -> str:
         funnel=services.funnel(),
         sectors=services.sector_mix(),
         decisions=services.decision_summary(),
+        weights=current_weights(current_app.config),
     )
 
 

@@ -12,6 +12,7 @@ from partnermatch.jobs.runner import Progress, job
 from partnermatch.matching.extension import get_engine
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
+from partnermatch.review.learning import current_weights
 
 
 @job("cohort_suggest")
@@ -39,7 +40,7 @@ def cohort_suggest(params: dict[str, Any], progress: Progress) -> dict[str, Any]
         k=int(params.get("k", 3)),
         cross_share=float(params.get("share", settings["COHORT_CROSS_ECONOMY_SHARE"])),
         capacity=int(params.get("capacity", settings["INTRODUCTION_CAPACITY"])),
-        cross_economy_weight=settings["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+        weights=current_weights(settings),
         on_sme=on_sme,
     )
     db.session.commit()

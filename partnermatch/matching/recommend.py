@@ -6,8 +6,11 @@ The score of a candidate C for a profile P adds four factors:
           + 0.25 * mutual    harmonic mean of `need` and `return`, where `return` is C's needs
                              against P's offers, profile and evidence: zero unless both sides
                              gain, so a two-sided match ranks above a one-sided one
-          + 0.10 * chain     value-chain complementarity (VALUE_CHAIN_FIT below)
+          + 0.10 * chain     value-chain complementarity (chain_fit below)
           + w    * across    1 when C is in another economy (w: RECOMMEND_CROSS_ECONOMY_WEIGHT)
+
+These are the default FactorWeights; once coordinators have decided on enough suggestions,
+partnermatch.review.learning re-weights them from those decisions.
 
 Similarities are cosine similarities of MiniLM embeddings, floored at 0. The top N is then
 chosen greedily, each pick lowering the candidates that share its organisation (-0.10) or
@@ -36,9 +39,6 @@ from partnermatch.matching.passages import (
 )
 from partnermatch.profiles.models import Profile
 
-NEED_WEIGHT = 0.60
-MUTUAL_WEIGHT = 0.25
-CHAIN_WEIGHT = 0.10
 DEFAULT_CROSS_ECONOMY_WEIGHT = 0.05
 SAME_ORGANISATION_PENALTY = 0.10
 SAME_ECONOMY_PENALTY = 0.02
@@ -77,10 +77,26 @@ def chain_fit(mine: str, theirs: str) -> float:
 
 
 @dataclass(frozen=True)
+class FactorWeights:
+    """How much each factor counts; the defaults until coordinators' decisions say otherwise."""
+
+    need: float = 0.60
+    mutual: float = 0.25
+    chain: float = 0.10
+    across: float = DEFAULT_CROSS_ECONOMY_WEIGHT
+    source: str = "the defaults"
+
+
+DEFAULT_WEIGHTS = FactorWeights()
+
+
+@dataclass(frozen=True)
 class Factor:
     label: str
     contribution: float
     detail: str
+    value: float = 0.0  # the factor itself, before its weight
+    feature: str = ""  # need, mutual, chain, across (empty for diversity)
 
 
 @dataclass(frozen=True)
@@ -215,7 +231,7 @@ def _score(
     candidate: Profile,
     hit: PairHit,
     back: PairHit | None,
-    cross_economy_weight: float,
+    weights: FactorWeights,
 ) -> Recommendation:
     profile = asker.profile
     need = max(hit.score, 0.0)
@@ -225,17 +241,27 @@ def _score(
     across = 1.0 if candidate.economy != profile.economy else 0.0
     need_label = "Your needs ↔ their offers" if asker.needs else "Your profile ↔ their offers"
     factors = [
-        Factor(need_label, NEED_WEIGHT * need, f"similarity {need:.2f}"),
+        Factor(need_label, weights.need * need, f"similarity {need:.2f}", need, "need"),
         Factor(
             "Two-sided",
-            MUTUAL_WEIGHT * mutual,
+            weights.mutual * mutual,
             f"their needs ↔ your offers {back_score:.2f}" if back else "they state no needs",
+            mutual,
+            "mutual",
         ),
-        Factor("Value chain", CHAIN_WEIGHT * chain, chain_detail or "no positions given"),
+        Factor(
+            "Value chain",
+            weights.chain * chain,
+            chain_detail or "no positions given",
+            chain,
+            "chain",
+        ),
         Factor(
             "Across economies",
-            cross_economy_weight * across,
+            weights.across * across,
             f"{candidate.economy_name} and {profile.economy_name}" if across else "same economy",
+            across,
+            "across",
         ),
     ]
     quotes = _quotes(
@@ -259,7 +285,7 @@ def recommend(
     limit: int = 10,
     *,
     kind: str | None = None,
-    cross_economy_weight: float = DEFAULT_CROSS_ECONOMY_WEIGHT,
+    weights: FactorWeights = DEFAULT_WEIGHTS,
     diversify: bool = True,
 ) -> list[Recommendation]:
     """Return the best partners for a profile, each with its factors and quoted passages.
@@ -300,7 +326,7 @@ def recommend(
             candidates[hit.profile_id],
             hit,
             returning.get(hit.profile_id),
-            cross_economy_weight,
+            weights,
         )
         for hit in pool
     ]
@@ -313,7 +339,7 @@ def explain_pair(
     profile: Profile,
     candidate: Profile,
     *,
-    cross_economy_weight: float = DEFAULT_CROSS_ECONOMY_WEIGHT,
+    weights: FactorWeights = DEFAULT_WEIGHTS,
 ) -> Recommendation | None:
     """Score one candidate for a profile exactly as a recommendation would (no diversity)."""
     asker = _Asker.of(engine, profile)
@@ -324,7 +350,7 @@ def explain_pair(
     if hit is None:
         return None
     back = engine.best_per_profile(asker.vectors[asker.offers], "needs", among=[candidate.id])
-    return _score(asker, candidate, hit, back.get(candidate.id), cross_economy_weight)
+    return _score(asker, candidate, hit, back.get(candidate.id), weights)
 
 
 def similar_profiles(

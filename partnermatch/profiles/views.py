@@ -18,6 +18,7 @@ from partnermatch.profiles import services
 from partnermatch.profiles.forms import BrowseForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import ProfileFilters
+from partnermatch.review.learning import current_weights
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
@@ -81,7 +82,7 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
             engine,
             profile,
             shown,
-            cross_economy_weight=current_app.config["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+            weights=current_weights(current_app.config),
         )
         similar = (
             similar_profiles(engine, profile, shown, kind="expert")

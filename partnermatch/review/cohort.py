@@ -22,12 +22,18 @@ from partnermatch.matching.assign import (
     solve_assignment,
 )
 from partnermatch.matching.engine import MatchingEngine
-from partnermatch.matching.recommend import Recommendation, recommend
+from partnermatch.matching.recommend import (
+    DEFAULT_WEIGHTS,
+    FactorWeights,
+    Recommendation,
+    recommend,
+)
 from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids
 from partnermatch.reference import ProfileKind
 from partnermatch.review.models import CLOSED_STATES, Match, MatchEvent, MatchOrigin, MatchState
+from partnermatch.review.services import factors_json
 
 CANDIDATES_PER_SME = 40
 
@@ -83,7 +89,7 @@ def suggest_for_cohort(
     k: int = 3,
     cross_share: float | None = 0.5,
     capacity: int = 3,
-    cross_economy_weight: float = 0.05,
+    weights: FactorWeights = DEFAULT_WEIGHTS,
     on_sme: Callable[[Profile], None] | None = None,
 ) -> CohortReport:
     """Suggest up to k partners to each SME of the cohort, as one optimal assignment."""
@@ -93,7 +99,7 @@ def suggest_for_cohort(
             engine,
             sme,
             CANDIDATES_PER_SME,
-            cross_economy_weight=cross_economy_weight,
+            weights=weights,
             diversify=False,
         )
         if on_sme:
@@ -141,10 +147,7 @@ def suggest_for_cohort(
             state=MatchState.SUGGESTED,
             origin=MatchOrigin.SUGGESTED,
             score=rec.score,
-            factors=[
-                {"label": f.label, "contribution": round(f.contribution, 4), "detail": f.detail}
-                for f in rec.factors
-            ],
+            factors=factors_json(rec),
         )
         match.events.append(
             MatchEvent(action="suggest", from_state=None, to_state=MatchState.SUGGESTED.value)

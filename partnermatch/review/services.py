@@ -155,6 +155,20 @@ def closed_pairs(sme_ids: Sequence[int]) -> set[tuple[int, int]]:
     return {(sme, partner) for sme, partner in rows}
 
 
+def factors_json(recommendation: Recommendation) -> list[dict[str, Any]]:
+    """Return a recommendation's factors as stored on a match (values kept for learning)."""
+    return [
+        {
+            "label": factor.label,
+            "contribution": round(factor.contribution, 4),
+            "detail": factor.detail,
+            "value": round(factor.value, 4),
+            "feature": factor.feature,
+        }
+        for factor in recommendation.factors
+    ]
+
+
 def request_introduction(
     requester: User,
     partner: Profile,
@@ -182,12 +196,7 @@ def request_introduction(
         state=MatchState.SUGGESTED,
         origin=MatchOrigin.REQUESTED,
         score=explanation.score if explanation else None,
-        factors=[
-            {"label": f.label, "contribution": round(f.contribution, 4), "detail": f.detail}
-            for f in explanation.factors
-        ]
-        if explanation
-        else [],
+        factors=factors_json(explanation) if explanation else [],
         request_note=_note(note),
         created_by=requester,
     )

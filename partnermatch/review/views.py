@@ -22,6 +22,7 @@ from partnermatch.review.forms import (
     RequestForm,
     RespondForm,
 )
+from partnermatch.review.learning import current_weights
 from partnermatch.review.models import Match, MatchOrigin, MatchState
 from partnermatch.review.services import TransitionError
 
@@ -75,7 +76,7 @@ def request_introduction(profile_id: int) -> str | Response:
                     get_engine(),
                     current_user.profile,
                     partner,
-                    cross_economy_weight=current_app.config["RECOMMEND_CROSS_ECONOMY_WEIGHT"],
+                    weights=current_weights(current_app.config),
                 )
             except IndexUnavailable:
                 explanation = None  # the coordinators review it without the factors

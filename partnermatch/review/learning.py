@@ -1,0 +1,114 @@
+"""Learning from decisions: re-weight the recommendation factors by what coordinators approve.
+
+Each reviewed match stores its factors' values. Once MIN_DECISIONS approve/reject decisions
+exist, a logistic regression of approval on those values (need, two-sided, value chain,
+across economies) gives each factor's effect on the odds of approval. Its non-negative
+coefficients, scaled to the default weights' total so that scores keep their range, are
+blended with the defaults in proportion n / (n + PRIOR_DECISIONS): a few decisions nudge
+the weights, many decisions set them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from sqlalchemy import func, select
+
+from partnermatch.extensions import db
+from partnermatch.matching.recommend import DEFAULT_CROSS_ECONOMY_WEIGHT, FactorWeights
+from partnermatch.review.models import Match, MatchState
+
+FEATURES = ("need", "mutual", "chain", "across")
+MIN_DECISIONS = 50
+PRIOR_DECISIONS = 100
+RIDGE = 0.1  # keeps coefficients finite when the decisions separate perfectly
+
+
+@dataclass(frozen=True)
+class Decisions:
+    values: np.ndarray  # one row per decision, one column per FEATURE
+    approved: np.ndarray  # 1 approved, 0 rejected
+
+
+def reviewed_decisions() -> Decisions:
+    """Return the factor values and the verdict of every reviewed match that stored them."""
+    rows = db.session.execute(
+        select(Match.state, Match.factors).where(Match.state != MatchState.SUGGESTED)
+    )
+    values, verdicts = [], []
+    for state, factors in rows:
+        by_feature = {f.get("feature"): f.get("value") for f in factors or [] if f.get("feature")}
+        if all(isinstance(by_feature.get(name), int | float) for name in FEATURES):
+            values.append([float(by_feature[name]) for name in FEATURES])
+            verdicts.append(0.0 if state is MatchState.REJECTED else 1.0)
+    return Decisions(
+        np.asarray(values, dtype=float).reshape(-1, len(FEATURES)), np.asarray(verdicts)
+    )
+
+
+def fit_coefficients(decisions: Decisions) -> np.ndarray:
+    """Fit a ridge-regularised logistic regression; return the FEATURES' coefficients."""
+    x = np.hstack([decisions.values, np.ones((len(decisions.values), 1))])
+    y = decisions.approved
+
+    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ beta
+        p = 1 / (1 + np.exp(-z))
+        nll = np.sum(np.logaddexp(0, z) - y * z) + RIDGE * np.sum(beta[:-1] ** 2)
+        gradient = x.T @ (p - y) + 2 * RIDGE * np.r_[beta[:-1], 0.0]
+        return float(nll), gradient
+
+    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B")
+    return result.x[:-1]
+
+
+def learned_weights(decisions: Decisions, defaults: FactorWeights) -> FactorWeights:
+    """Blend the defaults with weights fitted to the decisions."""
+    count = len(decisions.approved)
+    default_values = np.array([getattr(defaults, name) for name in FEATURES])
+    if count < MIN_DECISIONS or len(set(decisions.approved.tolist())) < 2:
+        reason = (
+            f"{count} decisions so far; learning starts at {MIN_DECISIONS}"
+            if count < MIN_DECISIONS
+            else f"all {count} decisions went the same way"
+        )
+        return FactorWeights(*default_values, source=f"the defaults ({reason})")
+    coefficients = np.clip(fit_coefficients(decisions), 0, None)
+    if coefficients.sum() == 0:
+        return FactorWeights(
+            *default_values, source=f"the defaults (no factor predicts the {count} decisions)"
+        )
+    fitted = coefficients / coefficients.sum() * default_values.sum()
+    share = count / (count + PRIOR_DECISIONS)
+    blended = (1 - share) * default_values + share * fitted
+    return FactorWeights(
+        *np.round(blended, 4),
+        source=(
+            f"learned from {count} coordinator decisions "
+            f"({share:.0%} learned, {1 - share:.0%} defaults)"
+        ),
+    )
+
+
+_cache: dict[tuple[Any, ...], FactorWeights] = {}
+
+
+def current_weights(settings: Mapping[str, Any]) -> FactorWeights:
+    """Return the weights recommendations use now (refitted when the decisions change)."""
+    defaults = FactorWeights(
+        across=float(settings.get("RECOMMEND_CROSS_ECONOMY_WEIGHT", DEFAULT_CROSS_ECONOMY_WEIGHT))
+    )
+    marker = db.session.execute(
+        select(func.count(Match.id), func.max(Match.updated_at)).where(
+            Match.state != MatchState.SUGGESTED
+        )
+    ).one()
+    key = (str(db.engine.url), *marker, defaults.across)
+    if key not in _cache:
+        _cache.clear()  # one programme per process: only the latest fit is worth keeping
+        _cache[key] = learned_weights(reviewed_decisions(), defaults)
+    return _cache[key]
