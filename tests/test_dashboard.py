@@ -112,6 +112,21 @@ def test_every_chart_downloads_as_csv(app, programme, login_as, name):
     assert len(rows) >= 2
 
 
+def test_no_download_carries_a_contact_email(app, programme, login_as):
+    client = login_as(programme["coordinator"])
+
+    for name in (
+        "funnel",
+        "suggested",
+        "introduced",
+        "partnered",
+        "value-chain",
+        "sectors",
+        "decisions",
+    ):
+        assert "@" not in client.get(f"/dashboard/{name}.csv").get_data(as_text=True)
+
+
 def test_the_funnel_csv_holds_the_same_numbers(app, programme, login_as):
     body = login_as(programme["coordinator"]).get("/dashboard/funnel.csv").get_data(as_text=True)
 

@@ -159,6 +159,25 @@ def test_a_coordinator_starts_a_cohort_from_the_browser_and_follows_it(cohort, l
     assert finished.created_by_id is not None
 
 
+def test_a_hand_picked_cohort_from_the_browser(cohort, login_as):
+    from partnermatch.profiles.models import Profile
+
+    hanoi = db.session.scalar(select(Profile.id).where(Profile.name == "Hanoi E-Scooters"))
+    client = login_as(make_user(Role.COORDINATOR))
+
+    refused = client.post(
+        "/jobs/", data={"sme_ids": "twelve", "k": "1", "share": "1", "capacity": "3"}
+    )
+    response = client.post(
+        "/jobs/", data={"sme_ids": f"{hanoi}", "k": "1", "share": "1", "capacity": "3"}
+    )
+
+    assert "Give profile numbers separated by commas" in refused.get_data(as_text=True)
+    finished = wait_until_finished(int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert finished.result["smes"] == 1
+    assert {m.sme.name for m in db.session.scalars(select(Match))} == {"Hanoi E-Scooters"}
+
+
 def test_a_running_job_page_refreshes_itself(app, db, login_as):
     record = BackgroundJob(
         kind="index_rebuild",
