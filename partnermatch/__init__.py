@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from partnermatch.config import load_config
-from partnermatch.extensions import csrf, db, login_manager, migrate
+from partnermatch.extensions import csrf, db, limiter, login_manager, migrate
 from partnermatch.matching.extension import init_matching
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,9 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
     init_matching(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."
@@ -78,6 +81,7 @@ def _begin_sqlite_transaction(connection: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from partnermatch.api.views import bp as api_bp
     from partnermatch.auth.views import bp as auth_bp
     from partnermatch.dashboard.views import bp as dashboard_bp
     from partnermatch.jobs.views import bp as jobs_bp
@@ -98,6 +102,9 @@ def register_blueprints(app: Flask) -> None:
         jobs_bp,
     ):
         app.register_blueprint(blueprint)
+    # Token requests carry no cookie to forge: CSRF protects the cookie-authenticated forms.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -128,6 +135,7 @@ def register_template_helpers(app: Flask) -> None:
 
 
 ERROR_PAGES = {
+    429: ("Too many requests", "Please wait a moment before trying again."),
     400: ("Bad request", "The request could not be understood. Please check what you sent."),
     403: ("Not allowed", "Your account may not open this page or make this change."),
     404: ("Page not found", "There is nothing at this address. It may have moved or been removed."),
@@ -138,8 +146,16 @@ ERROR_PAGES = {
 
 
 def register_error_handlers(app: Flask) -> None:
-    def render_error(error: Any) -> tuple[str, int]:
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    from partnermatch.api.views import json_error_for_api
+
+    def render_error(error: Any) -> Any:
         code = getattr(error, "code", 500) or 500
+        if request.path.startswith("/api/"):
+            return json_error_for_api(
+                error if isinstance(error, HTTPException) else InternalServerError()
+            )
         if code == 500:
             db.session.rollback()
         title, message = ERROR_PAGES.get(code, ERROR_PAGES[500])
@@ -170,8 +186,18 @@ def register_commands(app: Flask) -> None:
         matches_cli,
         outbox_cli,
         profiles_cli,
+        tokens_cli,
         users_cli,
     )
 
-    for group in (users_cli, demo_cli, profiles_cli, index_cli, matches_cli, outbox_cli, jobs_cli):
+    for group in (
+        users_cli,
+        tokens_cli,
+        demo_cli,
+        profiles_cli,
+        index_cli,
+        matches_cli,
+        outbox_cli,
+        jobs_cli,
+    ):
         app.cli.add_command(group)

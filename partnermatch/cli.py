@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from partnermatch import reference
 from partnermatch.auth import services as accounts
 from partnermatch.auth.models import Role
+from partnermatch.auth.tokens import create_token
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
@@ -37,6 +38,7 @@ index_cli = AppGroup("index", help="Build and inspect the search index.")
 profiles_cli = AppGroup("profiles", help="Import and export profiles.")
 outbox_cli = AppGroup("outbox", help="Send the emails waiting in the outbox.")
 jobs_cli = AppGroup("jobs", help="Run background jobs.")
+tokens_cli = AppGroup("tokens", help="Manage API tokens.")
 matches_cli = AppGroup("matches", help="Search for partners.")
 
 
@@ -409,3 +411,20 @@ def jobs_worker(burst: bool) -> None:
     queue = job_queue(current_app)
     # SimpleWorker runs each job in this process, inside this application's context.
     SimpleWorker([queue], connection=queue.connection).work(burst=burst)
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="Command line", show_default=True, help="What the token is for.")
+def create_token_command(email: str, name: str) -> None:
+    """Create an API token for an account; the token is the last line printed."""
+    user = accounts.find_user_by_email(email)
+    if user is None:
+        raise click.UsageError(f"email: there is no account {email}")
+    try:
+        _token, secret = create_token(user, name)
+    except ValidationError as error:
+        raise click.UsageError(f"{error.field}: {error.message}") from None
+    db.session.commit()
+    click.echo(f"API token for {user.email} ({user.role.label}). It is shown only now:")
+    click.echo(secret)

@@ -26,6 +26,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_SECRET_KEY": "SECRET_KEY",
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
+    "PARTNERMATCH_API_RATE_LIMIT": "API_RATE_LIMIT",
     "PARTNERMATCH_SMTP_HOST": "SMTP_HOST",
     "PARTNERMATCH_SMTP_PORT": "SMTP_PORT",
     "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
@@ -74,6 +75,9 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Email: without an SMTP host, messages stay in the outbox, which coordinators read
         # at /outbox (the development default).
+        # Requests one API token may make; "off" for trusted batch jobs (imports, scoring).
+        "API_RATE_LIMIT": "120 per minute",
+        "API_MAX_BODY_BYTES": 256 * 1024,
         # Background jobs run in threads of the web process unless a Redis URL is given.
         "REDIS_URL": None,
         "SMTP_HOST": None,

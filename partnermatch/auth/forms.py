@@ -71,3 +71,15 @@ class CreateUserForm(FlaskForm):
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
         description=PASSWORD_HELP + " Ask the person to change it after the first login.",
     )
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        "What the token is for",
+        validators=[DataRequired(), Length(max=100)],
+        description="For example: CRM sync, event check-in, my scripts.",
+    )
+
+
+class RevokeTokenForm(FlaskForm):
+    """No fields: the CSRF token alone."""

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from partnermatch.auth import services
 from partnermatch.auth.decorators import admin_required, is_safe_local_url
-from partnermatch.auth.forms import ChangePasswordForm, CreateUserForm, LoginForm, RegistrationForm
+from partnermatch.auth.forms import (
+    ChangePasswordForm,
+    CreateUserForm,
+    LoginForm,
+    RegistrationForm,
+    RevokeTokenForm,
+    TokenForm,
+)
 from partnermatch.auth.models import User
+from partnermatch.auth.tokens import ApiToken, create_token, revoke, tokens_of
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.forms import show_validation_error
@@ -107,3 +124,39 @@ def users() -> str | Response:
         error_out=False,
     )
     return render_template("auth/users.html", form=form, accounts=accounts)
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@login_required
+def api_tokens() -> str | Response:
+    form = TokenForm()
+    new_secret = None
+    if form.validate_on_submit():
+        try:
+            _token, new_secret = create_token(current_user, form.name.data)
+        except ValidationError as error:
+            db.session.rollback()
+            show_validation_error(form, error)
+        else:
+            db.session.commit()
+            form.name.data = ""
+    return render_template(
+        "auth/tokens.html",
+        form=form,
+        tokens=tokens_of(current_user),
+        new_secret=new_secret,
+        revoke_form=RevokeTokenForm(),
+    )
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_api_token(token_id: int) -> Response:
+    token = db.get_or_404(ApiToken, token_id)
+    if token.user_id != current_user.id:
+        abort(404)
+    RevokeTokenForm().validate_on_submit()
+    revoke(token)
+    db.session.commit()
+    flash(f"The token “{token.name}” is revoked.", "success")
+    return redirect(url_for("auth.api_tokens"))

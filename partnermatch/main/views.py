@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user
 
+from partnermatch.api.openapi import openapi_document
 from partnermatch.profiles.services import programme_counts
 from partnermatch.profiles.views import partner_suggestions
 
@@ -18,3 +19,8 @@ def index() -> str:
     return render_template(
         "main/index.html", counts=programme_counts(), own_profile=own_profile, **suggestions
     )
+
+
+@bp.get("/api-docs")
+def api_docs() -> str:
+    return render_template("main/api_docs.html", document=openapi_document())

@@ -1,0 +1,220 @@
+"""The OpenAPI 3 document of API v1, kept beside the code; a test checks that it describes
+every route of the blueprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
+
+LIST = {"type": "array", "items": {"type": "string"}}
+ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+            "required": ["code", "message", "field"],
+        }
+    },
+}
+RESULT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "external_id": {"type": ["string", "null"]},
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["sme", "expert"]},
+        "affiliation": {"type": "string"},
+        "economy": {"type": "string", "description": "ISO 3166-1 alpha-2 code"},
+        "score": {
+            "type": "number",
+            "description": "Higher is better; the number the engine ranks by.",
+        },
+        "reasons": LIST,
+        "evidence": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"title": {"type": "string"}, "snippet": {"type": "string"}},
+            },
+        },
+    },
+}
+RESULTS = {
+    "type": "object",
+    "properties": {"results": {"type": "array", "items": RESULT}, "total": {"type": "integer"}},
+}
+FILTER_PARAMETERS = [
+    {"name": "kind", "in": "query", "schema": {"type": "string", "enum": ["sme", "expert"]}},
+    *(
+        {"name": name, "in": "query", "schema": LIST, "style": "form", "explode": True}
+        for name in ("affiliations", "economies", "exclude_economies", "sectors", "value_chain")
+    ),
+]
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    responses = {"200": {"description": "OK", "content": {"application/json": {"schema": ok}}}}
+    for status in (401, 429, *errors):
+        responses[str(status)] = {
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    return responses
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI 3.1 description of every API v1 endpoint."""
+    search_body = {
+        "type": "object",
+        "required": ["query"],
+        "additionalProperties": False,
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARACTERS},
+            "kind": {"type": ["string", "null"], "enum": ["sme", "expert", None]},
+            "affiliations": LIST,
+            "economies": LIST,
+            "exclude_economies": LIST,
+            "sectors": LIST,
+            "value_chain": LIST,
+            "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+            "offset": {"type": "integer", "minimum": 0, "default": 0},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "PartnerMatch API",
+            "version": "1",
+            "description": (
+                "Search, recommendations and profiles. Send `Authorization: Bearer TOKEN`; "
+                "create tokens on the account page or with `flask --app wsgi tokens create EMAIL`."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR, "Result": RESULT},
+        },
+        "paths": {
+            "/search": {
+                "post": {
+                    "summary": "Search profiles by the meaning of a text, with filters.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": search_body}},
+                    },
+                    "responses": _responses(RESULTS, 400, 413, 422, 503),
+                },
+                "get": {
+                    "summary": "The same search for quick use: `q` and repeated filter parameters.",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        *FILTER_PARAMETERS,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
+                    "responses": _responses(RESULTS, 422, 503),
+                },
+            },
+            "/profiles/{profile_id}/recommendations": {
+                "get": {
+                    "summary": "Recommended partners for a profile, with the factors in `reasons`.",
+                    "parameters": [
+                        {
+                            "name": "profile_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                    ],
+                    "responses": _responses(RESULTS, 404, 422, 503),
+                }
+            },
+            "/profiles": {
+                "get": {
+                    "summary": "List profiles with filters, a text filter and pages (`next` link).",
+                    "parameters": [
+                        *FILTER_PARAMETERS,
+                        {"name": "q", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                        {
+                            "name": "per_page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                    ],
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "profiles": {"type": "array", "items": {"type": "object"}},
+                                "total": {"type": "integer"},
+                                "page": {"type": "integer"},
+                                "per_page": {"type": "integer"},
+                                "next": {"type": ["string", "null"]},
+                            },
+                        },
+                        422,
+                    ),
+                }
+            },
+            "/profiles/{profile_id}": {
+                "get": {
+                    "summary": "One profile; `contact_email` only for its owner and coordinators.",
+                    "parameters": [
+                        {
+                            "name": "profile_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": _responses({"type": "object"}, 404),
+                }
+            },
+            "/reference": {
+                "get": {
+                    "summary": "Economies (code, name, APEC flag), sectors, value-chain positions.",
+                    "responses": _responses({"type": "object"}),
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document.",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "OK", "content": {"application/json": {}}}
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,241 @@
+"""JSON API v1. Every request carries `Authorization: Bearer TOKEN`; cookies do not count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from partnermatch import reference
+from partnermatch.api import parsing
+from partnermatch.api.errors import ApiError, error_response, http_error_response
+from partnermatch.api.openapi import openapi_document
+from partnermatch.auth.tokens import user_for_token
+from partnermatch.extensions import db, limiter
+from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.extension import get_engine
+from partnermatch.matching.recommend import recommend
+from partnermatch.matching.search import search
+from partnermatch.profiles import services as profiles
+from partnermatch.profiles.models import Profile
+from partnermatch.review.learning import current_weights
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+limiter.limit(
+    lambda: current_app.config["API_RATE_LIMIT"],
+    exempt_when=lambda: str(current_app.config["API_RATE_LIMIT"]).lower() == "off",
+)(bp)
+PUBLIC_ENDPOINTS = {"api.openapi"}
+LIST_PARAMETERS = ("affiliations", "economies", "exclude_economies", "sectors", "value_chain")
+
+
+@bp.before_request
+def limit_body_size() -> None:
+    length = request.content_length
+    if length is not None and length > current_app.config["API_MAX_BODY_BYTES"]:
+        abort(413)
+
+
+@bp.before_request
+def authenticate() -> tuple[Response, int] | None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return error_response(401, "Send 'Authorization: Bearer TOKEN' (tokens: account settings).")
+    user = user_for_token(secret.strip())
+    if user is None:
+        db.session.rollback()
+        return error_response(401, "This token is unknown or revoked.")
+    db.session.commit()  # records when the token was last used
+    g.api_user = user
+    return None
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError) -> tuple[Response, int]:
+    return error_response(error.status, error.message, error.field)
+
+
+@bp.errorhandler(IndexUnavailable)
+def index_unavailable(error: IndexUnavailable) -> tuple[Response, int]:
+    body, _ = error_response(503, str(error))
+    return body, 503
+
+
+def json_body() -> dict[str, Any]:
+    """Return the request's JSON object, or raise a 400 that says what is wrong with it."""
+    if not request.get_data():
+        raise ApiError(400, "Send a JSON object in the request body.")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ApiError(400, "Send a JSON object, not a list or a value.")
+    return data
+
+
+def profile_json(profile: Profile, *, full: bool = True) -> dict[str, Any]:
+    """Return a profile as the API shows it: the contact email only where the page would."""
+    data: dict[str, Any] = {
+        "id": profile.id,
+        "external_id": profile.external_id,
+        "kind": profile.kind.value,
+        "name": profile.name,
+        "affiliation": profile.affiliation.value,
+        "economy": profile.economy,
+        "city": profile.city,
+        "sectors": profile.sectors,
+        "value_chain": profile.value_chain,
+    }
+    if full:
+        organisation = profile.organisation
+        data.update(
+            organisation={
+                "name": organisation.name,
+                "kind": organisation.kind.value,
+                "economy": organisation.economy,
+                "website": organisation.website,
+            }
+            if organisation
+            else None,
+            summary=profile.summary,
+            offers=profile.offers,
+            needs=profile.needs,
+            keywords=list(profile.keywords),
+            languages=list(profile.languages),
+            website=profile.website,
+            introduction_capacity=profile.introduction_capacity,
+            evidence=[
+                {
+                    "id": e.id,
+                    "kind": e.kind.value,
+                    "title": e.title,
+                    "text": e.text,
+                    "year": e.year,
+                    "url": e.url,
+                }
+                for e in profile.evidence
+            ],
+            updated_at=profile.updated_at.isoformat(),
+        )
+        if profiles.can_see_contact(g.api_user, profile):
+            data["contact_email"] = profile.contact_email
+    return data
+
+
+def result_json(
+    profile: Profile, score: float, reasons: list[str], quotes: list[Any]
+) -> dict[str, Any]:
+    return {
+        "id": profile.id,
+        "external_id": profile.external_id,
+        "name": profile.name,
+        "kind": profile.kind.value,
+        "affiliation": profile.affiliation.value,
+        "economy": profile.economy,
+        "score": float(score),
+        "reasons": reasons,
+        "evidence": [{"title": quote.title, "snippet": quote.snippet} for quote in quotes],
+    }
+
+
+def _search(data: dict[str, Any]) -> Response:
+    wanted = parsing.search_request(data)
+    found = search(
+        get_engine(), wanted.query, wanted.filters, limit=wanted.limit, offset=wanted.offset
+    )
+    return jsonify(
+        results=[result_json(r.profile, r.score, r.reasons, r.evidence) for r in found.results],
+        total=found.total,
+    )
+
+
+@bp.post("/search")
+def search_post() -> Response:
+    return _search(json_body())
+
+
+@bp.get("/search")
+def search_get() -> Response:
+    return _search(parsing.query_string_data(request.args, LIST_PARAMETERS))
+
+
+@bp.get("/profiles/<int:profile_id>/recommendations")
+def recommendations(profile_id: int) -> Response:
+    profile = db.session.get(Profile, profile_id)
+    if profile is None:
+        raise ApiError(404, f"There is no profile {profile_id}.")
+    limit = parsing.integer(request.args.get("limit"), "limit", default=10, low=1, high=100)
+    found = recommend(get_engine(), profile, limit, weights=current_weights(current_app.config))
+    return jsonify(
+        results=[result_json(r.profile, r.score, r.reasons, r.quotes) for r in found],
+        total=len(found),
+    )
+
+
+@bp.get("/profiles")
+def profile_list() -> Response:
+    data = parsing.query_string_data(request.args, LIST_PARAMETERS)
+    filters = parsing.filters_from(data)
+    text = data.get("query") or ""
+    page = parsing.integer(data.get("page"), "page", default=1, low=1, high=1_000_000)
+    per_page = parsing.integer(data.get("per_page"), "per_page", default=50, low=1, high=200)
+    listing = profiles.browse_profiles(
+        profiles.ProfileFilters(**{**filters.__dict__, "text": text}), page, per_page
+    )
+    next_url = None
+    if listing.has_next:
+        args = request.args.to_dict(flat=False)
+        args["page"] = [str(page + 1)]
+        next_url = url_for("api.profile_list", _external=True, **args)
+    return jsonify(
+        profiles=[profile_json(p, full=False) for p in listing.items],
+        total=listing.total,
+        page=page,
+        per_page=per_page,
+        next=next_url,
+    )
+
+
+@bp.get("/profiles/<int:profile_id>")
+def profile_detail(profile_id: int) -> Response:
+    profile = db.session.get(Profile, profile_id)
+    if profile is None:
+        raise ApiError(404, f"There is no profile {profile_id}.")
+    return jsonify(profile_json(profile))
+
+
+@bp.get("/reference")
+def reference_data() -> Response:
+    return jsonify(
+        economies=[{"code": e.code, "name": e.name, "apec": e.apec} for e in reference.economies()],
+        sectors=[
+            {"code": t.code, "label": t.label, "description": t.description}
+            for t in reference.SECTORS
+        ],
+        value_chain=[
+            {
+                "code": t.code,
+                "label": t.label,
+                "description": t.description,
+                "in_chain": t.code in reference.CHAIN_POSITIONS,
+            }
+            for t in reference.VALUE_CHAIN
+        ],
+    )
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+def json_error_for_api(error: HTTPException) -> tuple[Response, int] | None:
+    """For the app's error handlers: answer errors under /api in JSON, never an HTML page."""
+    if request.path.startswith("/api/"):
+        return http_error_response(error)
+    return None
