@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from partnermatch import create_app
 from partnermatch.auth.models import User
@@ -15,6 +18,11 @@ from partnermatch.demo import load_demo
 from partnermatch.extensions import db as database
 from partnermatch.matching.extension import get_engine
 from tests.factories import PASSWORD
+
+# Hypothesis writes nothing to the working tree: tests write only to temporary folders.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="hypothesis-"))
+hypothesis_settings.register_profile("partnermatch", database=None)
+hypothesis_settings.load_profile("partnermatch")
 
 
 def make_test_app(tmp_path: Path, **overrides: object) -> Flask:

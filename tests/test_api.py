@@ -269,7 +269,12 @@ def test_every_route_is_in_the_openapi_document(app):
     }
 
     routes = {
-        (rule.rule.removeprefix("/api/v1").replace("<int:profile_id>", "{profile_id}"), method)
+        (
+            rule.rule.removeprefix("/api/v1")
+            .replace("<int:profile_id>", "{profile_id}")
+            .replace("<int:item_id>", "{item_id}"),
+            method,
+        )
         for rule in app.url_map.iter_rules()
         if rule.endpoint.startswith("api.")
         for method in rule.methods - {"HEAD", "OPTIONS"}

@@ -58,14 +58,73 @@ FILTER_PARAMETERS = [
 ]
 
 
-def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
-    responses = {"200": {"description": "OK", "content": {"application/json": {"schema": ok}}}}
-    for status in (401, 429, *errors):
-        responses[str(status)] = {
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(status): {
             "description": "Error",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
-    return responses
+        for status in (401, 429, *statuses)
+    }
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    return {
+        "200": {"description": "OK", "content": {"application/json": {"schema": ok}}},
+        **_errors(*errors),
+    }
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+TEXT = {"type": "string"}
+PROFILE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"type": "string", "enum": ["sme", "expert"]},
+        "external_id": TEXT,
+        "name": TEXT,
+        "organisation": {
+            "type": ["object", "null"],
+            "properties": {"name": TEXT, "kind": TEXT, "economy": TEXT, "website": TEXT},
+        },
+        "affiliation": {
+            "type": "string",
+            "enum": ["industry", "government", "academia", "research"],
+        },
+        "economy": {"type": "string", "description": "a code (VN) or a name (Viet Nam)"},
+        "city": TEXT,
+        "sectors": LIST,
+        "value_chain": LIST,
+        "summary": TEXT,
+        "offers": TEXT,
+        "needs": TEXT,
+        "keywords": LIST,
+        "languages": LIST,
+        "website": TEXT,
+        "contact_email": TEXT,
+        "introduction_capacity": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+    },
+}
+EVIDENCE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "kind": {
+            "type": "string",
+            "enum": ["publication", "project", "product", "patent", "other"],
+        },
+        "title": TEXT,
+        "text": TEXT,
+        "year": {"type": ["integer", "null"], "minimum": 1900, "maximum": 2100},
+        "url": TEXT,
+    },
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -156,6 +215,15 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/profiles": {
+                "post": {
+                    "summary": "Create a profile: one's own (SME, expert) or, for coordinators, "
+                    "an unowned one with `kind` and optionally `external_id`.",
+                    "requestBody": _body(PROFILE_BODY),
+                    "responses": {
+                        "201": {"description": "Created"},
+                        **_errors(400, 403, 413, 422),
+                    },
+                },
                 "get": {
                     "summary": "List profiles with filters, a text filter and pages (`next` link).",
                     "parameters": [
@@ -185,21 +253,54 @@ def openapi_document() -> dict[str, Any]:
                         },
                         422,
                     ),
-                }
+                },
             },
             "/profiles/{profile_id}": {
                 "get": {
                     "summary": "One profile; `contact_email` only for its owner and coordinators.",
-                    "parameters": [
-                        {
-                            "name": "profile_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer"},
-                        }
-                    ],
+                    "parameters": [PROFILE_ID],
                     "responses": _responses({"type": "object"}, 404),
-                }
+                },
+                "patch": {
+                    "summary": "Change some fields of a profile (its owner or a coordinator).",
+                    "parameters": [PROFILE_ID],
+                    "requestBody": _body(PROFILE_BODY),
+                    "responses": _responses({"type": "object"}, 400, 403, 404, 413, 422),
+                },
+                "delete": {
+                    "summary": "Delete a profile with its evidence (its owner or a coordinator).",
+                    "parameters": [PROFILE_ID],
+                    "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
+                },
+            },
+            "/profiles/{profile_id}/evidence": {
+                "get": {
+                    "summary": "A profile's evidence items.",
+                    "parameters": [PROFILE_ID],
+                    "responses": _responses({"type": "object"}, 404),
+                },
+                "post": {
+                    "summary": "Add a publication, project, product or patent.",
+                    "parameters": [PROFILE_ID],
+                    "requestBody": _body(EVIDENCE_BODY),
+                    "responses": {
+                        "201": {"description": "Created"},
+                        **_errors(400, 403, 404, 413, 422),
+                    },
+                },
+            },
+            "/profiles/{profile_id}/evidence/{item_id}": {
+                "patch": {
+                    "summary": "Change an evidence item.",
+                    "parameters": [PROFILE_ID, ITEM_ID],
+                    "requestBody": _body(EVIDENCE_BODY),
+                    "responses": _responses({"type": "object"}, 400, 403, 404, 413, 422),
+                },
+                "delete": {
+                    "summary": "Remove an evidence item.",
+                    "parameters": [PROFILE_ID, ITEM_ID],
+                    "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
+                },
             },
             "/reference": {
                 "get": {

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from partnermatch import reference
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
-from partnermatch.profiles.services import ProfileFilters
+from partnermatch.profiles.services import (
+    EvidenceInput,
+    OrganisationInput,
+    ProfileFilters,
+    ProfileInput,
+)
 from partnermatch.reference import Affiliation, ProfileKind
 
 MAX_QUERY_CHARACTERS = 20_000
@@ -107,3 +112,99 @@ def query_string_data(args: Any, lists: tuple[str, ...]) -> dict[str, Any]:
     if "q" in data:
         data["query"] = data.pop("q")
     return data
+
+
+PROFILE_FIELDS = (
+    "kind",
+    "external_id",
+    "name",
+    "organisation",
+    "affiliation",
+    "economy",
+    "city",
+    "sectors",
+    "value_chain",
+    "summary",
+    "offers",
+    "needs",
+    "keywords",
+    "languages",
+    "website",
+    "contact_email",
+    "introduction_capacity",
+)
+EVIDENCE_FIELDS = ("kind", "title", "text", "year", "url")
+
+
+def check_fields(data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """Refuse keys the endpoint does not know, naming the first."""
+    for key in data:
+        if key not in allowed:
+            raise ApiError(422, f"Unknown field: use {', '.join(allowed)}.", key)
+
+
+def profile_changes(data: Mapping[str, Any], current: ProfileInput) -> ProfileInput:
+    """Return the profile's fields with the given ones replaced (PATCH semantics)."""
+    check_fields(data, PROFILE_FIELDS)
+    changes: dict[str, Any] = {}
+    for key in (
+        "name",
+        "economy",
+        "affiliation",
+        "city",
+        "summary",
+        "offers",
+        "needs",
+        "website",
+        "contact_email",
+    ):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise ApiError(422, "Give text here.", key)
+            changes[key] = data[key]
+    for key in ("sectors", "value_chain", "keywords", "languages"):
+        if key in data:
+            changes[key] = tuple(_list(data, key))
+    if "introduction_capacity" in data:
+        value = data["introduction_capacity"]
+        changes["introduction_capacity"] = (
+            None
+            if value is None
+            else integer(value, "introduction_capacity", default=0, low=0, high=100)
+        )
+    if "organisation" in data:
+        organisation = data["organisation"]
+        if organisation is None:
+            changes["organisation"] = None
+        elif not isinstance(organisation, Mapping) or not isinstance(organisation.get("name"), str):
+            raise ApiError(
+                422, "Give the organisation as an object with a name, or null.", "organisation"
+            )
+        else:
+            check_fields(organisation, ("name", "kind", "economy", "website"))
+            changes["organisation"] = OrganisationInput(
+                name=organisation["name"],
+                kind=str(organisation.get("kind") or "other"),
+                economy=str(organisation.get("economy") or ""),
+                website=str(organisation.get("website") or ""),
+            )
+    return replace(current, **changes)
+
+
+def evidence_input(data: Mapping[str, Any], current: EvidenceInput | None = None) -> EvidenceInput:
+    """Return an evidence item's fields from a body, over the current ones for PATCH."""
+    check_fields(data, EVIDENCE_FIELDS)
+    base = current or EvidenceInput(kind="", title="")
+    changes: dict[str, Any] = {}
+    for key in ("kind", "title", "text", "url"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise ApiError(422, "Give text here.", key)
+            changes[key] = data[key]
+    if "year" in data:
+        changes["year"] = (
+            None
+            if data["year"] is None
+            else integer(data["year"], "year", default=0, low=1900, high=2100)
+        )
+    return replace(base, **changes)

@@ -12,14 +12,17 @@ from partnermatch import reference
 from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.openapi import openapi_document
+from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import user_for_token
+from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
 from partnermatch.profiles import services as profiles
-from partnermatch.profiles.models import Profile
+from partnermatch.profiles.models import EvidenceItem, Profile
+from partnermatch.profiles.services import EvidenceInput, ProfileInput
 from partnermatch.review.learning import current_weights
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -166,9 +169,7 @@ def search_get() -> Response:
 
 @bp.get("/profiles/<int:profile_id>/recommendations")
 def recommendations(profile_id: int) -> Response:
-    profile = db.session.get(Profile, profile_id)
-    if profile is None:
-        raise ApiError(404, f"There is no profile {profile_id}.")
+    profile = _profile_or_404(profile_id)
     limit = parsing.integer(request.args.get("limit"), "limit", default=10, low=1, high=100)
     found = recommend(get_engine(), profile, limit, weights=current_weights(current_app.config))
     return jsonify(
@@ -203,10 +204,133 @@ def profile_list() -> Response:
 
 @bp.get("/profiles/<int:profile_id>")
 def profile_detail(profile_id: int) -> Response:
+    return jsonify(profile_json(_profile_or_404(profile_id)))
+
+
+def _profile_or_404(profile_id: int) -> Profile:
     profile = db.session.get(Profile, profile_id)
     if profile is None:
         raise ApiError(404, f"There is no profile {profile_id}.")
+    return profile
+
+
+def _editable(profile_id: int) -> Profile:
+    profile = _profile_or_404(profile_id)
+    if not profiles.can_edit_profile(g.api_user, profile):
+        raise ApiError(403, "This token's account may not change this profile.")
+    return profile
+
+
+def _service_call(action: Any) -> Any:
+    """Run a service; a domain ValidationError becomes a 422 naming the field."""
+    try:
+        return action()
+    except ValidationError as error:
+        db.session.rollback()
+        raise ApiError(422, error.message, error.field) from None
+
+
+@bp.post("/profiles")
+def profile_create() -> tuple[Response, int]:
+    """An SME or expert creates their own profile; staff create unowned (imported) ones."""
+    data = json_body()
+    user = g.api_user
+    if user.is_staff:
+        kind = data.get("kind")
+        owner = None
+    else:
+        kind = (
+            profiles.profile_kind_for(user).value if user.role in (Role.SME, Role.EXPERT) else None
+        )
+        owner = user
+        if "external_id" in data:
+            raise ApiError(422, "Only coordinators set external ids.", "external_id")
+    if kind not in ("sme", "expert"):
+        raise ApiError(422, "Give the kind of profile: sme or expert.", "kind")
+    blank = ProfileInput(name="", economy="")
+    changes = parsing.profile_changes(
+        {k: v for k, v in data.items() if k not in ("kind", "external_id")}, blank
+    )
+    external_id = data.get("external_id")
+    if external_id is not None and not isinstance(external_id, str):
+        raise ApiError(422, "Give the external id as text.", "external_id")
+    profile = _service_call(
+        lambda: profiles.create_profile(kind, changes, owner=owner, external_id=external_id or None)
+    )
+    db.session.commit()
+    return jsonify(profile_json(profile)), 201
+
+
+@bp.patch("/profiles/<int:profile_id>")
+def profile_update(profile_id: int) -> Response:
+    profile = _editable(profile_id)
+    data = json_body()
+    if "kind" in data or "external_id" in data:
+        field = "kind" if "kind" in data else "external_id"
+        raise ApiError(422, "This field cannot change.", field)
+    changes = parsing.profile_changes(data, profiles.profile_input_for(profile))
+    _service_call(lambda: profiles.update_profile(profile, changes))
+    db.session.commit()
     return jsonify(profile_json(profile))
+
+
+@bp.delete("/profiles/<int:profile_id>")
+def profile_delete(profile_id: int) -> tuple[str, int]:
+    profiles.delete_profile(_editable(profile_id))
+    db.session.commit()
+    return "", 204
+
+
+def _evidence_json(item: EvidenceItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind.value,
+        "title": item.title,
+        "text": item.text,
+        "year": item.year,
+        "url": item.url,
+    }
+
+
+def _evidence_of(profile: Profile, item_id: int) -> EvidenceItem:
+    item = db.session.get(EvidenceItem, item_id)
+    if item is None or item.profile_id != profile.id:
+        raise ApiError(404, f"Profile {profile.id} has no evidence item {item_id}.")
+    return item
+
+
+@bp.get("/profiles/<int:profile_id>/evidence")
+def evidence_list(profile_id: int) -> Response:
+    return jsonify(evidence=[_evidence_json(item) for item in _profile_or_404(profile_id).evidence])
+
+
+@bp.post("/profiles/<int:profile_id>/evidence")
+def evidence_add(profile_id: int) -> tuple[Response, int]:
+    profile = _editable(profile_id)
+    item = _service_call(
+        lambda: profiles.add_evidence(profile, parsing.evidence_input(json_body()))
+    )
+    db.session.commit()
+    return jsonify(_evidence_json(item)), 201
+
+
+@bp.patch("/profiles/<int:profile_id>/evidence/<int:item_id>")
+def evidence_update(profile_id: int, item_id: int) -> Response:
+    profile = _editable(profile_id)
+    item = _evidence_of(profile, item_id)
+    current = EvidenceInput(item.kind.value, item.title, item.text, item.year, item.url)
+    changes = parsing.evidence_input(json_body(), current)
+    _service_call(lambda: profiles.update_evidence(item, changes))
+    db.session.commit()
+    return jsonify(_evidence_json(item))
+
+
+@bp.delete("/profiles/<int:profile_id>/evidence/<int:item_id>")
+def evidence_delete(profile_id: int, item_id: int) -> tuple[str, int]:
+    profile = _editable(profile_id)
+    profiles.remove_evidence(_evidence_of(profile, item_id))
+    db.session.commit()
+    return "", 204
 
 
 @bp.get("/reference")

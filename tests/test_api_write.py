@@ -1,0 +1,245 @@
+"""Changing profiles and evidence through the API, with the same rights as the pages; fuzzed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from partnermatch.auth.models import Role
+from partnermatch.auth.tokens import create_token
+from partnermatch.extensions import db
+from partnermatch.profiles.models import EvidenceItem, Profile
+from tests.factories import make_profile, make_user
+
+
+def token_for(user) -> dict[str, str]:
+    _token, secret = create_token(user, "tests")
+    db.session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+NEW_PROFILE = {
+    "name": "Cebu Jeepney Works",
+    "economy": "The Philippines",
+    "sectors": ["green-vehicles"],
+    "value_chain": ["integration"],
+    "offers": "Electric jeepney body assembly.",
+    "organisation": {"name": "Cebu Jeepney Works Inc.", "kind": "sme"},
+}
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_an_sme_creates_its_own_profile(app, db):
+    user = make_user(Role.SME)
+    response = app.test_client().post("/api/v1/profiles", json=NEW_PROFILE, headers=token_for(user))
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert (body["kind"], body["economy"], body["affiliation"]) == ("sme", "PH", "industry")
+    assert db.session.get(Profile, body["id"]).owner_id == user.id
+
+
+def test_a_coordinator_creates_an_unowned_profile_with_an_external_id(app, db):
+    headers = token_for(make_user(Role.COORDINATOR))
+
+    response = app.test_client().post(
+        "/api/v1/profiles",
+        json={**NEW_PROFILE, "kind": "expert", "affiliation": "research", "external_id": "crm-42"},
+        headers=headers,
+    )
+
+    assert response.status_code == 201
+    profile = db.session.get(Profile, response.get_json()["id"])
+    assert (profile.external_id, profile.owner_id, profile.kind.value) == ("crm-42", None, "expert")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"economy": "Atlantis"}, "economy"),
+        ({"sectors": ["alchemy"]}, "sectors"),
+        ({"sectors": []}, "sectors"),
+        ({"name": ""}, "name"),
+        ({"introduction_capacity": 500}, "introduction_capacity"),
+        ({"website": "not a url"}, "website"),
+        ({"kind": "expert"}, "kind"),
+        ({"colour": "blue"}, "colour"),
+        ({"organisation": "ACME"}, "organisation"),
+    ],
+)
+def test_a_bad_patch_names_the_field_and_changes_nothing(app, db, change, field):
+    owner = make_user(Role.SME)
+    profile = make_profile(owner=owner, name="Original")
+
+    response = app.test_client().patch(
+        f"/api/v1/profiles/{profile.id}", json=change, headers=token_for(owner)
+    )
+
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == field
+    db.session.expire_all()
+    assert db.session.get(Profile, profile.id).name == "Original"
+
+
+def test_the_owner_patches_some_fields(app, db):
+    owner = make_user(Role.SME)
+    profile = make_profile(owner=owner, name="Original", city="Kaohsiung")
+
+    response = app.test_client().patch(
+        f"/api/v1/profiles/{profile.id}",
+        json={"name": "Renamed", "introduction_capacity": 2},
+        headers=token_for(owner),
+    )
+
+    assert response.status_code == 200
+    db.session.expire_all()
+    changed = db.session.get(Profile, profile.id)
+    assert (changed.name, changed.city, changed.introduction_capacity) == (
+        "Renamed",
+        "Kaohsiung",
+        2,
+    )
+
+
+def test_an_sme_token_cannot_change_another_profile(app, db):
+    other = make_profile(owner=make_user(Role.SME), name="Not yours")
+    headers = token_for(make_user(Role.SME))
+    client = app.test_client()
+
+    assert (
+        client.patch(
+            f"/api/v1/profiles/{other.id}", json={"name": "Hijacked"}, headers=headers
+        ).status_code
+        == 403
+    )
+    assert client.delete(f"/api/v1/profiles/{other.id}", headers=headers).status_code == 403
+    assert (
+        client.post(
+            f"/api/v1/profiles/{other.id}/evidence",
+            json={"kind": "product", "title": "x"},
+            headers=headers,
+        ).status_code
+        == 403
+    )
+    db.session.expire_all()
+    assert db.session.get(Profile, other.id).name == "Not yours"
+
+
+def test_evidence_is_added_changed_listed_and_removed(app, db):
+    owner = make_user(Role.EXPERT)
+    profile = make_profile("expert", owner=owner)
+    headers = token_for(owner)
+    client = app.test_client()
+
+    added = client.post(
+        f"/api/v1/profiles/{profile.id}/evidence",
+        json={"kind": "publication", "title": "Cast brackets", "year": 2023},
+        headers=headers,
+    )
+    item_id = added.get_json()["id"]
+    changed = client.patch(
+        f"/api/v1/profiles/{profile.id}/evidence/{item_id}", json={"year": None}, headers=headers
+    )
+    listed = client.get(f"/api/v1/profiles/{profile.id}/evidence", headers=headers).get_json()
+    bad = client.post(
+        f"/api/v1/profiles/{profile.id}/evidence",
+        json={"kind": "rumour", "title": "x"},
+        headers=headers,
+    )
+    removed = client.delete(f"/api/v1/profiles/{profile.id}/evidence/{item_id}", headers=headers)
+
+    assert added.status_code == 201 and changed.get_json()["year"] is None
+    assert [item["title"] for item in listed["evidence"]] == ["Cast brackets"]
+    assert bad.status_code == 422 and bad.get_json()["error"]["field"] == "kind"
+    assert removed.status_code == 204 and count(EvidenceItem) == 0
+
+
+def test_the_owner_deletes_a_profile(app, db):
+    owner = make_user(Role.SME)
+    profile = make_profile(owner=owner, evidence=2)
+
+    response = app.test_client().delete(f"/api/v1/profiles/{profile.id}", headers=token_for(owner))
+
+    assert response.status_code == 204 and count(Profile) == 0 and count(EvidenceItem) == 0
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+SEARCH_KEYS = st.sampled_from(
+    [
+        "query",
+        "kind",
+        "affiliations",
+        "economies",
+        "exclude_economies",
+        "sectors",
+        "value_chain",
+        "limit",
+        "offset",
+        "extra",
+    ]
+)
+PROFILE_KEYS = st.sampled_from(
+    [
+        "name",
+        "economy",
+        "sectors",
+        "value_chain",
+        "organisation",
+        "introduction_capacity",
+        "keywords",
+        "languages",
+        "website",
+        "kind",
+        "x",
+    ]
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.dictionaries(SEARCH_KEYS, JSON_VALUES, max_size=6) | JSON_VALUES)
+def test_fuzzed_search_bodies_never_cause_a_server_error(app, db, body):
+    app.config["API_RATE_LIMIT"] = "off"  # a trusted batch of requests, as documented
+    headers = (
+        token_for(make_user(Role.SME)) if not hasattr(app, "_fuzz_headers") else app._fuzz_headers
+    )
+    app._fuzz_headers = headers
+
+    response = app.test_client().post("/api/v1/search", json=body, headers=headers)
+
+    # No search index in this app: a valid body gets 503, anything else a 4xx; never a 500.
+    assert response.status_code in (400, 413, 422, 503), (body, response.get_json())
+    assert response.is_json
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(change=st.dictionaries(PROFILE_KEYS, JSON_VALUES, max_size=5))
+def test_fuzzed_profile_patches_never_cause_a_server_error_or_a_partial_write(app, db, change):
+    app.config["API_RATE_LIMIT"] = "off"
+    if not hasattr(app, "_fuzz_profile"):
+        owner = make_user(Role.SME)
+        app._fuzz_profile = make_profile(owner=owner, name="Fuzzed").id
+        app._fuzz_headers = token_for(owner)
+    before = db.session.get(Profile, app._fuzz_profile).updated_at
+
+    response = app.test_client().patch(
+        f"/api/v1/profiles/{app._fuzz_profile}", json=change, headers=app._fuzz_headers
+    )
+
+    assert response.status_code in (200, 400, 422), (change, response.get_json())
+    db.session.expire_all()
+    if response.status_code != 200:
+        assert db.session.get(Profile, app._fuzz_profile).updated_at == before
