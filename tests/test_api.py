@@ -297,3 +297,44 @@ def test_tokens_are_created_on_the_command_line_and_the_account_page(app, db, lo
     page = login_as(user).post("/account/tokens", data={"name": "CRM sync"}).get_data(as_text=True)
     assert "shown only this once" in page and "pm_" in page
     assert "scripts" in login_as(user).get("/account/tokens").get_data(as_text=True)
+
+
+def every_protected_route(app) -> list[tuple[str, str]]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi":
+            path = rule.rule.replace("<int:profile_id>", "1").replace("<int:item_id>", "1")
+            routes += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return routes
+
+
+@pytest.mark.parametrize("credential", ["none", "bad", "revoked"])
+def test_every_endpoint_refuses_a_missing_bad_or_revoked_token(app, db, credential):
+    headers = {}
+    if credential == "bad":
+        headers = bearer("pm_" + "x" * 43)
+    elif credential == "revoked":
+        token, secret = create_token(make_user(Role.ADMIN), "old")
+        revoke(token)
+        db.session.commit()
+        headers = bearer(secret)
+    client = app.test_client()
+
+    routes = every_protected_route(app)
+
+    assert len(routes) == 13
+    for method, path in routes:
+        response = client.open(path, method=method, json={}, headers=headers)
+        assert response.status_code == 401, (method, path)
+        assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_the_documentation_page_shows_every_endpoint(app):
+    page = app.test_client().get("/api-docs").get_data(as_text=True)
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+
+    for path, operations in document["paths"].items():
+        assert f"<code>{path}</code>" in page
+        for method in operations:
+            assert f'<span class="badge">{method.upper()}</span>' in page
+    assert "curl -H" in page
