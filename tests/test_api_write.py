@@ -243,3 +243,77 @@ def test_fuzzed_profile_patches_never_cause_a_server_error_or_a_partial_write(ap
     db.session.expire_all()
     if response.status_code != 200:
         assert db.session.get(Profile, app._fuzz_profile).updated_at == before
+
+
+def value_for(schema: dict) -> st.SearchStrategy:
+    """Values of a documented field's type, mixed with arbitrary JSON to probe the edges."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    typed = []
+    if "string" in types:
+        typed.append(
+            st.sampled_from(schema["enum"]) if schema.get("enum") else st.text(max_size=40)
+        )
+    if "integer" in types:
+        typed.append(st.integers(min_value=-5, max_value=schema.get("maximum", 10_000) + 5))
+    if "array" in types:
+        typed.append(
+            st.lists(st.sampled_from(["metal", "VN", "Viet Nam", "testing", "x", ""]), max_size=3)
+        )
+    if "null" in types:
+        typed.append(st.none())
+    if "object" in types:
+        typed.append(
+            st.fixed_dictionaries(
+                {"name": st.text(max_size=20)}, optional={"kind": st.text(max_size=10)}
+            )
+        )
+    return st.one_of(*typed, JSON_VALUES) if typed else JSON_VALUES
+
+
+def documented_bodies(document: dict) -> list[tuple[str, str, dict]]:
+    """Every (method, path, body schema) the OpenAPI document declares."""
+    return [
+        (method, path, operation["requestBody"]["content"]["application/json"]["schema"])
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_bodies_drawn_from_the_openapi_document_never_cause_a_server_error(app, db, data):
+    app.config["API_RATE_LIMIT"] = "off"
+    if not hasattr(app, "_documented"):
+        owner = make_user(Role.COORDINATOR)
+        profile = make_profile(owner=None, name="Target")
+        item = make_profile("expert", name="With evidence", evidence=1).evidence[0]
+        app._documented = documented_bodies(
+            app.test_client().get("/api/v1/openapi.json").get_json()
+        )
+        app._targets = {"profile_id": str(profile.id), "item_id": str(item.id)}
+        app._targets["item_profile"] = str(item.profile_id)
+        app._fuzz_headers = token_for(owner)
+    method, path, schema = data.draw(st.sampled_from(app._documented))
+    properties = schema["properties"]
+    fields = {name: value_for(spec) for name, spec in properties.items()}
+    body = data.draw(st.fixed_dictionaries({}, optional={**fields, "unknown_field": JSON_VALUES}))
+    url = "/api/v1" + path.replace("{item_id}", app._targets["item_id"]).replace(
+        "{profile_id}",
+        app._targets["item_profile"] if "{item_id}" in path else app._targets["profile_id"],
+    )
+
+    response = app.test_client().open(
+        url, method=method.upper(), json=body, headers=app._fuzz_headers
+    )
+
+    assert response.status_code < 500 or response.status_code == 503, (
+        method,
+        url,
+        body,
+        response.get_json(),
+    )
+    assert response.is_json or response.status_code == 204
