@@ -11,7 +11,7 @@ PORT ?= 5000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint format clean
+.PHONY: install run serve test lint format clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ run: install
 	$(FLASK) index rebuild --if-needed
 	@printf "\nServing PartnerMatch on http://$(HOST):$(PORT) (Ctrl+C to stop)\n"
 	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# Production: PARTNERMATCH_ENV=production and PARTNERMATCH_SECRET_KEY must be set.
+serve: install
+	$(FLASK) db upgrade
+	$(FLASK) index rebuild --if-needed
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: install
 	$(BIN)/python -m pytest

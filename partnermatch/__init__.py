@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from partnermatch.config import load_config
 from partnermatch.extensions import csrf, db, limiter, login_manager, migrate
 from partnermatch.matching.extension import init_matching
+from partnermatch.security import register_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,7 @@ def create_app(
     register_blueprints(app)
     register_template_helpers(app)
     register_error_handlers(app)
+    register_security(app)
     register_jobs(app)
     register_commands(app)
     return app

@@ -27,6 +27,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
     "PARTNERMATCH_API_RATE_LIMIT": "API_RATE_LIMIT",
+    "PARTNERMATCH_LOG_FORMAT": "LOG_FORMAT",
     "PARTNERMATCH_SMTP_HOST": "SMTP_HOST",
     "PARTNERMATCH_SMTP_PORT": "SMTP_PORT",
     "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
@@ -75,6 +76,12 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Email: without an SMTP host, messages stay in the outbox, which coordinators read
         # at /outbox (the development default).
+        # Attempts per client address: slows password guessing.
+        "LOGIN_RATE_LIMIT": "10 per minute",
+        "REGISTER_RATE_LIMIT": "5 per minute",
+        # "text" for people, "json" for log collectors; request logs on by default.
+        "LOG_FORMAT": "text",
+        "LOG_REQUESTS": True,
         # Requests one API token may make; "off" for trusted batch jobs (imports, scoring).
         "API_RATE_LIMIT": "120 per minute",
         "API_MAX_BODY_BYTES": 256 * 1024,

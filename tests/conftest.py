@@ -35,6 +35,10 @@ def make_test_app(tmp_path: Path, **overrides: object) -> Flask:
         # Fast hashing keeps the suite quick; production uses scrypt.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "PROFILES_PER_PAGE": 5,
+        # Tests log in often from one address; the limits have tests of their own.
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "REGISTER_RATE_LIMIT": "1000 per minute",
+        "LOG_REQUESTS": False,
         **overrides,
     }
     return create_app(settings, instance_path=tmp_path / "instance")

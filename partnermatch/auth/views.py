@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -29,13 +30,16 @@ from partnermatch.auth.forms import (
 from partnermatch.auth.models import User
 from partnermatch.auth.tokens import ApiToken, create_token, revoke, tokens_of
 from partnermatch.errors import ValidationError
-from partnermatch.extensions import db
+from partnermatch.extensions import db, limiter
 from partnermatch.forms import show_validation_error
 
 bp = Blueprint("auth", __name__)
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["REGISTER_RATE_LIMIT"], methods=["POST"], key_func=get_remote_address
+)
 def register() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
@@ -57,6 +61,9 @@ def register() -> str | Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], key_func=get_remote_address
+)
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, jsonify, render_template
 from flask_login import current_user
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from partnermatch.api.openapi import openapi_document
+from partnermatch.extensions import db
+from partnermatch.matching.extension import get_engine
 from partnermatch.profiles.services import programme_counts
 from partnermatch.profiles.views import partner_suggestions
 
@@ -19,6 +23,31 @@ def index() -> str:
     return render_template(
         "main/index.html", counts=programme_counts(), own_profile=own_profile, **suggestions
     )
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Database reachable, index loaded and current, model id: for load balancers and people."""
+    checks: dict[str, object] = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        checks["database"] = f"unreachable: {error.__class__.__name__}"
+    engine = get_engine()
+    checks["model"] = engine.model_id
+    if checks["database"] == "ok":
+        status = engine.status()
+        checks["index"] = status.problem or (
+            f"version {status.manifest.version}, {status.indexed_profiles} profiles"
+            + (f", {status.pending_changes} changes pending" if status.pending_changes else "")
+        )
+        healthy = status.problem is None
+    else:
+        healthy = False
+    checks["status"] = "ok" if healthy else "unavailable"
+    return jsonify(checks), 200 if healthy else 503
 
 
 @bp.get("/api-docs")

