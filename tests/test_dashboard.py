@@ -137,3 +137,10 @@ def test_the_funnel_csv_holds_the_same_numbers(app, programme, login_as):
         ["Introduced", "1"],
         ["Partnership formed", "1"],
     ]
+
+
+def test_the_dashboard_title_is_plain_text(app, programme, login_as):
+    page = login_as(programme["coordinator"]).get("/dashboard/").get_data(as_text=True)
+
+    assert "<title>Programme dashboard · PartnerMatch</title>" in page
+    assert page.count('id="decisions-title"') == 1

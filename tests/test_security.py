@@ -248,3 +248,22 @@ def test_request_logs_are_json_with_the_request_id(tmp_path, capsys):
         "/profiles/",
         200,
     )
+
+
+def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as):
+    import re
+
+    client = login_as(make_user(Role.ADMIN))
+    for endpoint, method, url in routes(app, world):
+        if (
+            method != "GET"
+            or ACCESS[endpoint] in (TOKEN, SME, SME_OR_EXPERT)
+            or endpoint in ("static", "main.healthz", "api.openapi", "dashboard.download")
+        ):
+            continue
+        response = client.get(url, follow_redirects=True)
+        page = response.get_data(as_text=True)
+        head = page.split("</head>")[0]
+        [title] = re.findall(r"<title>(.*?)</title>", head, re.S)
+        assert "<" not in title and title.strip().endswith("PartnerMatch"), (endpoint, title[:80])
+        assert page.count("<main") == 1, endpoint
