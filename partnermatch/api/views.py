@@ -97,14 +97,7 @@ def profile_json(profile: Profile, *, full: bool = True) -> dict[str, Any]:
     if full:
         organisation = profile.organisation
         data.update(
-            organisation={
-                "name": organisation.name,
-                "kind": organisation.kind.value,
-                "economy": organisation.economy,
-                "website": organisation.website,
-            }
-            if organisation
-            else None,
+            organisation=organisation.as_record() if organisation else None,
             summary=profile.summary,
             offers=profile.offers,
             needs=profile.needs,

@@ -44,6 +44,15 @@ class Organisation(db.Model):
     def _check_economy(self, _key: str, value: str) -> str:
         return reference.normalise_economy(value, "organisation_economy")
 
+    def as_record(self) -> dict[str, str]:
+        """Return the organisation as export files and the API show it."""
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "economy": self.economy,
+            "website": self.website,
+        }
+
     @validates("kind")
     def _check_kind(self, _key: str, value: str) -> OrganisationKind:
         return reference.coerce_enum(OrganisationKind, value, "organisation_kind")

@@ -545,14 +545,7 @@ def _record(profile: Profile) -> dict[str, Any]:
         "external_id": profile.external_id or f"pm-{profile.id}",
         "kind": profile.kind.value,
         "name": profile.name,
-        "organisation": {
-            "name": organisation.name,
-            "kind": organisation.kind.value,
-            "economy": organisation.economy,
-            "website": organisation.website,
-        }
-        if organisation
-        else None,
+        "organisation": organisation.as_record() if organisation else None,
         "affiliation": profile.affiliation.value,
         "economy": profile.economy,
         "city": profile.city,
