@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, has_request_context, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from partnermatch.config import load_config
+from partnermatch.config import instance_path_setting, load_config
 from partnermatch.extensions import csrf, db, limiter, login_manager, migrate
 from partnermatch.matching.extension import init_matching
 from partnermatch.security import register_security
@@ -26,7 +26,7 @@ def create_app(
     """Create and configure a PartnerMatch application."""
     app = Flask(
         __name__,
-        instance_path=str(instance_path or PROJECT_ROOT / "instance"),
+        instance_path=str(instance_path or instance_path_setting() or PROJECT_ROOT / "instance"),
         instance_relative_config=True,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
@@ -76,10 +76,23 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
 
 
+# POST endpoints that only read: they must not hold the write lock while they search.
+READ_ONLY_ENDPOINTS = frozenset({"api.search_post"})
+
+
 @event.listens_for(Engine, "begin")
 def _begin_sqlite_transaction(connection: Any) -> None:
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+    if connection.dialect.name != "sqlite":
+        return
+    # A request that changes data takes the write lock at its first statement. Under WAL, a
+    # transaction that read first and writes later fails at once ("database is locked") when
+    # another process committed in between; waiting for the lock up front avoids that.
+    writing = (
+        has_request_context()
+        and request.method not in ("GET", "HEAD", "OPTIONS")
+        and request.endpoint not in READ_ONLY_ENDPOINTS
+    )
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def register_blueprints(app: Flask) -> None:

@@ -28,6 +28,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
     "PARTNERMATCH_API_RATE_LIMIT": "API_RATE_LIMIT",
     "PARTNERMATCH_LOG_FORMAT": "LOG_FORMAT",
+    "PARTNERMATCH_SERVED_BY_HEADER": "SERVED_BY_HEADER",
     "PARTNERMATCH_SMTP_HOST": "SMTP_HOST",
     "PARTNERMATCH_SMTP_PORT": "SMTP_PORT",
     "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
@@ -82,6 +83,8 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # "text" for people, "json" for log collectors; request logs on by default.
         "LOG_FORMAT": "text",
         "LOG_REQUESTS": True,
+        # Diagnostics: name the serving process in an X-Served-By header.
+        "SERVED_BY_HEADER": False,
         # Requests one API token may make; "off" for trusted batch jobs (imports, scoring).
         "API_RATE_LIMIT": "120 per minute",
         "API_MAX_BODY_BYTES": 256 * 1024,
@@ -94,6 +97,11 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "SMTP_PASSWORD": None,
         "MAIL_FROM": "PartnerMatch <no-reply@partnermatch.invalid>",
     }
+
+
+def instance_path_setting() -> str | None:
+    """Return PARTNERMATCH_INSTANCE_PATH: where instance/ lives when not beside the code."""
+    return os.environ.get("PARTNERMATCH_INSTANCE_PATH") or None
 
 
 def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
@@ -133,6 +141,10 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if database_url.startswith("sqlite"):
+        # Writers queue for SQLite's single write lock: wait for it rather than fail.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
 
 
 def development_secret_key(instance_path: Path) -> str:

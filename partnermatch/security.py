@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 import uuid
 from typing import Any
@@ -84,6 +86,8 @@ def register_security(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-ID"] = request_id
+        if app.config["SERVED_BY_HEADER"] not in (False, "", "0", "false"):
+            response.headers["X-Served-By"] = f"{socket.gethostname()}:{os.getpid()}"
         if app.config["LOG_REQUESTS"]:
             duration = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
             request_log.info(

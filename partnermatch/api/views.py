@@ -13,7 +13,7 @@ from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.openapi import openapi_document
 from partnermatch.auth.models import Role
-from partnermatch.auth.tokens import user_for_token
+from partnermatch.auth.tokens import record_use, user_for_token
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
 from partnermatch.matching.engine import IndexUnavailable
@@ -53,7 +53,11 @@ def authenticate() -> tuple[Response, int] | None:
     if user is None:
         db.session.rollback()
         return error_response(401, "This token is unknown or revoked.")
-    db.session.commit()  # records when the token was last used
+    # End the read first, so that the write below starts a transaction of its own: under WAL
+    # a transaction that read before another process committed can no longer write.
+    db.session.commit()
+    record_use(secret.strip())
+    db.session.commit()
     g.api_user = user
     return None
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, ForeignKey, String, select
+from sqlalchemy import DateTime, ForeignKey, String, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.auth.models import User
@@ -72,12 +72,28 @@ def revoke(token: ApiToken) -> None:
     db.session.flush()
 
 
+# Record a token's use at most this often: a write per request would serialise the API.
+USE_RECORDED_EVERY = timedelta(minutes=5)
+
+
 def user_for_token(secret: str) -> User | None:
-    """Return the active user an active token belongs to, or None; records the use."""
+    """Return the active user an active token belongs to, or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
     if token is None or not token.active or not token.user.active:
         return None
-    token.last_used_at = utcnow()
     return token.user
+
+
+def record_use(secret: str) -> None:
+    """Note when a token was last used, in a write of its own (the caller commits)."""
+    now = utcnow()
+    db.session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.token_hash == _hash(secret),
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - USE_RECORDED_EVERY),
+        )
+        .values(last_used_at=now)
+    )
