@@ -102,6 +102,7 @@ def run_queued_job(job_id: int) -> None:
 def _update(job_id: int, **values: Any) -> None:
     # Through the job's own session, committed: a second connection writing progress would
     # leave the session's read snapshot stale, and SQLite then refuses the job's own writes.
+    db.session.commit()  # end what the job read, so this write starts a transaction of its own
     db.session.execute(update(BackgroundJob).where(BackgroundJob.id == job_id).values(**values))
     db.session.commit()
 
