@@ -15,6 +15,7 @@ from partnermatch.profiles.services import (
     ProfileFilters,
     ProfileInput,
 )
+from partnermatch.profiles.transfer import EVIDENCE_FIELDS, ORGANISATION_FIELDS
 from partnermatch.reference import Affiliation, ProfileKind
 
 MAX_QUERY_CHARACTERS = 20_000
@@ -133,7 +134,6 @@ PROFILE_FIELDS = (
     "contact_email",
     "introduction_capacity",
 )
-EVIDENCE_FIELDS = ("kind", "title", "text", "year", "url")
 
 
 def check_fields(data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -181,7 +181,7 @@ def profile_changes(data: Mapping[str, Any], current: ProfileInput) -> ProfileIn
                 422, "Give the organisation as an object with a name, or null.", "organisation"
             )
         else:
-            check_fields(organisation, ("name", "kind", "economy", "website"))
+            check_fields(organisation, ORGANISATION_FIELDS)
             changes["organisation"] = OrganisationInput(
                 name=organisation["name"],
                 kind=str(organisation.get("kind") or "other"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
@@ -182,9 +183,7 @@ def profile_list() -> Response:
     text = data.get("query") or ""
     page = parsing.integer(data.get("page"), "page", default=1, low=1, high=1_000_000)
     per_page = parsing.integer(data.get("per_page"), "per_page", default=50, low=1, high=200)
-    listing = profiles.browse_profiles(
-        profiles.ProfileFilters(**{**filters.__dict__, "text": text}), page, per_page
-    )
+    listing = profiles.browse_profiles(replace(filters, text=text), page, per_page)
     next_url = None
     if listing.has_next:
         args = request.args.to_dict(flat=False)
