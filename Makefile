@@ -11,9 +11,12 @@ PORT ?= 5000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run serve test lint format clean
+.PHONY: install run serve test lint format clean translations
 
-install: $(STAMP)
+CATALOGUES := $(wildcard partnermatch/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+install: $(STAMP) $(COMPILED)
 
 # torch first, pinned: its CPU build is what this machine offers; unpinned, pip would pull
 # a multi-GB CUDA build through sentence-transformers.
@@ -22,6 +25,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(STAMP)
+
+# Compiled catalogues are built from the .po files (git-ignored): on install and after a .po
+# changes.
+%.mo: %.po | $(STAMP)
+	$(BIN)/pybabel compile -i $< -o $@
+
+# After marking new strings: collect them, merge them into every catalogue, then translate the
+# new entries (tests/test_i18n.py fails until every catalogue is complete again).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ -k N_plural:1,2 --no-location \
+	  --sort-output -w 100 --project PartnerMatch --version 0.1 \
+	  --copyright-holder "PartnerMatch contributors" -o partnermatch/translations/messages.pot .
+	$(BIN)/pybabel update -i partnermatch/translations/messages.pot \
+	  -d partnermatch/translations -w 100 --ignore-obsolete
+	$(BIN)/pybabel compile -d partnermatch/translations
 
 run: install
 	$(FLASK) db upgrade

@@ -19,7 +19,13 @@ is shared by the whole run, so a text is encoded once, not once per task.
 In the same run, two baselines: a random ranking (averaged over several seeds) and a
 popularity ranking (number of other projects, ties broken by org_id). Also a "track record"
 variant, a general product signal rather than a rule of this data set: the engine's score
-plus `w * log1p(number of evidence items)` for a few weights. Candidates with the same
+plus `w * log1p(number of evidence items)` for a few weights; and a "collaboration" variant,
+the product's `partnermatch.matching.collaboration` reranking: each candidate gains up to `w`
+by the share of the best `k` text matches (weighted by their scores) it has already worked
+with, read from evidence items that name the same project (the graph comes from the
+candidates' evidence in the database, so the held-out project links nobody). For both
+families a split-half check chooses the setting on half of the tasks and reports it on the
+other half. Candidates with the same
 passages tie exactly, and ties come back in the order FAISS gives them; a row with the ties
 shuffled shows how much of a figure that order makes.
 
@@ -57,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quality_collaboration import load_graph, rerank_by_collaboration
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -73,6 +80,10 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared/data/cordis-sem
 
 RANDOM_SEEDS = 10
 TRACK_RECORD_WEIGHTS = (0.0, 0.02, 0.05, 0.1)
+# Collaboration ("partners of your best matches", partnermatch.matching.collaboration): the
+# largest gain and how many of the best text matches count.
+COLLABORATION_WEIGHTS = (0.05, 0.1, 0.2, 0.5, 1.0)
+COLLABORATION_TOP_K = (5, 10, 20, 50)
 TORCH_THREADS = 2
 # Scores equal to this many decimals count as a tie (same passage text, same vector).
 TIE_DECIMALS = 6
@@ -311,6 +322,8 @@ class EngineRun:
     order: list[str]  # org ids as the engine ranked them, best first
     evidence_counts: dict[str, int]
     passage_scores: dict[str, np.ndarray]  # org id -> cosine of each searchable passage
+    # (weight, top k) -> org ids reranked by the product's collaboration signal, best first
+    collaboration_orders: dict[tuple[float, int], list[str]]
     build_seconds: float
     rebuild_seconds: float
     search_seconds: float
@@ -364,6 +377,7 @@ def rank_with_engine(
                 page = engine.search(held_out.query, None, limit=len(candidates))
                 searched = time.perf_counter()
                 passage_scores = passage_scores_by_org(engine, held_out.query, org_of_profile)
+                collaboration_orders = collaboration_reranks(page.hits, org_of_profile)
             finally:
                 db.session.remove()
                 db.engine.dispose()
@@ -381,6 +395,7 @@ def rank_with_engine(
         order=order,
         evidence_counts=evidence_counts,
         passage_scores=passage_scores,
+        collaboration_orders=collaboration_orders,
         build_seconds=built - started,
         rebuild_seconds=rebuilt - built,
         search_seconds=searched - rebuilt,
@@ -417,6 +432,27 @@ def passage_scores_by_org(
         scores[org_id] = similarities[start : start + len(org_texts)].astype(np.float64)
         start += len(org_texts)
     return scores
+
+
+def collaboration_reranks(
+    hits: Sequence[Any], org_of_profile: Mapping[int, str]
+) -> dict[tuple[float, int], list[str]]:
+    """Rerank the engine's hits with the product's collaboration signal, for every setting.
+
+    The graph is read from the candidates' evidence items in the database
+    (`collaboration.load_graph`), as the product would: the held-out project is in no
+    candidate's evidence, so it links nobody.
+    """
+    graph = load_graph()
+    scores = {hit.profile_id: hit.score for hit in hits}
+    return {
+        (weight, top_k): [
+            org_of_profile[profile_id]
+            for profile_id, _ in rerank_by_collaboration(scores, graph, weight=weight, top_k=top_k)
+        ]
+        for weight in COLLABORATION_WEIGHTS
+        for top_k in COLLABORATION_TOP_K
+    }
 
 
 def check_passage_scores(
@@ -842,12 +878,74 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--limit-tasks", type=int, default=None, metavar="N", help="run only the first N tasks"
     )
+    parser.add_argument(
+        "--embedding-cache",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="keep the embedding cache in this SQLite file, so that a later run encodes nothing "
+        "(default: a temporary file, encoded afresh)",
+    )
     return parser.parse_args()
 
 
 def track_record_name(weight: float) -> str:
     """Return the printed name of the track-record variant with this weight."""
     return f"engine + track record w={weight:g}"
+
+
+def collaboration_name(weight: float, top_k: int) -> str:
+    """Return the printed name of the collaboration variant with these settings."""
+    return f"engine + collaboration w={weight:g} k={top_k}"
+
+
+def split_half_check(
+    results: Mapping[str, Sequence[TaskScores]], families: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Choose each family's best row by MAP on half A (tasks at odd positions: 2nd, 4th, ...),
+    print it on half A, half B (the other tasks) and all tasks, and return the chosen rows.
+
+    A setting chosen on one half that still leads on the other is not fitted to its tasks.
+    """
+    count = len(results[POPULARITY])
+    half_a = [index for index in range(count) if index % 2 == 1]
+    half_b = [index for index in range(count) if index % 2 == 0]
+
+    def metrics(name: str, indexes: Sequence[int]) -> str:
+        rows = [results[name][index] for index in indexes]
+        n = max(len(rows), 1)
+        return (
+            f"{sum(r.recall_10 for r in rows) / n:>7.3f}{sum(r.recall_50 for r in rows) / n:>7.3f}"
+            f"{sum(r.ndcg_10 for r in rows) / n:>9.3f}"
+            f"{sum(r.average_precision for r in rows) / n:>7.3f}"
+        )
+
+    print(
+        f"Split-half check: each family's setting chosen by MAP on half A ({len(half_a)} tasks "
+        f"at odd positions), then reported on half B ({len(half_b)} tasks) and on all tasks"
+    )
+    columns = f"{'R@10':>7}{'R@50':>7}{'nDCG@10':>9}{'MAP':>7}"
+    width = max(len(name) for names in families.values() for name in names) + 2
+    width = max(width, len(POPULARITY) + 2, len(SEMANTIC) + 2)
+    print(f"{'':<{width}}{'half A':^33}|{'half B':^33}|{'all':^30}")
+    print(f"{'ranker':<{width}}{columns}   |{columns}   |{columns}")
+    chosen = []
+    for name in (POPULARITY, SEMANTIC):
+        print(
+            f"{name:<{width}}{metrics(name, half_a)}   |{metrics(name, half_b)}   |"
+            f"{metrics(name, range(count))}"
+        )
+    for family, names in families.items():
+        best = max(
+            names, key=lambda name: mean_average_precision([results[name][i] for i in half_a])
+        )
+        chosen.append(best)
+        print(f"-- {family}: chosen on half A")
+        print(
+            f"{best:<{width}}{metrics(best, half_a)}   |{metrics(best, half_b)}   |"
+            f"{metrics(best, range(count))}"
+        )
+    return chosen
 
 
 def score_task(
@@ -869,6 +967,8 @@ def score_task(
     }
     for weight in TRACK_RECORD_WEIGHTS:
         scores[track_record_name(weight)] = score(track_record_order(run, weight))
+    for (weight, top_k), order in run.collaboration_orders.items():
+        scores[collaboration_name(weight, top_k)] = score(order)
     return scores
 
 
@@ -890,7 +990,7 @@ def main() -> None:
     research: list[ResearchTask] = []
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-cache-") as cache_dir:
-        embedding_cache = Path(cache_dir) / "embedding-cache.sqlite3"
+        embedding_cache = args.embedding_cache or Path(cache_dir) / "embedding-cache.sqlite3"
         for number, task in enumerate(tasks, start=1):
             task_started = time.perf_counter()
             candidates = candidates_for(dataset, task)
@@ -922,9 +1022,30 @@ def main() -> None:
     print()
     print_tables(results, relevant_by_type, research_rows.sections)
     print()
+    chosen = split_half_check(
+        results,
+        {
+            "track record": [track_record_name(weight) for weight in TRACK_RECORD_WEIGHTS],
+            "collaboration": [
+                collaboration_name(weight, top_k)
+                for weight in COLLABORATION_WEIGHTS
+                for top_k in COLLABORATION_TOP_K
+            ],
+        },
+    )
+    print()
     paired_comparison(
         results,
-        [SEMANTIC_SHUFFLED, track_record_name(max(TRACK_RECORD_WEIGHTS)), *research_rows.best],
+        list(
+            dict.fromkeys(
+                [
+                    SEMANTIC_SHUFFLED,
+                    track_record_name(max(TRACK_RECORD_WEIGHTS)),
+                    *chosen,
+                    *research_rows.best,
+                ]
+            )
+        ),
         POPULARITY,
     )
     print()

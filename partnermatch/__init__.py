@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_request_context, render_template, request
+from flask import Flask, g, has_request_context, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from partnermatch.config import instance_path_setting, load_config
 from partnermatch.extensions import csrf, db, limiter, login_manager, migrate
 from partnermatch.matching.extension import init_matching
+from partnermatch.reference import N_
 from partnermatch.security import register_security
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +38,7 @@ def create_app(
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
+    register_i18n(app)
     register_error_handlers(app)
     register_security(app)
     register_jobs(app)
@@ -149,20 +153,49 @@ def register_template_helpers(app: Flask) -> None:
     )
 
 
+def register_i18n(app: Flask) -> None:
+    from partnermatch.i18n import init_app
+
+    init_app(app)
+
+
 ERROR_PAGES = {
-    429: ("Too many requests", "Please wait a moment before trying again."),
-    400: ("Bad request", "The request could not be understood. Please check what you sent."),
-    403: ("Not allowed", "Your account may not open this page or make this change."),
-    404: ("Page not found", "There is nothing at this address. It may have moved or been removed."),
-    405: ("Method not allowed", "This page cannot be used that way."),
-    413: ("Too large", "What you sent is larger than this site accepts."),
-    500: ("Something went wrong", "The error has been logged. Please try again in a moment."),
+    429: (N_("Too many requests"), N_("Please wait a moment before trying again.")),
+    400: (
+        N_("Bad request"),
+        N_("The request could not be understood. Please check what you sent."),
+    ),
+    403: (N_("Not allowed"), N_("Your account may not open this page or make this change.")),
+    404: (
+        N_("Page not found"),
+        N_("There is nothing at this address. It may have moved or been removed."),
+    ),
+    405: (N_("Method not allowed"), N_("This page cannot be used that way.")),
+    413: (N_("Too large"), N_("What you sent is larger than this site accepts.")),
+    500: (
+        N_("Something went wrong"),
+        N_("The error has been logged. Please try again in a moment."),
+    ),
 }
+DATABASE_UNAVAILABLE = (
+    N_("Temporarily unavailable"),
+    N_(
+        "The database cannot be reached at the moment. Nothing you sent in this request was "
+        "saved; please try again in a minute."
+    ),
+)
+CSRF_EXPIRED = (
+    N_("Form expired"),
+    N_("The form expired or was sent from another page. Go back, reload it and try again."),
+)
+# Seconds a client should wait before retrying while the database is out of reach.
+DATABASE_RETRY_AFTER = 30
 
 
 def register_error_handlers(app: Flask) -> None:
     from werkzeug.exceptions import HTTPException, InternalServerError
 
+    from partnermatch.api.errors import error_response
     from partnermatch.api.views import json_error_for_api
 
     def render_error(error: Any) -> Any:
@@ -177,16 +210,30 @@ def register_error_handlers(app: Flask) -> None:
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
     def render_csrf_error(_error: CSRFError) -> tuple[str, int]:
-        message = (
-            "The form expired or was sent from another page. Go back, reload it and try again."
-        )
-        return render_template(
-            "errors/error.html", code=400, title="Form expired", message=message
-        ), 400
+        title, message = CSRF_EXPIRED
+        return render_template("errors/error.html", code=400, title=title, message=message), 400
+
+    def render_database_unavailable(error: OperationalError) -> Any:
+        # The database stopped, restarted or (SQLite) stayed locked past the busy timeout.
+        # The transaction is lost as a whole, so nothing of this request was saved.
+        app.logger.error("Database unavailable: %s", error.orig or error)
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.rollback()
+        # The account cannot be loaded without the database: the page is shown as to a visitor.
+        g._login_user = login_manager.anonymous_user()
+        title, message = DATABASE_UNAVAILABLE
+        if request.path.startswith("/api/"):
+            response, status = error_response(503, message)
+        else:
+            page = render_template("errors/error.html", code=503, title=title, message=message)
+            response, status = make_response(page), 503
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response, status
 
     for code in ERROR_PAGES:
         app.register_error_handler(code, render_error)
     app.register_error_handler(CSRFError, render_csrf_error)
+    app.register_error_handler(OperationalError, render_database_unavailable)
 
 
 def register_jobs(app: Flask) -> None:

@@ -88,7 +88,9 @@ def load(if_empty: bool) -> None:
 
 @index_cli.command("rebuild")
 @click.option(
-    "--if-needed", is_flag=True, help="Only when the index is missing or built with another model."
+    "--if-needed",
+    is_flag=True,
+    help="Only when the index is missing, damaged or built with another model or format.",
 )
 @click.option(
     "--threads", type=click.IntRange(1, 64), default=2, show_default=True, help="Torch threads."
@@ -101,8 +103,8 @@ def rebuild_index(if_needed: bool, threads: int) -> None:
         if status.problem is None:
             click.echo(f"The search index is in place (version {status.manifest.version}).")
             return
-        reason = "missing" if status.manifest is None else "built with another model"
-        click.echo(f"The search index is {reason}: building it now.")
+        click.echo(status.problem)
+        click.echo("Building it now.")
     engine.embedder.threads = threads
     started = time.perf_counter()
     with click.progressbar(length=engine.profile_count(), label="Indexing profiles") as bar:

@@ -96,6 +96,16 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "SMTP_USERNAME": None,
         "SMTP_PASSWORD": None,
         "MAIL_FROM": "PartnerMatch <no-reply@partnermatch.invalid>",
+        # Interface languages, each named in itself (the language switcher shows these), and
+        # the one used when neither the account, the session nor the browser picks another.
+        "LANGUAGES": {
+            "en": "English",
+            "zh_Hant": "繁體中文",
+            "es": "Español",
+            "vi": "Tiếng Việt",
+            "id": "Bahasa Indonesia",
+        },
+        "DEFAULT_LOCALE": "en",
     }
 
 
@@ -141,10 +151,14 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if database_url.startswith("sqlite"):
         # Writers queue for SQLite's single write lock: wait for it rather than fail.
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    else:
+        # After a database server restart, pooled connections are dead: test each one before
+        # use, so the first requests after an outage do not fail.
+        options.setdefault("pool_pre_ping", True)
 
 
 def development_secret_key(instance_path: Path) -> str:

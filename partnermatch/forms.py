@@ -3,12 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
 
+from flask import request
+from flask_babel import LazyString, get_translations
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import SelectChoice, SelectMultipleField
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from partnermatch import reference
 from partnermatch.errors import ValidationError
+from partnermatch.i18n import economy_name
+
+
+class _InterfaceTranslations:
+    """WTForms' built-in messages ("This field is required.") from the interface catalogue.
+
+    WTForms ships no Vietnamese or Indonesian messages, and would answer zh_Hant in simplified
+    characters: the messages it uses are listed in partnermatch/i18n.py and translated with
+    the rest of the interface.
+    """
+
+    def gettext(self, string: str) -> str:
+        return get_translations().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return get_translations().ungettext(singular, plural, n)
+
+
+_TRANSLATIONS = _InterfaceTranslations()
+
+
+class Form(FlaskForm):
+    """The base of every form: a Flask-WTF form that speaks the language of the page."""
+
+    class Meta:
+        def get_translations(self, form: FlaskForm) -> _InterfaceTranslations:
+            return _TRANSLATIONS
+
+        def wrap_formdata(self, form: FlaskForm, formdata: Any) -> Any:
+            # No form here takes a file. Flask-WTF would merge uploaded files into the form
+            # data, and a file part named like a text field would reach the validators as a
+            # FileStorage (a TypeError, a 500): read only the text fields.
+            data = super().wrap_formdata(form, formdata)
+            if isinstance(data, CombinedMultiDict):
+                return request.form
+            return data
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -18,9 +61,26 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def options(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
+def options(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
     """Turn (value, label) pairs into choices for a select, radio or checkbox field."""
     return [SelectChoice(str(value), label) for value, label in pairs]
+
+
+def enum_options(enum_cls: type[StrEnum]) -> list[tuple[str, LazyString]]:
+    """Return (value, label) pairs of a vocabulary enum, labels translated when shown."""
+    return [(value, _l(label)) for value, label in reference.choices(enum_cls)]
+
+
+def term_options(terms: Iterable[reference.Term]) -> list[tuple[str, LazyString]]:
+    """Return (code, label) pairs of sectors or value-chain positions, labels translated."""
+    return [(term.code, _l(term.label)) for term in terms]
+
+
+def economy_options() -> list[tuple[str, LazyString]]:
+    """Return (code, name) pairs of every economy, each named in the language of the page."""
+    return [
+        (economy.code, LazyString(economy_name, economy.code)) for economy in reference.economies()
+    ]
 
 
 def show_validation_error(form: FlaskForm, error: ValidationError) -> None:

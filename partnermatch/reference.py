@@ -6,6 +6,7 @@ validate against it, so a code is valid everywhere or nowhere.
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +18,14 @@ import pycountry
 from partnermatch.errors import ValidationError
 
 E = TypeVar("E", bound=StrEnum)
+
+# pycountry's gettext catalogue for each interface locale that differs from its name there.
+ISO_CATALOGUE_LOCALES = {"zh_Hant": "zh_TW"}
+
+
+def N_(message: str) -> str:
+    """Mark an English label for translation; it is translated where it is shown."""
+    return message
 
 
 @dataclass(frozen=True)
@@ -35,27 +44,27 @@ class Economy:
 
 # APEC speaks of member economies, and names several differently from ISO 3166.
 APEC_ECONOMY_NAMES: dict[str, str] = {
-    "AU": "Australia",
-    "BN": "Brunei Darussalam",
-    "CA": "Canada",
-    "CL": "Chile",
-    "CN": "People's Republic of China",
-    "HK": "Hong Kong, China",
-    "ID": "Indonesia",
-    "JP": "Japan",
-    "KR": "Republic of Korea",
-    "MY": "Malaysia",
-    "MX": "Mexico",
-    "NZ": "New Zealand",
-    "PG": "Papua New Guinea",
-    "PE": "Peru",
-    "PH": "The Philippines",
-    "RU": "Russia",
-    "SG": "Singapore",
-    "TW": "Chinese Taipei",
-    "TH": "Thailand",
-    "US": "United States",
-    "VN": "Viet Nam",
+    "AU": N_("Australia"),
+    "BN": N_("Brunei Darussalam"),
+    "CA": N_("Canada"),
+    "CL": N_("Chile"),
+    "CN": N_("People's Republic of China"),
+    "HK": N_("Hong Kong, China"),
+    "ID": N_("Indonesia"),
+    "JP": N_("Japan"),
+    "KR": N_("Republic of Korea"),
+    "MY": N_("Malaysia"),
+    "MX": N_("Mexico"),
+    "NZ": N_("New Zealand"),
+    "PG": N_("Papua New Guinea"),
+    "PE": N_("Peru"),
+    "PH": N_("The Philippines"),
+    "RU": N_("Russia"),
+    "SG": N_("Singapore"),
+    "TW": N_("Chinese Taipei"),
+    "TH": N_("Thailand"),
+    "US": N_("United States"),
+    "VN": N_("Viet Nam"),
 }
 
 # Everyday names that neither APEC nor ISO use but people type.
@@ -78,52 +87,64 @@ ECONOMY_ALIASES: dict[str, str] = {
 SECTORS: tuple[Term, ...] = (
     Term(
         "metal",
-        "Metal technology",
+        N_("Metal technology"),
         "Casting, forging, machining, surface treatment, metal products.",
     ),
     Term(
         "green-vehicles",
-        "Green vehicles",
+        N_("Green vehicles"),
         "Electric and hybrid vehicles, e-scooters, batteries, charging.",
     ),
     Term(
         "ict-its",
-        "ICT and intelligent transport",
+        N_("ICT and intelligent transport"),
         "Software, connectivity, traffic and mobility systems.",
     ),
     Term(
         "cultural-creative",
-        "Cultural and creative industries",
+        N_("Cultural and creative industries"),
         'Design, crafts, media and "dechnology" (design + technology).',
     ),
-    Term("machinery", "Machinery", "Machine tools, automation, robotics and industrial equipment."),
-    Term("electronics", "Electronics", "Semiconductors, components, boards and embedded systems."),
-    Term("energy", "Energy", "Renewables, storage, grids and energy efficiency."),
+    Term(
+        "machinery",
+        N_("Machinery"),
+        "Machine tools, automation, robotics and industrial equipment.",
+    ),
+    Term(
+        "electronics", N_("Electronics"), "Semiconductors, components, boards and embedded systems."
+    ),
+    Term("energy", N_("Energy"), "Renewables, storage, grids and energy efficiency."),
     Term(
         "biotech-health",
-        "Biotech and health",
+        N_("Biotech and health"),
         "Medical devices, pharmaceuticals, diagnostics and life sciences.",
     ),
     Term(
-        "agri-food", "Agriculture and food", "Farming, food processing, cold chain and agri-tech."
+        "agri-food",
+        N_("Agriculture and food"),
+        "Farming, food processing, cold chain and agri-tech.",
     ),
-    Term("textiles", "Textiles", "Fibres, fabrics, garments and technical textiles."),
-    Term("other", "Other", "Any sector not listed above."),
+    Term("textiles", N_("Textiles"), "Fibres, fabrics, garments and technical textiles."),
+    Term("other", N_("Other"), "Any sector not listed above."),
 )
 
 VALUE_CHAIN: tuple[Term, ...] = (
-    Term("materials", "Materials", "Raw and engineered materials."),
-    Term("processing", "Processing", "Casting, forming, machining, treatment."),
-    Term("components", "Components", "Parts and sub-assemblies."),
-    Term("integration", "Integration and assembly", "Systems and finished products."),
-    Term("distribution", "Distribution", "Sales channels, logistics and export."),
+    Term("materials", N_("Materials"), "Raw and engineered materials."),
+    Term("processing", N_("Processing"), "Casting, forming, machining, treatment."),
+    Term("components", N_("Components"), "Parts and sub-assemblies."),
+    Term("integration", N_("Integration and assembly"), "Systems and finished products."),
+    Term("distribution", N_("Distribution"), "Sales channels, logistics and export."),
     Term(
-        "after-sales", "After-sales and recycling", "Service, maintenance, refurbishing, recycling."
+        "after-sales",
+        N_("After-sales and recycling"),
+        "Service, maintenance, refurbishing, recycling.",
     ),
-    Term("r-and-d", "Research and development", "Applied research and technology transfer."),
-    Term("design", "Design and dechnology", "Product, industrial and cultural-creative design."),
-    Term("testing", "Testing and certification", "Laboratories, standards and certification."),
-    Term("policy-funding", "Policy and funding", "Programmes, grants, finance and regulation."),
+    Term("r-and-d", N_("Research and development"), "Applied research and technology transfer."),
+    Term(
+        "design", N_("Design and dechnology"), "Product, industrial and cultural-creative design."
+    ),
+    Term("testing", N_("Testing and certification"), "Laboratories, standards and certification."),
+    Term("policy-funding", N_("Policy and funding"), "Programmes, grants, finance and regulation."),
 )
 # The first six form the chain from raw material to recycling; the rest support it.
 CHAIN_POSITIONS: tuple[str, ...] = tuple(term.code for term in VALUE_CHAIN[:6])
@@ -159,27 +180,27 @@ class EvidenceKind(StrEnum):
 
 
 LABELS: dict[type[StrEnum], dict[str, str]] = {
-    ProfileKind: {"sme": "SME", "expert": "Expert"},
+    ProfileKind: {"sme": N_("SME"), "expert": N_("Expert")},
     Affiliation: {
-        "industry": "Industry",
-        "government": "Government",
-        "academia": "Academia",
-        "research": "Research institute",
+        "industry": N_("Industry"),
+        "government": N_("Government"),
+        "academia": N_("Academia"),
+        "research": N_("Research institute"),
     },
     OrganisationKind: {
-        "sme": "SME",
-        "company": "Company",
-        "university": "University",
-        "research_institute": "Research institute",
-        "government": "Government body",
-        "other": "Other",
+        "sme": N_("SME"),
+        "company": N_("Company"),
+        "university": N_("University"),
+        "research_institute": N_("Research institute"),
+        "government": N_("Government body"),
+        "other": N_("Other"),
     },
     EvidenceKind: {
-        "publication": "Publication",
-        "project": "Project",
-        "product": "Product",
-        "patent": "Patent",
-        "other": "Other",
+        "publication": N_("Publication"),
+        "project": N_("Project"),
+        "product": N_("Product"),
+        "patent": N_("Patent"),
+        "other": N_("Other"),
     },
 }
 
@@ -262,6 +283,32 @@ def economy_name(code: str) -> str:
     """Return the display name of an alpha-2 code (APEC's name for members)."""
     found = economy(code)
     return found.name if found else code
+
+
+@cache
+def _iso_translations(locale: str) -> gettext.NullTranslations:
+    return gettext.translation(
+        "iso3166-1",
+        pycountry.LOCALES_DIR,
+        languages=[ISO_CATALOGUE_LOCALES.get(locale, locale)],
+        fallback=True,
+    )
+
+
+def iso_economy_name(code: str, locale: str) -> str | None:
+    """Return the ISO 3166 name of an economy in a language, from pycountry's catalogues.
+
+    None when pycountry has no translation: the caller keeps the English name. APEC members
+    keep APEC's names, which the interface catalogue translates.
+    """
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return None
+    translations = _iso_translations(locale)
+    for name in (getattr(country, "common_name", None), country.name):
+        if name and translations.gettext(name) != name:
+            return translations.gettext(name)
+    return None
 
 
 def is_apec(code: str) -> bool:

@@ -1,9 +1,18 @@
-"""Fixtures: app -> db -> client / runner / login_as, each test with its own database."""
+"""Fixtures: app -> db -> client / runner / login_as, each test with its own database.
+
+Every test runs on SQLite. A test module marked `postgres` runs a second time on a real
+PostgreSQL server: each test gets a database of its own there, created from the admin URL in
+PARTNERMATCH_TEST_POSTGRES_URL (`.ci/run` starts the server and sets it; see README,
+Development). Without it those runs are skipped, except in CI, where they fail.
+"""
 
 from __future__ import annotations
 
+import os
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from partnermatch import create_app
 from partnermatch.auth.models import User
@@ -25,11 +36,21 @@ hypothesis_settings.register_profile("partnermatch", database=None)
 hypothesis_settings.load_profile("partnermatch")
 
 
+POSTGRES_URL_VARIABLE = "PARTNERMATCH_TEST_POSTGRES_URL"
+
+# The database of each test folder that is not the default SQLite file: an app made again on
+# the same folder (a second worker, a restart) finds the same database.
+_databases_by_folder: dict[Path, str] = {}
+# Apps made during the current test, whose connection pools are closed when it ends.
+_apps_made: list[Flask] = []
+
+
 def make_test_app(tmp_path: Path, **overrides: object) -> Flask:
+    database_url = _databases_by_folder.get(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}")
     settings = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "DATA_DIR": str(tmp_path / "data"),
         "WTF_CSRF_ENABLED": False,
         # Fast hashing keeps the suite quick; production uses scrypt.
@@ -41,7 +62,69 @@ def make_test_app(tmp_path: Path, **overrides: object) -> Flask:
         "LOG_REQUESTS": False,
         **overrides,
     }
-    return create_app(settings, instance_path=tmp_path / "instance")
+    app = create_app(settings, instance_path=tmp_path / "instance")
+    _apps_made.append(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def close_connection_pools() -> Iterator[None]:
+    """Close the pooled connections of every app a test made (a second worker, a restart):
+    left to the garbage collector, a PostgreSQL connection warns in whichever test runs then."""
+    yield
+    while _apps_made:
+        with _apps_made.pop().app_context():
+            for engine in database.engines.values():
+                engine.dispose()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_backend" in metafunc.fixturenames:
+        backends = ["sqlite"]
+        if metafunc.definition.get_closest_marker("postgres"):
+            backends.append("postgresql")
+        metafunc.parametrize("database_backend", backends, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def database_backend(request: pytest.FixtureRequest) -> str:
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgresql" and not os.environ.get(POSTGRES_URL_VARIABLE):
+        message = f"{POSTGRES_URL_VARIABLE} is not set: no PostgreSQL server to test against"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return backend
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """Create an empty PostgreSQL database for one test (or module) and drop it afterwards."""
+    admin_url = make_url(os.environ[POSTGRES_URL_VARIABLE])
+    name = f"partnermatch_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def database_for_folder(folder: Path, backend: str) -> Iterator[None]:
+    """Give the apps made on `folder` their database on `backend` (SQLite needs nothing)."""
+    if backend == "sqlite":
+        yield
+        return
+    with postgres_database() as url:
+        _databases_by_folder[folder] = url
+        try:
+            yield
+        finally:
+            del _databases_by_folder[folder]
 
 
 @pytest.fixture(scope="session")
@@ -51,31 +134,32 @@ def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app(tmp_path: Path, shared_embedding_cache: Path) -> Iterator[Flask]:
-    app = make_test_app(tmp_path, EMBEDDING_CACHE=str(shared_embedding_cache))
-    with app.app_context():
-        yield app
-        database.session.remove()
-        database.engine.dispose()
+def app(tmp_path: Path, shared_embedding_cache: Path, database_backend: str) -> Iterator[Flask]:
+    with database_for_folder(tmp_path, database_backend):
+        app = make_test_app(tmp_path, EMBEDDING_CACHE=str(shared_embedding_cache))
+        with app.app_context():
+            yield app
+            database.session.remove()
+            database.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def demo_app(
-    tmp_path_factory: pytest.TempPathFactory, shared_embedding_cache: Path
+    tmp_path_factory: pytest.TempPathFactory, shared_embedding_cache: Path, database_backend: str
 ) -> Iterator[Flask]:
     """The demo programme, indexed once per module: for tests that only read."""
-    app = make_test_app(
-        tmp_path_factory.mktemp("demo"), EMBEDDING_CACHE=str(shared_embedding_cache)
-    )
-    with app.app_context():
-        database.create_all()
-        load_demo(app.config["DEMO_PASSWORD"])
-        database.session.commit()
-        get_engine().rebuild()
-        database.session.remove()
-    yield app
-    with app.app_context():
-        database.engine.dispose()
+    folder = tmp_path_factory.mktemp("demo")
+    with database_for_folder(folder, database_backend):
+        app = make_test_app(folder, EMBEDDING_CACHE=str(shared_embedding_cache))
+        with app.app_context():
+            database.create_all()
+            load_demo(app.config["DEMO_PASSWORD"])
+            database.session.commit()
+            get_engine().rebuild()
+            database.session.remove()
+        yield app
+        with app.app_context():
+            database.engine.dispose()
 
 
 @pytest.fixture

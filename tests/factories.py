@@ -65,3 +65,25 @@ def make_profile(
         )
     db.session.commit()
     return profile
+
+
+def profile_form(**fields: Any) -> dict[str, Any]:
+    """What a person fills in on the profile form (as posted), with `fields` changed."""
+    data = {
+        "name": "Saigon Precision Parts",
+        "organisation_name": "Saigon Precision Parts Co.",
+        "organisation_kind": "sme",
+        "economy": "Viet Nam",
+        "city": "Ho Chi Minh City",
+        "sectors": ["metal", "green-vehicles"],
+        "value_chain": ["components"],
+        "summary": "CNC machining of e-scooter hubs.",
+        "offers": "Five-axis machining.",
+        "needs": "Battery pack design partners.",
+        "keywords": "cnc, e-scooter, hubs",
+        "languages": "vi, English",
+        "website": "https://saigon-parts.example",
+        "contact_email": "sales@saigon-parts.example",
+    }
+    data.update(fields)
+    return data

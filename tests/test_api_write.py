@@ -13,6 +13,8 @@ from partnermatch.extensions import db
 from partnermatch.profiles.models import EvidenceItem, Profile
 from tests.factories import make_profile, make_user
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
+
 
 def token_for(user) -> dict[str, str]:
     _token, secret = create_token(user, "tests")

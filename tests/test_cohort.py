@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
 from partnermatch.extensions import db
 from partnermatch.review.models import Match, MatchOrigin, MatchState
+
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
 
 
 def suggested() -> list[Match]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
+from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from partnermatch.extensions import db
 from partnermatch.matching import engine as engine_module
@@ -31,6 +34,8 @@ from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import EvidenceInput, ProfileFilters
 from tests.conftest import make_test_app
 from tests.factories import make_profile, profile_input
+
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
 
 
 def by_external_id(external_id: str) -> Profile:
@@ -314,6 +319,41 @@ def test_a_rolled_back_edit_leaves_no_journal_entry(indexed):
     db.session.rollback()
 
     assert journal.latest_seq() == before
+
+
+def test_journal_writers_commit_in_the_order_of_their_numbers(indexed):
+    # A reader that has seen entry n must never find an entry below n committed later: the
+    # second writer queues until the first one commits (on PostgreSQL too, where two
+    # transactions editing different rows would not otherwise wait for each other).
+    foundry_id, rice_id = (
+        by_name.id for by_name in db.session.scalars(select(Profile).order_by(Profile.name))
+    )
+    second_committed = threading.Event()
+    engine = db.engine
+    app = current_app._get_current_object()
+
+    def second_writer() -> None:
+        # As a request that writes, in another worker (on SQLite it takes the lock up front).
+        with app.test_request_context(method="POST"), Session(engine) as session:
+            session.get(Profile, rice_id).offers = "Edited second."
+            session.commit()
+        second_committed.set()
+
+    with Session(engine) as first:
+        first.get(Profile, foundry_id).offers = "Edited first."
+        first.flush()
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        assert not second_committed.wait(timeout=1.0), "the second writer did not wait"
+        first.commit()
+    writer.join(timeout=30)
+
+    assert second_committed.is_set()
+    db.session.rollback()  # a fresh read, past both commits
+    entries = db.session.scalars(
+        select(journal.IndexJournalEntry.profile_id).order_by(journal.IndexJournalEntry.seq)
+    ).all()
+    assert entries[-2:] == [foundry_id, rice_id]
 
 
 def test_another_process_sees_an_edit_without_a_rebuild(indexed, tmp_path):

@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError, SAWarning
 
 from partnermatch.extensions import db
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
+
 
 def test_there_is_a_single_migration_head(app):
     config = app.extensions["migrate"].migrate.get_config()

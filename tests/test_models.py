@@ -10,6 +10,8 @@ from partnermatch.errors import ValidationError
 from partnermatch.profiles.models import EvidenceItem, Profile
 from tests.factories import make_profile, make_user
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
+
 
 def test_emails_are_unique_even_when_written_around_the_orm(db):
     make_user(email="ana@example.org")
@@ -18,7 +20,7 @@ def test_emails_are_unique_even_when_written_around_the_orm(db):
         db.session.execute(
             text(
                 "INSERT INTO users (email, password_hash, display_name, role, active, created_at) "
-                "VALUES ('ANA@example.org', 'x', 'Ana', 'sme', 1, CURRENT_TIMESTAMP)"
+                "VALUES ('ANA@example.org', 'x', 'Ana', 'sme', true, CURRENT_TIMESTAMP)"
             )
         )
     db.session.rollback()

@@ -11,6 +11,8 @@ from partnermatch.notifications.models import Notification, OutboxMessage
 from partnermatch.review import services
 from tests.factories import make_profile, make_user
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
+
 CONTACTS = ("sales@castings.example", "sato@lab.example")
 
 

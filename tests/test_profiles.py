@@ -10,28 +10,7 @@ from sqlalchemy import func, select
 from partnermatch.auth.models import Role
 from partnermatch.extensions import db
 from partnermatch.profiles.models import EvidenceItem, Organisation, Profile
-from tests.factories import make_profile, make_user
-
-
-def profile_form(**fields):
-    data = {
-        "name": "Saigon Precision Parts",
-        "organisation_name": "Saigon Precision Parts Co.",
-        "organisation_kind": "sme",
-        "economy": "Viet Nam",
-        "city": "Ho Chi Minh City",
-        "sectors": ["metal", "green-vehicles"],
-        "value_chain": ["components"],
-        "summary": "CNC machining of e-scooter hubs.",
-        "offers": "Five-axis machining.",
-        "needs": "Battery pack design partners.",
-        "keywords": "cnc, e-scooter, hubs",
-        "languages": "vi, English",
-        "website": "https://saigon-parts.example",
-        "contact_email": "sales@saigon-parts.example",
-    }
-    data.update(fields)
-    return data
+from tests.factories import make_profile, make_user, profile_form
 
 
 def profile_count() -> int:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from partnermatch.extensions import db
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.search import search
 from partnermatch.profiles.models import Profile
+
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
 
 
 def record(external_id: str, **fields) -> dict:

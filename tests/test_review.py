@@ -13,6 +13,8 @@ from partnermatch.review.models import Match, MatchEvent, MatchOrigin, MatchStat
 from partnermatch.review.services import TransitionError
 from tests.factories import make_profile, make_user
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
+
 
 @pytest.fixture
 def people(db):

@@ -28,6 +28,7 @@ ACCESS = {
     "main.index": PUBLIC,
     "main.api_docs": PUBLIC,
     "main.healthz": PUBLIC,
+    "main.set_language": PUBLIC,
     "auth.login": PUBLIC,
     "auth.register": PUBLIC,
     "profiles.browse": PUBLIC,

@@ -28,6 +28,8 @@ from partnermatch.profiles.transfer import (
 from tests.conftest import make_test_app
 from tests.factories import make_profile, make_user
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
+
 
 def sme_record(**fields: Any) -> dict[str, Any]:
     record = {

@@ -16,6 +16,7 @@ CODES = {
     422: "invalid_field",
     429: "rate_limited",
     500: "server_error",
+    503: "unavailable",
 }
 
 

@@ -2,84 +2,90 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.services import MIN_PASSWORD_LENGTH
-from partnermatch.forms import options
+from partnermatch.forms import Form, options
 
-PASSWORD_HELP = f"At least {MIN_PASSWORD_LENGTH} characters."
-
-
-class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
-    password = PasswordField("Password", validators=[DataRequired()])
-    remember = BooleanField("Keep me logged in on this device")
+PASSWORD_HELP = _l("At least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
 
 
-class RegistrationForm(FlaskForm):
+class LoginForm(Form):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    remember = BooleanField(_l("Keep me logged in on this device"))
+
+
+class RegistrationForm(Form):
     role = RadioField(
-        "I am joining as",
+        _l("I am joining as"),
         choices=options(
             [
-                (Role.SME.value, "An SME looking for partners and expertise"),
-                (Role.EXPERT.value, "An expert (industry, government, academia or research)"),
+                (Role.SME.value, _l("An SME looking for partners and expertise")),
+                (Role.EXPERT.value, _l("An expert (industry, government, academia or research)")),
             ]
         ),
-        validators=[DataRequired(message="Choose SME or expert.")],
+        validators=[DataRequired(message=_l("Choose SME or expert."))],
     )
-    display_name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    display_name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=120)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
         description=PASSWORD_HELP,
     )
     confirm = PasswordField(
-        "Repeat the password",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+        _l("Repeat the password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
     )
 
 
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired()])
+class ChangePasswordForm(Form):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
-        "New password",
+        _l("New password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
         description=PASSWORD_HELP,
     )
     confirm = PasswordField(
-        "Repeat the new password",
-        validators=[DataRequired(), EqualTo("new_password", message="The two passwords differ.")],
+        _l("Repeat the new password"),
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message=_l("The two passwords differ.")),
+        ],
     )
 
 
-class CreateUserForm(FlaskForm):
+class CreateUserForm(Form):
     """An admin creates any account, including coordinators and admins."""
 
-    display_name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField(
-        "Role",
-        choices=options((role.value, role.label) for role in Role),
+        _l("Role"),
+        choices=options((role.value, _l(role.label)) for role in Role),
         default=Role.COORDINATOR.value,
     )
     password = PasswordField(
-        "Initial password",
+        _l("Initial password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
-        description=PASSWORD_HELP + " Ask the person to change it after the first login.",
+        description=_l(
+            "At least %(num)d characters. Ask the person to change it after the first login.",
+            num=MIN_PASSWORD_LENGTH,
+        ),
     )
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(
-        "What the token is for",
+        _l("What the token is for"),
         validators=[DataRequired(), Length(max=100)],
-        description="For example: CRM sync, event check-in, my scripts.",
+        description=_l("For example: CRM sync, event check-in, my scripts."),
     )
 
 
-class RevokeTokenForm(FlaskForm):
+class RevokeTokenForm(Form):
     """No fields: the CSRF token alone."""

@@ -52,6 +52,8 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The interface language the user chose (a code of LANGUAGES); None: not chosen yet.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     profile: Mapped[Profile | None] = relationship(back_populates="owner", uselist=False)
 

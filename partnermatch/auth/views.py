@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -55,7 +56,7 @@ def register() -> str | Response:
         else:
             db.session.commit()
             login_user(user)
-            flash("Welcome to PartnerMatch. Start by describing your organisation.", "success")
+            flash(_("Welcome to PartnerMatch. Start by describing your organisation."), "success")
             return redirect(url_for("profiles.new"))
     return render_template("auth/register.html", form=form)
 
@@ -71,10 +72,10 @@ def login() -> str | Response:
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user is None:
-            form.form_errors.append("The email or the password is wrong.")
+            form.form_errors.append(_("The email or the password is wrong."))
         else:
             login_user(user, remember=form.remember.data)
-            flash(f"Logged in as {user.display_name}.", "success")
+            flash(_("Logged in as %(name)s.", name=user.display_name), "success")
             target = request.args.get("next")
             return redirect(target if is_safe_local_url(target) else url_for("main.index"))
     return render_template("auth/login.html", form=form)
@@ -84,7 +85,7 @@ def login() -> str | Response:
 @login_required
 def logout() -> Response:
     logout_user()
-    flash("You have logged out.", "info")
+    flash(_("You have logged out."), "info")
     return redirect(url_for("main.index"))
 
 
@@ -102,7 +103,7 @@ def change_password() -> str | Response:
             show_validation_error(form, error)
         else:
             db.session.commit()
-            flash("Your password has been changed.", "success")
+            flash(_("Your password has been changed."), "success")
             return redirect(url_for("main.index"))
     return render_template("auth/change_password.html", form=form)
 
@@ -121,7 +122,14 @@ def users() -> str | Response:
             show_validation_error(form, error)
         else:
             db.session.commit()
-            flash(f"Created the {user.role.label} account {user.email}.", "success")
+            flash(
+                _(
+                    "Created the %(role)s account %(email)s.",
+                    role=_(user.role.label),
+                    email=user.email,
+                ),
+                "success",
+            )
             return redirect(url_for("auth.users"))
     page = request.args.get("page", 1, type=int)
     accounts = db.paginate(
@@ -165,5 +173,5 @@ def revoke_api_token(token_id: int) -> Response:
     RevokeTokenForm().validate_on_submit()
     revoke(token)
     db.session.commit()
-    flash(f"The token “{token.name}” is revoked.", "success")
+    flash(_("The token “%(name)s” is revoked.", name=token.name), "success")
     return redirect(url_for("auth.api_tokens"))

@@ -5,40 +5,40 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask_wtf import FlaskForm
+from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, IntegerField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, NumberRange
 from wtforms.validators import ValidationError as FieldError
 
 from partnermatch import reference
-from partnermatch.forms import MultiCheckboxField, options
+from partnermatch.forms import Form, MultiCheckboxField, economy_options, options, term_options
 
 
-class CohortForm(FlaskForm):
+class CohortForm(Form):
     sectors = MultiCheckboxField(
-        "SMEs of these sectors", choices=options((t.code, t.label) for t in reference.SECTORS)
+        _l("SMEs of these sectors"), choices=options(term_options(reference.SECTORS))
     )
     economies = SelectMultipleField(
-        "SMEs of these economies",
-        choices=options((economy.code, economy.name) for economy in reference.economies()),
-        description="None chosen: every economy. Hold Ctrl (or Cmd) to choose several.",
+        _l("SMEs of these economies"),
+        choices=options(economy_options()),
+        description=_l("None chosen: every economy. Hold Ctrl (or Cmd) to choose several."),
     )
     sme_ids = StringField(
-        "Or exactly these SMEs",
-        description="Profile numbers separated by commas (from the address of a profile page).",
+        _l("Or exactly these SMEs"),
+        description=_l("Profile numbers separated by commas (from the address of a profile page)."),
     )
     k = IntegerField(
-        "Suggestions per SME", default=3, validators=[InputRequired(), NumberRange(1, 10)]
+        _l("Suggestions per SME"), default=3, validators=[InputRequired(), NumberRange(1, 10)]
     )
     share = DecimalField(
-        "Least share from another economy",
+        _l("Least share from another economy"),
         default=0.5,
         places=2,
         validators=[InputRequired(), NumberRange(0, 1)],
-        description="0.5: at least half of each SME's suggestions come from other economies.",
+        description=_l("0.5: at least half of each SME's suggestions come from other economies."),
     )
     capacity = IntegerField(
-        "Introductions per partner this round",
+        _l("Introductions per partner this round"),
         default=3,
         validators=[InputRequired(), NumberRange(0, 100)],
     )
@@ -60,8 +60,8 @@ class CohortForm(FlaskForm):
 
     def validate_sme_ids(self, field: StringField) -> None:
         if not re.fullmatch(r"[\d,\s]*", field.data or ""):
-            raise FieldError("Give profile numbers separated by commas, such as 12, 40, 41.")
+            raise FieldError(_l("Give profile numbers separated by commas, such as 12, 40, 41."))
 
 
-class RebuildForm(FlaskForm):
+class RebuildForm(Form):
     """No fields: the CSRF token alone."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -22,7 +23,7 @@ def index() -> str | Response:
     form = CohortForm()
     if form.validate_on_submit():
         record = runner.submit("cohort_suggest", form.params(), current_user.id)
-        flash("The cohort is being matched; this page follows its progress.", "info")
+        flash(_("The cohort is being matched; this page follows its progress."), "info")
         return redirect(url_for("jobs.detail", job_id=record.id))
     recent = db.session.scalars(select(BackgroundJob).order_by(BackgroundJob.id.desc()).limit(20))
     return render_template(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from partnermatch.api.openapi import openapi_document
+from partnermatch.auth.decorators import is_safe_local_url
 from partnermatch.extensions import db
+from partnermatch.i18n import SESSION_KEY, supported_locales
 from partnermatch.matching.extension import get_engine
 from partnermatch.profiles.services import programme_counts
 from partnermatch.profiles.views import partner_suggestions
@@ -53,3 +55,16 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/api-docs")
 def api_docs() -> str:
     return render_template("main/api_docs.html", document=openapi_document())
+
+
+@bp.post("/language")
+def set_language() -> Response:
+    """Remember the chosen interface language: on the account, or in a visitor's session."""
+    chosen = request.form.get("language", "")
+    if chosen in supported_locales():
+        session[SESSION_KEY] = chosen
+        if current_user.is_authenticated:
+            current_user.locale = chosen
+            db.session.commit()
+    target = request.form.get("next")
+    return redirect(target if is_safe_local_url(target) else url_for("main.index"))

@@ -19,6 +19,7 @@ from partnermatch.matching.index import (
     SNAPSHOT_FORMAT,
     Manifest,
     PassageIndex,
+    SnapshotDamaged,
     SnapshotStore,
     VectorIndex,
 )
@@ -144,6 +145,13 @@ class _Loaded:
     seq: int
 
 
+def _damaged_message(version: str | None, damage: SnapshotDamaged) -> str:
+    return (
+        f"The search index (snapshot {version}) is damaged: {damage}. Searches are off until "
+        "it is rebuilt: run `flask --app wsgi index rebuild`."
+    )
+
+
 def _build_index(parts: list[_Encoded], dimension: int) -> PassageIndex:
     """Build both indexes from encoded batches, each profile's rows kept together."""
 
@@ -178,6 +186,8 @@ class MatchingEngine:
         self.embedder = embedder
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
+        # The snapshot version that failed to load, and why: reported, not read again.
+        self._damaged: tuple[str | None, str] | None = None
 
     @property
     def model_id(self) -> str:
@@ -201,17 +211,32 @@ class MatchingEngine:
             )
         return None
 
+    def _manifest_and_problem(self, version: str | None) -> tuple[Manifest | None, str | None]:
+        try:
+            manifest = self.store.read_manifest(version)
+            if manifest is not None and version is not None:
+                self.store.check_files(version, manifest)
+        except SnapshotDamaged as damage:
+            return None, _damaged_message(version, damage)
+        return manifest, self._problem_with(manifest)
+
     def sync(self) -> PassageIndex:
         """Load a newer snapshot if another process wrote one, apply new journal entries,
         and return the index to search; raise IndexUnavailable when there is none to serve."""
         with self._lock:
             version = self.store.current_version()
             if self._loaded is None or self._loaded.version != version:
-                problem = self._problem_with(self.store.read_manifest(version))
+                self._loaded = None
+                if self._damaged and self._damaged[0] == version:
+                    raise IndexUnavailable(self._damaged[1])  # known bad: not read again
+                _manifest, problem = self._manifest_and_problem(version)
                 if problem:
-                    self._loaded = None
                     raise IndexUnavailable(problem)
-                manifest, index = self.store.load(version)  # type: ignore[arg-type]
+                try:
+                    manifest, index = self.store.load(version)  # type: ignore[arg-type]
+                except SnapshotDamaged as damage:
+                    self._damaged = (version, _damaged_message(version, damage))
+                    raise IndexUnavailable(self._damaged[1]) from damage
                 self._loaded = _Loaded(version, manifest, index, manifest.journal_seq)  # type: ignore[arg-type]
             latest = journal.latest_seq()
             if latest > self._loaded.seq:
@@ -277,8 +302,10 @@ class MatchingEngine:
 
     def status(self) -> IndexStatus:
         """Compare the index with the database, without loading any model."""
-        manifest = self.store.read_manifest()
-        problem = self._problem_with(manifest)
+        version = self.store.current_version()
+        manifest, problem = self._manifest_and_problem(version)
+        if problem is None and self._damaged and self._damaged[0] == version:
+            problem = self._damaged[1]
         database_profiles = self.profile_count()
         if problem or manifest is None:
             return IndexStatus(self.model_id, database_profiles, None, manifest, 0, problem)

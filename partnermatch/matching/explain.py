@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from partnermatch import reference
 from partnermatch.extensions import db
+from partnermatch.i18n import economy_name
 from partnermatch.matching.engine import SearchPage
-from partnermatch.matching.passages import Passage, profile_passages
+from partnermatch.matching.passages import Passage, PassageSource, profile_passages
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
 
@@ -85,7 +87,7 @@ def search_reasons(profile: Profile, query: str, filters: ProfileFilters | None)
         if code in filters.sectors or _mentioned(reference.sector(code).label, code, words)  # type: ignore[union-attr]
     ]
     if sectors:
-        reasons.append("Sector: " + ", ".join(sectors))
+        reasons.append(gettext("Sector: %(sectors)s", sectors=", ".join(map(gettext, sectors))))
     positions = [
         reference.value_chain_position(code).label  # type: ignore[union-attr]
         for code in profile.value_chain
@@ -93,23 +95,33 @@ def search_reasons(profile: Profile, query: str, filters: ProfileFilters | None)
         or _mentioned(reference.value_chain_position(code).label, code, words)  # type: ignore[union-attr]
     ]
     if positions:
-        reasons.append("Value chain: " + ", ".join(positions))
+        reasons.append(
+            gettext("Value chain: %(positions)s", positions=", ".join(map(gettext, positions)))
+        )
     if filters.economies:
-        reasons.append(f"Economy: {profile.economy_name}")
+        reasons.append(gettext("Economy: %(economy)s", economy=economy_name(profile.economy)))
     elif filters.exclude_economies:
-        excluded = ", ".join(reference.economy_name(code) for code in filters.exclude_economies)
-        reasons.append(f"Across economies: {profile.economy_name}, outside {excluded}")
+        excluded = ", ".join(economy_name(code) for code in filters.exclude_economies)
+        reasons.append(
+            gettext(
+                "Across economies: %(economy)s, outside %(excluded)s",
+                economy=economy_name(profile.economy),
+                excluded=excluded,
+            )
+        )
     lowered = query.lower()
     shared = [keyword for keyword in profile.keywords if keyword.lower() in lowered]
     if shared:
-        reasons.append("Keywords: " + ", ".join(shared))
+        reasons.append(gettext("Keywords: %(keywords)s", keywords=", ".join(shared)))
     return reasons
 
 
 def _evidence_for(passage: Passage | None, query: str) -> list[Evidence]:
     if passage is None:
         return []
-    return [Evidence(passage.title, best_snippet(passage.quote, query))]
+    # "Profile", "Offers" and "Needs" name a part of the profile; an evidence title is data.
+    title = passage.title if passage.source is PassageSource.EVIDENCE else gettext(passage.title)
+    return [Evidence(title, best_snippet(passage.quote, query))]
 
 
 def explain_search(page: SearchPage, query: str, filters: ProfileFilters | None) -> SearchResults:
@@ -132,8 +144,13 @@ def explain_search(page: SearchPage, query: str, filters: ProfileFilters | None)
         passage = passages[hit.position] if hit.position < len(passages) else None
         reasons = search_reasons(profile, query, filters)
         if hit.supporting:
-            plural = "s" if hit.supporting > 1 else ""
-            reasons.append(f"{hit.supporting} more passage{plural} of this profile match too")
+            reasons.append(
+                ngettext(
+                    "%(num)d more passage of this profile match too",
+                    "%(num)d more passages of this profile match too",
+                    hit.supporting,
+                )
+            )
         results.append(
             SearchResult(
                 profile=profile,

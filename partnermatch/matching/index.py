@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import faiss
@@ -257,6 +257,13 @@ class Manifest:
     index_type: str
     created_at: str
     format: int = SNAPSHOT_FORMAT
+    # Each file's size in bytes when written: a cheap check that none was truncated or
+    # replaced since (the health check reads it on every call, so no checksum of a 1 GB file).
+    file_sizes: dict[str, int] = field(default_factory=dict)
+
+
+class SnapshotDamaged(Exception):
+    """A snapshot's files cannot be read back as they were written."""
 
 
 def _fsync_directory(path: Path) -> None:
@@ -301,30 +308,47 @@ class SnapshotStore:
             return None
 
     def read_manifest(self, version: str | None = None) -> Manifest | None:
-        """Return the manifest of a snapshot (default: the current one)."""
+        """Return the manifest of a snapshot (default: the current one), None when there is
+        no snapshot; raise SnapshotDamaged when its manifest is missing or cannot be read."""
         version = version or self.current_version()
         if version is None:
             return None
+        path = self.root / version / MANIFEST_FILE
         try:
-            data = json.loads((self.root / version / MANIFEST_FILE).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return Manifest(**data)
+            return Manifest(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise SnapshotDamaged("its manifest is missing") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
+            raise SnapshotDamaged(f"its manifest cannot be read ({error})") from error
+
+    def check_files(self, version: str, manifest: Manifest) -> None:
+        """Raise SnapshotDamaged when a file is missing or not the size it was written."""
+        for name, size in manifest.file_sizes.items():
+            try:
+                found = (self.root / version / name).stat().st_size
+            except FileNotFoundError:
+                raise SnapshotDamaged(f"{name} is missing") from None
+            if found != size:
+                raise SnapshotDamaged(f"{name} has {found} bytes, {size} were written")
 
     def load(self, version: str) -> tuple[Manifest, PassageIndex]:
-        """Load a snapshot's manifest and indexes."""
+        """Load a snapshot's manifest and indexes; raise SnapshotDamaged when they are not
+        what was written."""
         manifest = self.read_manifest(version)
         if manifest is None:
-            raise FileNotFoundError(f"snapshot {version} has no readable manifest")
+            raise SnapshotDamaged("it has no manifest")
+        self.check_files(version, manifest)
         folder = self.root / version
-        indexes = {
-            name: VectorIndex(
-                manifest.dimension,
-                faiss.read_index(str(folder / f"{name}.faiss")),
-                np.load(folder / f"{name}.ids.npy"),
-            )
-            for name in INDEX_NAMES
-        }
+        indexes = {}
+        for name in INDEX_NAMES:
+            try:
+                base = faiss.read_index(str(folder / f"{name}.faiss"))
+                row_ids = np.load(folder / f"{name}.ids.npy")
+            except (RuntimeError, ValueError, OSError, EOFError) as error:
+                raise SnapshotDamaged(f"{name} cannot be read ({error})") from error
+            if base.d != manifest.dimension or base.ntotal != len(row_ids):
+                raise SnapshotDamaged(f"{name} does not match its row ids")
+            indexes[name] = VectorIndex(manifest.dimension, base, row_ids)
         return manifest, PassageIndex(**indexes)
 
     def _next_version_number(self) -> int:
@@ -362,6 +386,10 @@ class SnapshotStore:
                 for target in (staging / f"{name}.faiss", staging / f"{name}.ids.npy"):
                     with target.open("rb") as stream:
                         os.fsync(stream.fileno())
+            manifest = replace(
+                manifest,
+                file_sizes={path.name: path.stat().st_size for path in sorted(staging.iterdir())},
+            )
             _write_file_atomically(
                 staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode()
             )

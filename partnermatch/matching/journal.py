@@ -4,6 +4,12 @@ Each process serving searches applies the entries past the last one it has seen,
 made through one web worker is found by a search served by another, without a rebuild.
 The entry is written in the same transaction as the change itself: a rolled-back edit
 leaves no entry, and a committed one cannot be missed.
+
+Readers rely on entries becoming visible in the order of their numbers. SQLite gives that for
+free (one writer at a time). On PostgreSQL a transaction that drew seq 10 could commit after
+one that drew seq 11, and a reader that had seen 11 would skip 10 for ever, so writers of the
+journal take a transaction-scoped advisory lock before drawing a number: journal writes
+commit one after another, in seq order. Profile edits are rare enough for that queue.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import DateTime, delete, event, func, insert, select
+from sqlalchemy import DateTime, delete, event, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from partnermatch.extensions import db
 from partnermatch.profiles.models import EvidenceItem, Profile, ProfileSector, ProfileValueChain
 from partnermatch.timeutil import utcnow
+
+# Any fixed 64-bit number, the same in every process: the key of the journal writers' queue.
+JOURNAL_LOCK_KEY = 0x5041_524E_4A52  # "PARNJR"
 
 
 class IndexJournalEntry(db.Model):
@@ -44,6 +53,8 @@ def _changed_profile_ids(session: Session) -> set[int]:
 def _record_changes(session: Session, _flush_context: Any) -> None:
     changed = _changed_profile_ids(session)
     if changed:
+        if session.connection().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": JOURNAL_LOCK_KEY})
         now = utcnow()
         session.execute(
             insert(IndexJournalEntry),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
+from flask import current_app
+from flask_babel import force_locale, gettext
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func, select, update
 
@@ -32,9 +34,12 @@ def notify(
             continue
         seen.add(user.id)
         db.session.add(Notification(user_id=user.id, match_id=match_id, message=message))
-        body = f"Hello {user.display_name},\n\n{message}\n"
-        if link:
-            body += f"\nSee {link}\n"
+        # The email greets each person in the language they chose (the message itself is
+        # written by the caller).
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            body = gettext("Hello %(name)s,", name=user.display_name) + f"\n\n{message}\n"
+            if link:
+                body += "\n" + gettext("See %(link)s", link=link) + "\n"
         db.session.add(
             OutboxMessage(to_email=user.email, subject=f"PartnerMatch: {message[:150]}", body=body)
         )

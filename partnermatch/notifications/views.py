@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -26,7 +27,7 @@ def index() -> str:
 def mark_read() -> Response:
     services.mark_all_read(current_user)
     db.session.commit()
-    flash("All notifications marked as read.", "info")
+    flash(_("All notifications marked as read."), "info")
     return redirect(url_for("notifications.index"))
 
 

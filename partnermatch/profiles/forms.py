@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     EmailField,
     IntegerField,
@@ -17,7 +18,15 @@ from wtforms.validators import ValidationError as FieldError
 
 from partnermatch import reference
 from partnermatch.errors import ValidationError
-from partnermatch.forms import MultiCheckboxField, options
+from partnermatch.forms import (
+    Form,
+    MultiCheckboxField,
+    economy_options,
+    enum_options,
+    options,
+    term_options,
+)
+from partnermatch.i18n import economy_code, economy_name
 from partnermatch.profiles.services import EvidenceInput, OrganisationInput, ProfileInput
 from partnermatch.reference import Affiliation, EvidenceKind, OrganisationKind, ProfileKind
 
@@ -26,71 +35,74 @@ def _split_list(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = StringField(
-        "Name",
+        _l("Name"),
         validators=[InputRequired(), Length(max=200)],
-        description="Your company's name, or your own name for an expert profile.",
+        description=_l("Your company's name, or your own name for an expert profile."),
     )
     organisation_name = StringField(
-        "Organisation",
+        _l("Organisation"),
         validators=[Length(max=200)],
-        description="The company, university, institute or agency you belong to.",
+        description=_l("The company, university, institute or agency you belong to."),
     )
     organisation_kind = SelectField(
-        "Kind of organisation", choices=options(reference.choices(OrganisationKind))
+        _l("Kind of organisation"), choices=options(enum_options(OrganisationKind))
     )
     affiliation = SelectField(
-        "Affiliation",
-        choices=options(reference.choices(Affiliation)),
-        description="Experts come from industry, government, academia or research institutes.",
+        _l("Affiliation"),
+        choices=options(enum_options(Affiliation)),
+        description=_l("Experts come from industry, government, academia or research institutes."),
     )
     economy = StringField(
-        "Economy",
+        _l("Economy"),
         validators=[InputRequired()],
-        description="A name such as Viet Nam or Chinese Taipei, or a code such as VN.",
+        description=_l("A name such as Viet Nam or Chinese Taipei, or a code such as VN."),
     )
-    city = StringField("City", validators=[Length(max=120)])
-    sectors = MultiCheckboxField(
-        "Sectors", choices=options((term.code, term.label) for term in reference.SECTORS)
-    )
+    city = StringField(_l("City"), validators=[Length(max=120)])
+    sectors = MultiCheckboxField(_l("Sectors"), choices=options(term_options(reference.SECTORS)))
     value_chain = MultiCheckboxField(
-        "Value-chain positions",
-        choices=options((term.code, term.label) for term in reference.VALUE_CHAIN),
-        description="Where you work along the chain from materials to recycling, or beside it.",
+        _l("Value-chain positions"),
+        choices=options(term_options(reference.VALUE_CHAIN)),
+        description=_l("Where you work along the chain from materials to recycling, or beside it."),
     )
     summary = TextAreaField(
-        "Summary",
+        _l("Summary"),
         validators=[Length(max=5000)],
-        description="What you make or study, with numbers: capacity, equipment, certifications.",
+        description=_l(
+            "What you make or study, with numbers: capacity, equipment, certifications."
+        ),
     )
     offers = TextAreaField(
-        "What you offer",
+        _l("What you offer"),
         validators=[Length(max=5000)],
-        description="What partners can get from you.",
+        description=_l("What partners can get from you."),
     )
     needs = TextAreaField(
-        "What you need",
+        _l("What you need"),
         validators=[Length(max=5000)],
-        description="What you are looking for in a partner.",
+        description=_l("What you are looking for in a partner."),
     )
-    keywords = StringField("Keywords", description="Separated by commas.")
+    keywords = StringField(_l("Keywords"), description=_l("Separated by commas."))
     languages = StringField(
-        "Languages", description="Codes or names separated by commas, for example: en, zh, Thai."
+        _l("Languages"),
+        description=_l("Codes or names separated by commas, for example: en, zh, Thai."),
     )
-    website = URLField("Website", validators=[Optional(), Length(max=300)])
+    website = URLField(_l("Website"), validators=[Optional(), Length(max=300)])
     introduction_capacity = IntegerField(
-        "Introductions per round",
+        _l("Introductions per round"),
         validators=[Optional(), NumberRange(min=0, max=100)],
         description=(
-            "How many introductions you accept in a programme round. "
-            "Empty: the programme's default."
+            _l(
+                "How many introductions you accept in a programme round. "
+                "Empty: the programme's default."
+            )
         ),
     )
     contact_email = EmailField(
-        "Contact email",
+        _l("Contact email"),
         validators=[Optional(), Email(), Length(max=254)],
-        description="Private: shown only to you and the programme coordinators.",
+        description=_l("Private: shown only to you and the programme coordinators."),
     )
 
     def __init__(self, *args: object, kind: ProfileKind, **kwargs: object) -> None:
@@ -105,24 +117,41 @@ class ProfileForm(FlaskForm):
                 if choice.value in ("sme", "company")
             ]
 
+    def _economy(self) -> str:
+        """The economy as typed, or its code when typed as the page's language names it."""
+        typed = self.economy.data or ""
+        return economy_code(typed) or typed
+
     def validate_economy(self, field: StringField) -> None:
+        typed = self._economy()
         try:
-            reference.normalise_economy(field.data or "")
-        except ValidationError as error:
-            raise FieldError(error.message) from None
+            reference.normalise_economy(typed)
+        except ValidationError:
+            # The vocabulary's own message, in the language of the page.
+            if not typed.strip():
+                raise FieldError(
+                    _("Give an economy, as a name (Viet Nam) or a code (VN).")
+                ) from None
+            raise FieldError(
+                _(
+                    "Unknown economy '%(value)s': use a name such as 'Viet Nam' or a code "
+                    "such as 'VN'.",
+                    value=typed,
+                )
+            ) from None
 
     def validate_sectors(self, field: MultiCheckboxField) -> None:
         if not field.data:
-            raise FieldError("Choose at least one sector.")
+            raise FieldError(_l("Choose at least one sector."))
 
     def validate_value_chain(self, field: MultiCheckboxField) -> None:
         if not field.data:
-            raise FieldError("Choose at least one value-chain position.")
+            raise FieldError(_l("Choose at least one value-chain position."))
 
     def fill_from(self, data: ProfileInput) -> None:
         """Prefill the form from a profile's current values."""
         self.name.data = data.name
-        self.economy.data = reference.economy_name(data.economy)
+        self.economy.data = economy_name(data.economy)
         self.affiliation.data = str(data.affiliation)
         self.city.data = data.city
         self.sectors.data = list(data.sectors)
@@ -141,7 +170,7 @@ class ProfileForm(FlaskForm):
 
     def to_input(self) -> ProfileInput:
         """Return the submitted values for the profile service."""
-        economy = self.economy.data or ""
+        economy = self._economy()
         return ProfileInput(
             name=self.name.data or "",
             economy=economy,
@@ -167,16 +196,16 @@ class ProfileForm(FlaskForm):
         )
 
 
-class EvidenceForm(FlaskForm):
-    kind = SelectField("Kind", choices=options(reference.choices(EvidenceKind)))
-    title = StringField("Title", validators=[InputRequired(), Length(max=300)])
+class EvidenceForm(Form):
+    kind = SelectField(_l("Kind"), choices=options(enum_options(EvidenceKind)))
+    title = StringField(_l("Title"), validators=[InputRequired(), Length(max=300)])
     text = TextAreaField(
-        "Description",
+        _l("Description"),
         validators=[Length(max=20000)],
-        description="An abstract, or what the project or product achieved.",
+        description=_l("An abstract, or what the project or product achieved."),
     )
-    year = IntegerField("Year", validators=[Optional(), NumberRange(min=1900, max=2100)])
-    url = URLField("Link", validators=[Optional(), Length(max=500)])
+    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(min=1900, max=2100)])
+    url = URLField(_l("Link"), validators=[Optional(), Length(max=500)])
 
     def to_input(self) -> EvidenceInput:
         """Return the submitted values for the evidence service."""
@@ -189,27 +218,23 @@ class EvidenceForm(FlaskForm):
         )
 
 
-class BrowseForm(FlaskForm):
+class BrowseForm(Form):
     """Filters read from the query string of the browse page."""
 
     class Meta:
         csrf = False
 
-    q = StringField("Search names and descriptions", validators=[Length(max=200)])
+    q = StringField(_l("Search names and descriptions"), validators=[Length(max=200)])
     kind = SelectField(
-        "Kind", choices=options([("", "All"), *reference.choices(ProfileKind)]), default=""
+        _l("Kind"), choices=options([("", _l("All")), *enum_options(ProfileKind)]), default=""
     )
-    affiliation = SelectMultipleField(
-        "Affiliation", choices=options(reference.choices(Affiliation))
-    )
+    affiliation = SelectMultipleField(_l("Affiliation"), choices=options(enum_options(Affiliation)))
     economy = SelectMultipleField(
-        "Economy",
-        choices=options((economy.code, economy.name) for economy in reference.economies()),
+        _l("Economy"),
+        choices=options(economy_options()),
     )
-    sector = SelectMultipleField(
-        "Sector", choices=options((t.code, t.label) for t in reference.SECTORS)
-    )
+    sector = SelectMultipleField(_l("Sector"), choices=options(term_options(reference.SECTORS)))
     value_chain = SelectMultipleField(
-        "Value chain", choices=options((t.code, t.label) for t in reference.VALUE_CHAIN)
+        _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
-    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1)], default=1)
+    page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1)], default=1)

@@ -137,6 +137,9 @@ def _text(value: Any, field_name: str, *, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
         raise ValidationError(field_name, "This field is required.")
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text; no one types it, so it is refused everywhere.
+        raise ValidationError(field_name, "Remove the NUL character (\\x00) from this text.")
     limit = MAX_LENGTHS.get(field_name)
     if limit and len(value) > limit:
         raise ValidationError(field_name, f"Use at most {limit} characters ({len(value)} given).")

@@ -612,7 +612,9 @@ def _write(stream: IO[str], fmt: str) -> int:
             stream.write(_json_line(_record(profile)))
             count += 1
         return count
-    writer = csv.writer(stream, lineterminator="\n")
+    # CRLF row ends, as RFC 4180 has them: the csv module then also quotes a cell that holds a
+    # lone carriage return, which would otherwise split the row when read back.
+    writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for profile in _all_profiles():
         writer.writerow(_csv_row(_record(profile)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -120,7 +121,7 @@ def mine() -> Response:
 @roles_required(Role.SME, Role.EXPERT)
 def new() -> str | Response:
     if current_user.profile is not None:
-        flash("You already have a profile; here you can edit it.", "info")
+        flash(_("You already have a profile; here you can edit it."), "info")
         return redirect(url_for("profiles.edit", profile_id=current_user.profile.id))
     kind = services.profile_kind_for(current_user)
     form = ProfileForm(kind=kind)
@@ -133,7 +134,8 @@ def new() -> str | Response:
         else:
             db.session.commit()
             flash(
-                "Your profile is saved. Add evidence: products, projects, publications.", "success"
+                _("Your profile is saved. Add evidence: products, projects, publications."),
+                "success",
             )
             return redirect(url_for("profiles.detail", profile_id=profile.id))
     return render_template("profiles/edit.html", form=form, profile=None)
@@ -154,7 +156,7 @@ def edit(profile_id: int) -> str | Response:
             show_validation_error(form, error)
         else:
             db.session.commit()
-            flash("Profile saved.", "success")
+            flash(_("Profile saved."), "success")
             return redirect(url_for("profiles.detail", profile_id=profile.id))
     return render_template("profiles/edit.html", form=form, profile=profile)
 
@@ -166,7 +168,7 @@ def delete(profile_id: int) -> Response:
     name = profile.name
     services.delete_profile(profile)
     db.session.commit()
-    flash(f"The profile “{name}” has been deleted.", "success")
+    flash(_("The profile “%(name)s” has been deleted.", name=name), "success")
     return redirect(url_for("profiles.browse"))
 
 
@@ -183,7 +185,7 @@ def add_evidence(profile_id: int) -> str | Response:
             show_validation_error(form, error)
         else:
             db.session.commit()
-            flash("Evidence added.", "success")
+            flash(_("Evidence added."), "success")
             return redirect(url_for("profiles.detail", profile_id=profile.id))
     return render_template("profiles/evidence_form.html", form=form, profile=profile, item=None)
 
@@ -202,7 +204,7 @@ def edit_evidence(profile_id: int, item_id: int) -> str | Response:
             show_validation_error(form, error)
         else:
             db.session.commit()
-            flash("Evidence saved.", "success")
+            flash(_("Evidence saved."), "success")
             return redirect(url_for("profiles.detail", profile_id=profile.id))
     return render_template("profiles/evidence_form.html", form=form, profile=profile, item=item)
 
@@ -214,5 +216,5 @@ def remove_evidence(profile_id: int, item_id: int) -> Response:
     item = _evidence_or_404(profile, item_id)
     services.remove_evidence(item)
     db.session.commit()
-    flash("Evidence removed.", "success")
+    flash(_("Evidence removed."), "success")
     return redirect(url_for("profiles.detail", profile_id=profile.id))

@@ -2,78 +2,80 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from partnermatch import reference
-from partnermatch.forms import options
+from partnermatch.forms import Form, economy_options, options, term_options
 from partnermatch.review.models import OUTCOMES
 from partnermatch.review.services import MAX_NOTE
 
 
-class RequestForm(FlaskForm):
+class RequestForm(Form):
     note = TextAreaField(
-        "A note for the coordinators (optional)",
+        _l("A note for the coordinators (optional)"),
         validators=[Length(max=MAX_NOTE)],
-        description=(
+        description=_l(
             "What you hope to do together. Your contact details stay private until both "
             "sides agree."
         ),
     )
 
 
-class DecisionForm(FlaskForm):
-    note = TextAreaField("Note (optional)", validators=[Length(max=MAX_NOTE)])
+class DecisionForm(Form):
+    note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE)])
 
 
-class RespondForm(FlaskForm):
+class RespondForm(Form):
     decision = RadioField(
-        "Your answer",
-        choices=options([("accept", "Accept the introduction"), ("decline", "Decline")]),
-        validators=[DataRequired(message="Choose accept or decline.")],
+        _l("Your answer"),
+        choices=options([("accept", _l("Accept the introduction")), ("decline", _l("Decline"))]),
+        validators=[DataRequired(message=_l("Choose accept or decline."))],
     )
-    reason = TextAreaField("Reason or message (optional)", validators=[Length(max=MAX_NOTE)])
+    reason = TextAreaField(_l("Reason or message (optional)"), validators=[Length(max=MAX_NOTE)])
     side = HiddenField(validators=[Optional()])
 
 
-class OutcomeForm(FlaskForm):
+class OutcomeForm(Form):
     outcome = SelectField(
-        "What came of it", choices=options((state.value, state.label) for state in OUTCOMES)
+        _l("What came of it"), choices=options((state.value, _l(state.label)) for state in OUTCOMES)
     )
-    note = TextAreaField("Note (optional)", validators=[Length(max=MAX_NOTE)])
+    note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE)])
 
 
-class QueueFilterForm(FlaskForm):
+class QueueFilterForm(Form):
     """Filters of the review queue, read from the query string."""
 
     class Meta:
         csrf = False
 
     origin = SelectField(
-        "Origin",
+        _l("Origin"),
         choices=options(
             [
-                ("", "Requests and suggestions"),
-                ("requested", "SME requests"),
-                ("suggested", "Cohort suggestions"),
+                ("", _l("Requests and suggestions")),
+                ("requested", _l("SME requests")),
+                ("suggested", _l("Cohort suggestions")),
             ]
         ),
         default="",
     )
     economy = SelectField(
-        "SME economy",
-        choices=options([("", "Any economy"), *((e.code, e.name) for e in reference.economies())]),
+        _l("SME economy"),
+        choices=options([("", _l("Any economy")), *economy_options()]),
         default="",
     )
     sector = SelectField(
-        "SME sector",
-        choices=options([("", "Any sector"), *((t.code, t.label) for t in reference.SECTORS)]),
+        _l("SME sector"),
+        choices=options([("", _l("Any sector")), *term_options(reference.SECTORS)]),
         default="",
     )
 
 
-class BulkReviewForm(FlaskForm):
-    match_ids = SelectMultipleField("Matches", coerce=int, validate_choice=False)
-    action = SelectField("Action", choices=options([("approve", "Approve"), ("reject", "Reject")]))
-    note = TextAreaField("Note for all selected (optional)", validators=[Length(max=MAX_NOTE)])
+class BulkReviewForm(Form):
+    match_ids = SelectMultipleField(_l("Matches"), coerce=int, validate_choice=False)
+    action = SelectField(
+        _l("Action"), choices=options([("approve", _l("Approve")), ("reject", _l("Reject"))])
+    )
+    note = TextAreaField(_l("Note for all selected (optional)"), validators=[Length(max=MAX_NOTE)])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -13,6 +15,7 @@ from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import explain_pair
 from partnermatch.profiles.models import Profile
+from partnermatch.reference import N_
 from partnermatch.review import services
 from partnermatch.review.forms import (
     BulkReviewForm,
@@ -28,12 +31,13 @@ from partnermatch.review.services import TransitionError
 
 bp = Blueprint("review", __name__)
 
+# The titles are translated where they are shown (the `translate` filter).
 QUEUE_VIEWS = {
-    "waiting": ("Waiting for review", (MatchState.SUGGESTED,)),
-    "sent": ("Introduction sent", (MatchState.APPROVED,)),
-    "introduced": ("Introduced", (MatchState.INTRODUCED, MatchState.MEETING_HELD)),
+    "waiting": (N_("Waiting for review"), (MatchState.SUGGESTED,)),
+    "sent": (N_("Introduction sent"), (MatchState.APPROVED,)),
+    "introduced": (N_("Introduced"), (MatchState.INTRODUCED, MatchState.MEETING_HELD)),
     "closed": (
-        "Closed",
+        N_("Closed"),
         (
             MatchState.PARTNERSHIP_FORMED,
             MatchState.NO_FIT,
@@ -90,8 +94,11 @@ def request_introduction(profile_id: int) -> str | Response:
             return redirect(url_for("profiles.detail", profile_id=partner.id))
         db.session.commit()
         flash(
-            f"Your request to meet {partner.name} goes to the programme coordinators. "
-            "You will see their answer under My introductions.",
+            _(
+                "Your request to meet %(name)s goes to the programme coordinators. "
+                "You will see their answer under My introductions.",
+                name=partner.name,
+            ),
             "success",
         )
         return redirect(url_for("review.match", match_id=match.id))
@@ -136,7 +143,7 @@ def queue() -> str:
 def bulk_review() -> Response:
     form = BulkReviewForm()
     if not form.validate_on_submit() or not form.match_ids.data:
-        flash("Select at least one suggested match, then approve or reject.", "error")
+        flash(_("Select at least one suggested match, then approve or reject."), "error")
         return redirect(url_for("review.queue"))
     step = services.approve if form.action.data == "approve" else services.reject
     done, refused = 0, []
@@ -149,8 +156,11 @@ def bulk_review() -> Response:
         else:
             done += 1
     db.session.commit()
-    verb = "approved" if form.action.data == "approve" else "rejected"
-    flash(f"{done} match{'es' if done != 1 else ''} {verb}.", "success")
+    if form.action.data == "approve":
+        message = ngettext("%(num)d match approved.", "%(num)d matches approved.", done)
+    else:
+        message = ngettext("%(num)d match rejected.", "%(num)d matches rejected.", done)
+    flash(message, "success")
     for message in refused:
         flash(message, "error")
     return redirect(url_for("review.queue"))
@@ -183,7 +193,7 @@ def approve(match_id: int) -> Response:
         match,
         services.approve,
         form.note.data or "",
-        success="Approved: the introduction is sent to both parties.",
+        success=_("Approved: the introduction is sent to both parties."),
     )
 
 
@@ -197,7 +207,7 @@ def reject(match_id: int) -> Response:
         match,
         services.reject,
         form.note.data or "",
-        success="Rejected: this pair will not be suggested again.",
+        success=_("Rejected: this pair will not be suggested again."),
     )
 
 
@@ -207,7 +217,7 @@ def respond(match_id: int) -> Response:
     match = _visible_match_or_404(match_id)
     form = RespondForm()
     if not form.validate_on_submit():
-        flash("Choose accept or decline.", "error")
+        flash(_("Choose accept or decline."), "error")
         return redirect(url_for("review.match", match_id=match.id))
     accept = form.decision.data == "accept"
     return _transition(
@@ -216,9 +226,9 @@ def respond(match_id: int) -> Response:
         accept,
         form.reason.data or "",
         form.side.data or None,
-        success="Thank you: your answer is recorded."
+        success=_("Thank you: your answer is recorded.")
         if accept
-        else "You declined this introduction.",
+        else _("You declined this introduction."),
     )
 
 
@@ -228,14 +238,14 @@ def outcome(match_id: int) -> Response:
     match = _visible_match_or_404(match_id)
     form = OutcomeForm()
     if not form.validate_on_submit():
-        flash("Choose an outcome from the list.", "error")
+        flash(_("Choose an outcome from the list."), "error")
         return redirect(url_for("review.match", match_id=match.id))
     return _transition(
         match,
         services.record_outcome,
         form.outcome.data,
         form.note.data or "",
-        success="Outcome recorded.",
+        success=_("Outcome recorded."),
     )
 
 

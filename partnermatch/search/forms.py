@@ -2,48 +2,46 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from partnermatch import reference
-from partnermatch.forms import options
+from partnermatch.forms import Form, economy_options, enum_options, options, term_options
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
 
 MAX_QUERY_CHARACTERS = 5000
 
 
-def _economy_options():
-    return options((economy.code, economy.name) for economy in reference.economies())
-
-
-class SearchForm(FlaskForm):
+class SearchForm(Form):
     class Meta:
         csrf = False
 
     q = TextAreaField(
-        "What are you looking for?",
+        _l("What are you looking for?"),
         validators=[Length(max=MAX_QUERY_CHARACTERS)],
-        description="Describe the partner in your own words: what they should know, make or offer.",
+        description=_l(
+            "Describe the partner in your own words: what they should know, make or offer."
+        ),
     )
     kind = SelectField(
-        "Kind",
-        choices=options([("", "SMEs and experts"), *reference.choices(ProfileKind)]),
+        _l("Kind"),
+        choices=options([("", _l("SMEs and experts")), *enum_options(ProfileKind)]),
         default="",
     )
-    affiliation = SelectMultipleField(
-        "Affiliation", choices=options(reference.choices(Affiliation))
+    affiliation = SelectMultipleField(_l("Affiliation"), choices=options(enum_options(Affiliation)))
+    economy = SelectMultipleField(_l("Only in these economies"), choices=options(economy_options()))
+    exclude_economy = SelectMultipleField(
+        _l("Not in these economies"), choices=options(economy_options())
     )
-    economy = SelectMultipleField("Only in these economies", choices=_economy_options())
-    exclude_economy = SelectMultipleField("Not in these economies", choices=_economy_options())
-    sector = SelectMultipleField(
-        "Sector", choices=options((t.code, t.label) for t in reference.SECTORS)
-    )
+    sector = SelectMultipleField(_l("Sector"), choices=options(term_options(reference.SECTORS)))
     value_chain = SelectMultipleField(
-        "Value chain", choices=options((t.code, t.label) for t in reference.VALUE_CHAIN)
+        _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
-    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=1000)], default=1)
+    page = IntegerField(
+        _l("Page"), validators=[Optional(), NumberRange(min=1, max=1000)], default=1
+    )
 
     @property
     def query(self) -> str:
