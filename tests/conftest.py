@@ -60,6 +60,8 @@ def make_test_app(tmp_path: Path, **overrides: object) -> Flask:
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "REGISTER_RATE_LIMIT": "1000 per minute",
         "LOG_REQUESTS": False,
+        # The default, whatever the shell exports: tests of `off` ask for it.
+        "MULTILINGUAL": "auto",
         **overrides,
     }
     app = create_app(settings, instance_path=tmp_path / "instance")

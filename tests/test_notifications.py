@@ -121,27 +121,41 @@ def test_outbox_send_without_smtp_leaves_the_messages_queued(runner, pair):
     assert "SMTP is not configured" in result.output and "1 messages wait" in result.output
 
 
-def test_outbox_send_delivers_through_smtp(app, runner, pair, monkeypatch):
-    delivered = []
+class RecordingSMTP:
+    """Stands in for the mail server at the network boundary; the connection breaks after
+    `breaks_after` messages when that is set."""
 
-    class RecordingSMTP:  # stands in for the mail server at the network boundary
-        def __init__(self, host, port, timeout):
-            self.host = host
+    delivered: list[tuple[str, str, str]] = []
+    breaks_after: int | None = None
 
-        def __enter__(self):
-            return self
+    def __init__(self, host, port, timeout):
+        self.host = host
 
-        def __exit__(self, *exc):
-            return False
+    def __enter__(self):
+        return self
 
-        def starttls(self):
-            pass
+    def __exit__(self, *exc):
+        return False
 
-        def send_message(self, message):
-            delivered.append((self.host, message["To"], message["Subject"]))
+    def starttls(self):
+        pass
 
+    def send_message(self, message):
+        if self.breaks_after is not None and len(self.delivered) >= self.breaks_after:
+            raise ConnectionResetError("connection reset by peer")
+        self.delivered.append((self.host, message["To"], message["Subject"]))
+
+
+@pytest.fixture
+def mail_server(app, monkeypatch) -> type[RecordingSMTP]:
+    monkeypatch.setattr(RecordingSMTP, "delivered", [])
     monkeypatch.setattr("partnermatch.notifications.services.smtplib.SMTP", RecordingSMTP)
     app.config["SMTP_HOST"] = "mail.programme.example"
+    return RecordingSMTP
+
+
+def test_outbox_send_delivers_through_smtp(runner, pair, mail_server):
+    delivered = mail_server.delivered
     services.request_introduction(pair["sme"], pair["expert_profile"])
     db.session.commit()
 
@@ -156,3 +170,20 @@ def test_outbox_send_delivers_through_smtp(app, runner, pair, monkeypatch):
             "PartnerMatch: Kaohsiung Castings asks to be introduced to Dr. Sato.",
         )
     ]
+
+
+def test_a_connection_lost_mid_batch_sends_no_message_twice(runner, pair, mail_server, monkeypatch):
+    for number in range(3):
+        db.session.add(
+            OutboxMessage(to_email=f"p{number}@example.org", subject=f"#{number}", body=".")
+        )
+    db.session.commit()
+    monkeypatch.setattr(mail_server, "breaks_after", 2)
+
+    broken = runner.invoke(args=["outbox", "send"])
+    monkeypatch.setattr(mail_server, "breaks_after", None)
+    resumed = runner.invoke(args=["outbox", "send"])
+
+    assert broken.exit_code == 1 and "Could not reach mail.programme.example" in broken.output
+    assert "Sent 1, failed 0" in resumed.output
+    assert [subject for _host, _to, subject in mail_server.delivered] == ["#0", "#1", "#2"]

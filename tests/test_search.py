@@ -6,7 +6,10 @@ import html
 import json
 import re
 
+from sqlalchemy import select
+
 from partnermatch.extensions import db
+from partnermatch.profiles.models import Profile
 from tests.factories import make_profile
 
 
@@ -38,6 +41,21 @@ def test_search_results_show_score_quote_and_reasons(demo):
     assert "UN38.3" in first_card  # the quoted evidence of the Korean battery test lab
     assert "Sector: Green vehicles" in first_card
     assert "Why this match" in first_card
+
+
+def test_a_member_searching_does_not_find_their_own_profile(demo):
+    own = db.session.scalar(
+        select(Profile).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
+    )
+    query = {"q": own.summary}
+    as_visitor = page_text(demo.test_client().get("/search/", query_string=query))
+    member = demo.test_client()
+    member.post("/login", data={"email": own.owner.email, "password": demo.config["DEMO_PASSWORD"]})
+    found = page_text(member.get("/search/", query_string=query))
+
+    assert f'href="/profiles/{own.id}"' in as_visitor
+    assert "best match first" in found
+    assert f'href="/profiles/{own.id}"' not in found
 
 
 def test_search_results_are_paginated(demo):

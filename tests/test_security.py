@@ -214,6 +214,40 @@ def test_login_attempts_are_rate_limited(tmp_path):
         db.engine.dispose()
 
 
+def test_behind_a_trusted_proxy_each_client_has_its_own_login_limit(tmp_path):
+    app = make_test_app(tmp_path, LOGIN_RATE_LIMIT="2 per minute", TRUSTED_PROXIES=1)
+    with app.app_context():
+        db.create_all()
+        client = app.test_client()
+
+        def attempts_from(address: str) -> list[int]:
+            headers = {"X-Forwarded-For": address}
+            data = {"email": "x@example.org", "password": "guess"}
+            return [client.post("/login", data=data, headers=headers).status_code for _ in "abc"]
+
+        assert attempts_from("203.0.113.7") == [200, 200, 429]
+        assert attempts_from("198.51.100.9") == [200, 200, 429]
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_without_a_trusted_proxy_forwarded_addresses_are_ignored(tmp_path):
+    app = make_test_app(tmp_path, LOGIN_RATE_LIMIT="2 per minute")
+    with app.app_context():
+        db.create_all()
+        client = app.test_client()
+        data = {"email": "x@example.org", "password": "guess"}
+
+        statuses = [
+            client.post("/login", data=data, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            for n in range(3)
+        ]
+
+        assert [response.status_code for response in statuses] == [200, 200, 429]
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_health_reports_the_database_and_the_index(app, db):
     from partnermatch.matching.extension import get_engine
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -110,6 +112,24 @@ def test_a_snapshot_round_trips(built, tmp_path):
     assert list(loaded.capability.search(query, 5)[1][0]) == list(
         vector_index.search(query, 5)[1][0]
     )
+
+
+def test_a_snapshot_is_readable_by_workers_running_as_another_user(built, tmp_path):
+    vector_index, _, _ = built
+    store = SnapshotStore(tmp_path)
+    empty = VectorIndex.build(
+        DIMENSION, np.zeros(0, np.int64), np.zeros((0, DIMENSION), np.float32)
+    )
+    previous_umask = os.umask(0o077)  # a rebuild run from a locked-down shell
+    try:
+        store.save(PassageIndex(vector_index, empty), model_id="m", journal_seq=0)
+    finally:
+        os.umask(previous_umask)
+
+    folder = tmp_path / store.current_version()
+    readable = [folder, tmp_path / "CURRENT", *folder.iterdir()]
+    assert all(path.stat().st_mode & 0o004 for path in readable)
+    assert folder.stat().st_mode & 0o001
 
 
 def test_only_a_freshly_built_index_is_saved(built, tmp_path):

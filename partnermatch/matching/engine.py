@@ -14,14 +14,20 @@ from sqlalchemy.orm import selectinload
 
 from partnermatch.extensions import db
 from partnermatch.matching import journal
-from partnermatch.matching.embedder import Embedder
+from partnermatch.matching.embedder import Embedder, MultilingualEmbedder
 from partnermatch.matching.index import (
+    MULTILINGUAL_DIMENSION,
     SNAPSHOT_FORMAT,
     Manifest,
     PassageIndex,
     SnapshotDamaged,
     SnapshotStore,
     VectorIndex,
+)
+from partnermatch.matching.multilingual import (
+    MultilingualMode,
+    matching_language,
+    to_minilm_scale,
 )
 from partnermatch.matching.passages import (
     MAX_PASSAGES,
@@ -51,6 +57,8 @@ EXACT_POOL_PASSAGES = 20_000
 # Otherwise the candidates are the owners of the nearest passages: this many per result.
 CANDIDATE_FACTOR = 5
 MIN_CANDIDATE_PASSAGES = 256
+# What MiniLM reads in "auto" mode: English, and texts without words to tell a language by.
+MINILM_LANGUAGES = frozenset({"en", "other"})
 
 
 def aggregate_passages(scores: np.ndarray, ids: np.ndarray) -> list[PassageHit]:
@@ -135,6 +143,37 @@ class _Encoded:
     capability_vectors: np.ndarray
     needs_ids: np.ndarray
     needs_vectors: np.ndarray
+    capability_ml_ids: np.ndarray
+    capability_ml_vectors: np.ndarray
+    needs_ml_ids: np.ndarray
+    needs_ml_vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Leg:
+    """One model's search: its query vector(s) against one of the indexes."""
+
+    target: str  # an index of PassageIndex: "capability", "needs_ml", ...
+    vectors: np.ndarray
+    mapped: bool = False  # the multilingual model's cosines: mapped onto MiniLM's scale
+    without: str | None = None  # skip passages this index holds (they have a MiniLM vector)
+    positions: tuple[int, ...] | None = None  # which of the caller's texts each vector is
+
+    def search(
+        self, index: PassageIndex, k: int, among: Sequence[int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (scores, ids), one row per vector, on MiniLM's scale; -1 ids pad."""
+        scores, ids = getattr(index, self.target).search(self.vectors, k, among)
+        if self.without is not None:
+            skipped = getattr(index, self.without).holds(ids.ravel()).reshape(ids.shape)
+            ids = np.where(skipped, -1, ids)
+            scores = np.where(skipped, -np.inf, scores)
+            order = np.argsort(-scores, axis=1, kind="stable")
+            scores = np.take_along_axis(scores, order, axis=1)
+            ids = np.take_along_axis(ids, order, axis=1)
+        if self.mapped:
+            scores = np.where(ids >= 0, to_minilm_scale(scores), -np.inf).astype(np.float32)
+        return scores, ids
 
 
 @dataclass
@@ -152,19 +191,28 @@ def _damaged_message(version: str | None, damage: SnapshotDamaged) -> str:
     )
 
 
-def _build_index(parts: list[_Encoded], dimension: int) -> PassageIndex:
-    """Build both indexes from encoded batches, each profile's rows kept together."""
+def _build_index(parts: list[_Encoded], dimension: int, ml_dimension: int) -> PassageIndex:
+    """Build the indexes from encoded batches, each profile's rows kept together; the
+    multilingual ones 8-bit scalar quantised (see partnermatch.matching.index)."""
 
-    def build(ids: list[np.ndarray], vectors: list[np.ndarray]) -> VectorIndex:
+    def build(name: str, dimension: int, quantised: bool = False) -> VectorIndex:
         return VectorIndex.build(
             dimension,
-            np.concatenate([np.zeros(0, np.int64), *ids]),
-            np.concatenate([np.zeros((0, dimension), np.float32), *vectors]),
+            np.concatenate([np.zeros(0, np.int64), *(getattr(p, f"{name}_ids") for p in parts)]),
+            np.concatenate(
+                [
+                    np.zeros((0, dimension), np.float32),
+                    *(getattr(p, f"{name}_vectors") for p in parts),
+                ]
+            ),
+            quantised=quantised,
         )
 
     return PassageIndex(
-        build([p.capability_ids for p in parts], [p.capability_vectors for p in parts]),
-        build([p.needs_ids for p in parts], [p.needs_vectors for p in parts]),
+        build("capability", dimension),
+        build("needs", dimension),
+        build("capability_ml", ml_dimension, quantised=True),
+        build("needs_ml", ml_dimension, quantised=True),
     )
 
 
@@ -181,9 +229,20 @@ def _profiles_with_passages(profile_ids: Sequence[int]) -> Iterator[tuple[Profil
 class MatchingEngine:
     """Holds the index this process serves and keeps it in step with the database."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        multilingual: MultilingualEmbedder | None = None,
+        mode: MultilingualMode = MultilingualMode.OFF,
+    ) -> None:
+        """`multilingual` is required unless `mode` is off (then it is never used)."""
+        if mode is not MultilingualMode.OFF and multilingual is None:
+            raise ValueError(f"The multilingual mode {mode.value!r} needs a multilingual model.")
         self.store = SnapshotStore(index_dir)
         self.embedder = embedder
+        self.multilingual = multilingual if mode is not MultilingualMode.OFF else None
+        self.mode = mode
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
         # The snapshot version that failed to load, and why: reported, not read again.
@@ -192,6 +251,21 @@ class MatchingEngine:
     @property
     def model_id(self) -> str:
         return self.embedder.model_id
+
+    @property
+    def multilingual_model_id(self) -> str | None:
+        return self.multilingual.model_id if self.multilingual else None
+
+    def set_threads(self, threads: int) -> None:
+        """Let each model encode on this many threads (a rebuild from the CLI)."""
+        self.embedder.threads = threads
+        if self.multilingual is not None:
+            self.multilingual.threads = threads
+
+    def _reads_with_minilm(self, passage: Passage) -> bool:
+        if self.mode is MultilingualMode.OFF:
+            return True  # no language detected: off is exactly as before
+        return self.mode is MultilingualMode.AUTO and passage.language in MINILM_LANGUAGES
 
     # --- keeping in step --------------------------------------------------------------------
 
@@ -208,6 +282,17 @@ class MatchingEngine:
             return (
                 f"The search index was built with the model {manifest.model_id!r}, but the "
                 f"configured model is {self.model_id!r}: run `flask --app wsgi index rebuild`."
+            )
+        if (manifest.multilingual_mode, manifest.multilingual_model_id) != (
+            self.mode.value,
+            self.multilingual_model_id,
+        ):
+            return (
+                f"The search index was built with PARTNERMATCH_MULTILINGUAL="
+                f"{manifest.multilingual_mode} ({manifest.multilingual_model_id or 'no model'}), "
+                f"but the setting is {self.mode.value} "
+                f"({self.multilingual_model_id or 'no model'}): "
+                "run `flask --app wsgi index rebuild`."
             )
         return None
 
@@ -250,22 +335,49 @@ class MatchingEngine:
         for start in range(0, len(profile_ids), REBUILD_BATCH):
             batch = list(_profiles_with_passages(profile_ids[start : start + REBUILD_BATCH]))
             encoded = self._encode_profiles(batch)
-            index.capability.add(encoded.capability_ids, encoded.capability_vectors)
-            index.needs.add(encoded.needs_ids, encoded.needs_vectors)
+            for name in ("capability", "needs", "capability_ml", "needs_ml"):
+                getattr(index, name).add(
+                    getattr(encoded, f"{name}_ids"), getattr(encoded, f"{name}_vectors")
+                )
 
     def _encode_profiles(self, batch: list[tuple[Profile, list[Passage]]]) -> _Encoded:
+        """Encode a batch's passages: with MiniLM as the mode says (off: all; auto: English;
+        always: none) and, unless off, every passage with the multilingual model."""
         ids: list[int] = []
         texts: list[str] = []
         capability: list[bool] = []
+        minilm: list[bool] = []
         for profile, passages in batch:
             for position, passage in enumerate(passages):
                 ids.append(passage_id(profile.id, position))
                 texts.append(passage.text)
                 capability.append(passage.source in SEARCHABLE_SOURCES)
-        vectors = self.embedder.encode_passages(texts)
+                minilm.append(self._reads_with_minilm(passage))
         id_array = np.asarray(ids, dtype=np.int64)
-        mask = np.asarray(capability, dtype=bool)
-        return _Encoded(id_array[mask], vectors[mask], id_array[~mask], vectors[~mask])
+        searchable = np.asarray(capability, dtype=bool)
+        read = np.asarray(minilm, dtype=bool)
+        vectors = self.embedder.encode_passages(
+            [t for t, m in zip(texts, minilm, strict=True) if m]
+        )
+        if not len(vectors):
+            vectors = np.zeros((0, self.embedder.dimension), np.float32)
+        mini_ids, mini_searchable = id_array[read], searchable[read]
+        if self.multilingual is not None:
+            ml_vectors = self.multilingual.encode_passages(texts)
+            ml_ids, ml_searchable = id_array, searchable
+        else:
+            ml_vectors = np.zeros((0, MULTILINGUAL_DIMENSION), np.float32)
+            ml_ids, ml_searchable = id_array[:0], searchable[:0]
+        return _Encoded(
+            mini_ids[mini_searchable],
+            vectors[mini_searchable],
+            mini_ids[~mini_searchable],
+            vectors[~mini_searchable],
+            ml_ids[ml_searchable],
+            ml_vectors[ml_searchable],
+            ml_ids[~ml_searchable],
+            ml_vectors[~ml_searchable],
+        )
 
     # --- rebuilding -------------------------------------------------------------------------
 
@@ -292,8 +404,14 @@ class MatchingEngine:
             db.session.expire_all()
             if on_progress:
                 on_progress(len(batch_ids))
-        index = _build_index(parts, self.embedder.dimension)
-        manifest = self.store.save(index, model_id=self.model_id, journal_seq=seq)
+        index = _build_index(parts, self.embedder.dimension, MULTILINGUAL_DIMENSION)
+        manifest = self.store.save(
+            index,
+            model_id=self.model_id,
+            journal_seq=seq,
+            multilingual_model_id=self.multilingual_model_id,
+            multilingual_mode=self.mode.value,
+        )
         journal.prune(seq)
         db.session.commit()
         return manifest
@@ -326,7 +444,15 @@ class MatchingEngine:
     def search_vector(
         self, query: np.ndarray, filters: ProfileFilters | None, limit: int, offset: int = 0
     ) -> SearchPage:
-        """Return one page of profiles ranked by their aggregated passage scores.
+        """Return one page of profiles ranked by their aggregated passage scores (a MiniLM
+        query vector against the capability index)."""
+        return self._search_legs([_Leg("capability", query)], filters, limit, offset)
+
+    def _search_legs(
+        self, legs: list[_Leg], filters: ProfileFilters | None, limit: int, offset: int
+    ) -> SearchPage:
+        """Return one page of profiles ranked by their aggregated passage scores, the passage
+        hits of every leg (each model's search) merged on MiniLM's scale.
 
         Filters are applied inside FAISS (an IDSelector over the passing profiles' ids), so a
         filtered search ranks only profiles that pass, however few they are. When the passing
@@ -334,32 +460,58 @@ class MatchingEngine:
         that, the candidates are the profiles that own the nearest passages (see README).
         """
         with self._lock:
-            index = self.sync().capability
+            index = self.sync()
+            parts = [getattr(index, leg.target) for leg in legs]
+            known: set[int] = set().union(*(part.profile_ids for part in parts))
             among: list[int] | None = None
             if filters is not None and filters != ProfileFilters():
-                among = [pid for pid in filtered_profile_ids(filters) if index.has_profile(pid)]
-                total, available = len(among), index.count_for(among)
+                among = [pid for pid in filtered_profile_ids(filters) if pid in known]
+                total, available = len(among), sum(part.count_for(among) for part in parts)
             else:
-                total, available = len(index.profile_ids), index.size
+                total, available = len(known), sum(part.size for part in parts)
             wanted = offset + limit
             if available == 0 or wanted == 0 or offset >= total:
                 return SearchPage([], total, offset, limit)
             if available <= EXACT_POOL_PASSAGES:
-                pool = among if among is not None else sorted(index.profile_ids)
+                pool = among if among is not None else sorted(known)
             else:
-                pool = self._candidate_pool(index, query, among, wanted, available)
-            scores, ids = index.search(query, index.count_for(pool), pool)
-        ranked = sorted(aggregate_passages(scores[0], ids[0]), key=lambda hit: -hit.score)
+                pool = sorted(
+                    set().union(
+                        *(
+                            self._candidate_pool(
+                                index,
+                                leg,
+                                among,
+                                wanted,
+                                part.count_for(among) if among is not None else part.size,
+                            )
+                            for leg, part in zip(legs, parts, strict=True)
+                        )
+                    )
+                )
+            found = [
+                leg.search(index, part.count_for(pool), pool)
+                for leg, part in zip(legs, parts, strict=True)
+                if part.count_for(pool)
+            ]
+        if not found:
+            return SearchPage([], total, offset, limit)
+        scores = np.concatenate([row_scores[0] for row_scores, _ in found])
+        ids = np.concatenate([row_ids[0] for _, row_ids in found])
+        order = np.argsort(-scores, kind="stable")
+        ranked = sorted(aggregate_passages(scores[order], ids[order]), key=lambda hit: -hit.score)
         return SearchPage(ranked[offset:wanted], total, offset, limit)
 
     @staticmethod
     def _candidate_pool(
-        index: VectorIndex, query: np.ndarray, among: list[int] | None, wanted: int, available: int
+        index: PassageIndex, leg: _Leg, among: list[int] | None, wanted: int, available: int
     ) -> list[int]:
         """Return the profiles owning the nearest passages: at least CANDIDATE_FACTOR x wanted."""
+        if available == 0:
+            return []
         k = min(available, max(wanted * CANDIDATE_FACTOR * 2, MIN_CANDIDATE_PASSAGES))
         while True:
-            _, ids = index.search(query, k, among)
+            _, ids = leg.search(index, k, among)
             pool = list(dict.fromkeys(int(v) // MAX_PASSAGES for v in ids[0] if v >= 0))
             if len(pool) >= wanted * CANDIDATE_FACTOR or k >= available:
                 return pool
@@ -375,32 +527,115 @@ class MatchingEngine:
     ) -> dict[int, PairHit]:
         """For each profile, the best (query vector, passage) pair in the target index.
 
-        `target` is "capability" or "needs". With `among`, every passage of those profiles is
-        scored (exact); without it, the `depth` nearest passages of each vector are.
+        `target` is "capability" or "needs" (MiniLM vectors). With `among`, every passage of
+        those profiles is scored (exact); without it, the `depth` nearest passages of each
+        vector are.
         """
-        if not len(vectors):
-            return {}
-        with self._lock:
-            index = getattr(self.sync(), target)
-            available = index.count_for(among) if among is not None else index.size
-            k = available if among is not None else min(available, depth)
-            if k == 0:
-                return {}
-            scores, ids = index.search(vectors, k, among)
+        return self._best_per_profile([_Leg(target, vectors)], among=among, depth=depth)
+
+    def _best_per_profile(
+        self, legs: list[_Leg], *, among: Sequence[int] | None, depth: int
+    ) -> dict[int, PairHit]:
         best: dict[int, PairHit] = {}
-        for query_index, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
-            for score, vector_id in zip(row_scores, row_ids, strict=True):
-                if vector_id < 0:
-                    break
-                profile_id, position = split_passage_id(vector_id)
-                known = best.get(profile_id)
-                if known is None or score > known.score:
-                    best[profile_id] = PairHit(profile_id, float(score), query_index, position)
+        with self._lock:
+            index = self.sync()
+            found = []
+            for leg in legs:
+                if not len(leg.vectors):
+                    continue
+                part = getattr(index, leg.target)
+                available = part.count_for(among) if among is not None else part.size
+                k = available if among is not None else min(available, depth)
+                if k:
+                    found.append((leg, *leg.search(index, k, among)))
+        for leg, scores, ids in found:
+            for row, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
+                query_index = leg.positions[row] if leg.positions is not None else row
+                for score, vector_id in zip(row_scores, row_ids, strict=True):
+                    if vector_id < 0:
+                        break
+                    profile_id, position = split_passage_id(vector_id)
+                    known = best.get(profile_id)
+                    if known is None or score > known.score:
+                        best[profile_id] = PairHit(profile_id, float(score), query_index, position)
         return best
+
+    def best_passage_pairs(
+        self,
+        passages: Sequence[Passage],
+        target: str,
+        *,
+        among: Sequence[int] | None = None,
+        depth: int = 2000,
+    ) -> dict[int, PairHit]:
+        """For each profile, the best (one of `passages`, passage) pair in the target index
+        ("capability" or "needs"); PairHit.query_index is the position in `passages`.
+
+        Each passage is read as the multilingual mode says: off, MiniLM only; always, the
+        multilingual model only; auto, an English passage meets English passages through
+        MiniLM and the others through the multilingual model, a passage in another language
+        meets every passage through the multilingual model. Scores are on MiniLM's scale.
+        """
+        passages = list(passages)
+        if not passages:
+            return {}
+        self.sync()  # fail fast, before any encoding, when there is no index to serve
+        legs = self._passage_legs(passages, target)
+        return self._best_per_profile(legs, among=among, depth=depth)
+
+    def _non_english_passages(self, target: str) -> bool:
+        """True when the target holds passages that only the multilingual model reads."""
+        index = self.sync()
+        return getattr(index, f"{target}_ml").size > getattr(index, target).size
+
+    def _passage_legs(self, passages: list[Passage], target: str) -> list[_Leg]:
+        texts = [passage.text for passage in passages]
+        if self.multilingual is None:
+            return [_Leg(target, self.embedder.encode_passages(texts))]
+        # The asker's passages search: the model reads them as queries (its "query: " prefix),
+        # as the calibration onto MiniLM's scale was fitted.
+        ml_vectors = self.multilingual.queries.encode_passages(texts)
+        if self.mode is MultilingualMode.ALWAYS:
+            return [_Leg(f"{target}_ml", ml_vectors, mapped=True)]
+        english = [i for i, passage in enumerate(passages) if self._reads_with_minilm(passage)]
+        others = [i for i in range(len(passages)) if i not in set(english)]
+        legs = []
+        if english:
+            vectors = self.embedder.encode_passages([texts[i] for i in english])
+            legs.append(_Leg(target, vectors, positions=tuple(english)))
+            if self._non_english_passages(target):
+                legs.append(
+                    _Leg(
+                        f"{target}_ml",
+                        ml_vectors[english],
+                        mapped=True,
+                        without=target,
+                        positions=tuple(english),
+                    )
+                )
+        if others:
+            legs.append(
+                _Leg(f"{target}_ml", ml_vectors[others], mapped=True, positions=tuple(others))
+            )
+        return legs
+
+    def _query_legs(self, query: str) -> list[_Leg]:
+        if self.multilingual is None:
+            return [_Leg("capability", self.embedder.encode_query(query))]
+        if self.mode is MultilingualMode.ALWAYS:
+            return [_Leg("capability_ml", self.multilingual.encode_query(query), mapped=True)]
+        if matching_language(query) not in MINILM_LANGUAGES:
+            return [_Leg("capability_ml", self.multilingual.encode_query(query), mapped=True)]
+        legs = [_Leg("capability", self.embedder.encode_query(query))]
+        if self._non_english_passages("capability"):
+            vector = self.multilingual.encode_query(query)
+            legs.append(_Leg("capability_ml", vector, mapped=True, without="capability"))
+        return legs
 
     def search(
         self, query: str, filters: ProfileFilters | None = None, limit: int = 20, offset: int = 0
     ) -> SearchPage:
-        """Search profiles by the meaning of a plain-language text."""
+        """Search profiles by the meaning of a plain-language text, in any language the
+        multilingual mode reads (see _query_legs)."""
         self.sync()  # before encoding: a missing index is reported without loading the model
-        return self.search_vector(self.embedder.encode_query(query), filters, limit, offset)
+        return self._search_legs(self._query_legs(query), filters, limit, offset)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from babel import Locale, UnknownLocaleError
 from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from partnermatch import reference
 from partnermatch.extensions import db
-from partnermatch.i18n import economy_name
+from partnermatch.i18n import current_locale, economy_name
 from partnermatch.matching.engine import SearchPage
+from partnermatch.matching.multilingual import matching_language
 from partnermatch.matching.passages import Passage, PassageSource, profile_passages
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
@@ -116,6 +118,28 @@ def search_reasons(profile: Profile, query: str, filters: ProfileFilters | None)
     return reasons
 
 
+def language_name(code: str) -> str:
+    """Return a language's name in the current interface language ("vi" -> "Vietnamese")."""
+    try:
+        return Locale.parse(code).get_display_name(current_locale()) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
+def cross_language_reason(passage: Passage | None, query: str) -> str | None:
+    """Say so when the best passage is in another language than the search."""
+    if passage is None:
+        return None
+    theirs, ours = passage.language, matching_language(query)
+    if theirs == ours or "other" in (theirs, ours):
+        return None
+    return gettext(
+        "Matched across languages (%(language)s): searched in %(query_language)s",
+        language=language_name(theirs),
+        query_language=language_name(ours),
+    )
+
+
 def _evidence_for(passage: Passage | None, query: str) -> list[Evidence]:
     if passage is None:
         return []
@@ -143,6 +167,9 @@ def explain_search(page: SearchPage, query: str, filters: ProfileFilters | None)
         passages = profile_passages(profile)
         passage = passages[hit.position] if hit.position < len(passages) else None
         reasons = search_reasons(profile, query, filters)
+        across = cross_language_reason(passage, query)
+        if across:
+            reasons.insert(0, across)
         if hit.supporting:
             reasons.append(
                 ngettext(

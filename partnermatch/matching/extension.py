@@ -7,21 +7,28 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from partnermatch.matching import journal
-from partnermatch.matching.embedder import Embedder, resolve_model
+from partnermatch.matching.embedder import Embedder, MultilingualEmbedder, resolve_model
 from partnermatch.matching.engine import MatchingEngine
+from partnermatch.matching.multilingual import MultilingualMode, multilingual_mode
 
 EXTENSION_KEY = "matching"
 
 
 def init_matching(app: Flask) -> None:
-    """Create the app's matching engine; the model itself loads on first use."""
+    """Create the app's matching engine; the models themselves load on first use."""
     data_dir = Path(app.config["DATA_DIR"])
+    cache_path = Path(app.config["EMBEDDING_CACHE"] or data_dir / "embedding-cache.sqlite3")
+    threads = app.config["EMBEDDING_THREADS"]
     embedder = Embedder(
-        resolve_model(app.config["EMBEDDING_MODEL"]),
-        cache_path=Path(app.config["EMBEDDING_CACHE"] or data_dir / "embedding-cache.sqlite3"),
-        threads=app.config["EMBEDDING_THREADS"],
+        resolve_model(app.config["EMBEDDING_MODEL"]), cache_path=cache_path, threads=threads
     )
-    app.extensions[EXTENSION_KEY] = MatchingEngine(data_dir / "index", embedder)
+    mode = multilingual_mode(app.config["MULTILINGUAL"])
+    multilingual = (
+        MultilingualEmbedder(cache_path, threads=threads)
+        if mode is not MultilingualMode.OFF
+        else None
+    )
+    app.extensions[EXTENSION_KEY] = MatchingEngine(data_dir / "index", embedder, multilingual, mode)
     journal.start_journal()
 
 

@@ -8,6 +8,12 @@ Exact inner-product search (IndexFlatIP) answers filtered queries exactly throug
 IDSelector: measured on 2 cores with one thread, 500k vectors take 28 ms unfiltered and 3 ms
 when a filter keeps 1% (numpy brute force: 18 ms unfiltered). Above EXACT_LIMIT vectors the
 base is an HNSW graph; bench/bench_search.py measures both against brute force.
+
+"capability_ml" and "needs_ml" hold the same passages' vectors from the multilingual model
+(see partnermatch.matching.multilingual), in the same id space. They are stored 8-bit scalar
+quantised (one byte per dimension: 384 bytes a vector instead of 1,536, so ~190 MB rather
+than ~770 MB per worker at 100k profiles), exact up to EXACT_LIMIT and HNSW-SQ above; the
+quantisation moves a cosine by about 0.001, which the filters' exactness does not depend on.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from partnermatch.matching.multilingual import DIMENSION as MULTILINGUAL_DIMENSION
 from partnermatch.matching.passages import MAX_PASSAGES
 from partnermatch.timeutil import utcnow
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FILE_MODE = 0o644
+SNAPSHOT_FOLDER_MODE = 0o755
+SNAPSHOT_FORMAT = 3  # 3: the multilingual indexes beside MiniLM's
 # Up to this many vectors the base is exact; above it, HNSW (see README, "Choosing the index").
 EXACT_LIMIT = 100_000
 HNSW_M = 32
@@ -37,7 +46,8 @@ HNSW_EF_SEARCH = 128
 EXACT_SUBSET_LIMIT = 50_000
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
-INDEX_NAMES = ("capability", "needs")
+INDEX_NAMES = ("capability", "needs", "capability_ml", "needs_ml")
+QUANTISED_INDEXES = frozenset({"capability_ml", "needs_ml"})
 STALE_STAGING_SECONDS = 6 * 3600
 
 
@@ -72,6 +82,7 @@ class VectorIndex:
         self._dead = np.zeros(len(self.row_ids), dtype=bool)
         self._dead_selector: faiss.IDSelector | None = None
         self._dead_rows: np.ndarray | None = None
+        self._live_sorted: np.ndarray | None = None  # live base ids, sorted (see holds)
         self.delta = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.delta_ids: dict[int, np.ndarray] = {}
         if len(self.row_ids):
@@ -82,21 +93,50 @@ class VectorIndex:
                 self.base_rows[int(profiles[start])] = (int(start), int(stop))
 
     @classmethod
-    def build(cls, dimension: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
-        """Build a base index over vectors grouped by profile (each profile's rows together)."""
+    def build(
+        cls, dimension: int, ids: np.ndarray, vectors: np.ndarray, *, quantised: bool = False
+    ) -> VectorIndex:
+        """Build a base index over vectors grouped by profile (each profile's rows together);
+        `quantised` stores them 8-bit scalar quantised (trained on the vectors themselves)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dimension)
+        eight_bits = faiss.ScalarQuantizer.QT_8bit
         if len(vectors) > EXACT_LIMIT:
-            base = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            if quantised:
+                base = faiss.IndexHNSWSQ(dimension, eight_bits, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            else:
+                base = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        elif quantised and len(vectors):
+            base = faiss.IndexScalarQuantizer(dimension, eight_bits, faiss.METRIC_INNER_PRODUCT)
         else:
             base = faiss.IndexFlatIP(dimension)
         if len(vectors):
+            if not base.is_trained:
+                base.train(vectors)
             base.add(vectors)
         return cls(dimension, base, np.asarray(ids, dtype=np.int64))
 
     @property
     def kind(self) -> str:
         return "hnsw" if isinstance(self.base, faiss.IndexHNSW) else "flat"
+
+    @property
+    def quantised(self) -> bool:
+        storage = self.base.storage if isinstance(self.base, faiss.IndexHNSW) else self.base
+        return isinstance(faiss.downcast_index(storage), faiss.IndexScalarQuantizer)
+
+    def holds(self, ids: np.ndarray) -> np.ndarray:
+        """Return, for each vector id, whether this index has a live vector under it."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._live_sorted is None:  # kept until base rows die: a search only looks up
+            self._live_sorted = np.sort(self.row_ids[~self._dead])
+        live = np.zeros(len(ids), dtype=bool)
+        if len(self._live_sorted):
+            at = np.minimum(np.searchsorted(self._live_sorted, ids), len(self._live_sorted) - 1)
+            live = self._live_sorted[at] == ids
+        if self.delta_ids:
+            live |= np.isin(ids, np.concatenate(list(self.delta_ids.values())))
+        return live
 
     @property
     def size(self) -> int:
@@ -142,6 +182,7 @@ class VectorIndex:
                 start, stop = self.base_rows.pop(pid)
                 self._dead[start:stop] = True
                 self._dead_selector = None
+                self._live_sorted = None
             if pid in self.delta_ids:
                 doomed.append(self.delta_ids.pop(pid))
         if doomed:
@@ -185,7 +226,12 @@ class VectorIndex:
         self, queries: np.ndarray, k: int, rows: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         # A selective filter leaves few rows: score them all exactly instead of walking the graph.
-        scores = queries @ _stored_vectors(self.base)[rows].T
+        stored = (
+            self.base.reconstruct_batch(rows)
+            if self.quantised
+            else _stored_vectors(self.base)[rows]
+        )
+        scores = queries @ stored.T
         k = min(k, len(rows))
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         top_scores = np.take_along_axis(scores, top, axis=1)
@@ -226,23 +272,30 @@ class VectorIndex:
 
 @dataclass
 class PassageIndex:
-    """The pair of indexes that make up one state of the engine."""
+    """The indexes that make up one state of the engine: MiniLM's pair, and the
+    multilingual model's pair (empty when PARTNERMATCH_MULTILINGUAL is off)."""
 
     capability: VectorIndex
     needs: VectorIndex
+    capability_ml: VectorIndex = field(default_factory=lambda: VectorIndex(MULTILINGUAL_DIMENSION))
+    needs_ml: VectorIndex = field(default_factory=lambda: VectorIndex(MULTILINGUAL_DIMENSION))
 
     @classmethod
     def empty(cls, dimension: int) -> PassageIndex:
         return cls(VectorIndex(dimension), VectorIndex(dimension))
 
     @property
+    def parts(self) -> list[VectorIndex]:
+        return [getattr(self, name) for name in INDEX_NAMES]
+
+    @property
     def profile_ids(self) -> set[int]:
-        return self.capability.profile_ids | self.needs.profile_ids
+        return set().union(*(part.profile_ids for part in self.parts))
 
     def remove_profiles(self, profile_ids: Iterable[int]) -> None:
         profile_ids = list(profile_ids)
-        self.capability.remove_profiles(profile_ids)
-        self.needs.remove_profiles(profile_ids)
+        for part in self.parts:
+            part.remove_profiles(profile_ids)
 
 
 @dataclass(frozen=True)
@@ -257,6 +310,12 @@ class Manifest:
     index_type: str
     created_at: str
     format: int = SNAPSHOT_FORMAT
+    # The multilingual model and PARTNERMATCH_MULTILINGUAL when built (None and "off": none).
+    multilingual_model_id: str | None = None
+    multilingual_mode: str = "off"
+    multilingual_dimension: int = MULTILINGUAL_DIMENSION
+    capability_ml_passages: int = 0
+    needs_ml_passages: int = 0
     # Each file's size in bytes when written: a cheap check that none was truncated or
     # replaced since (the health check reads it on every call, so no checksum of a 1 GB file).
     file_sizes: dict[str, int] = field(default_factory=dict)
@@ -277,6 +336,9 @@ def _fsync_directory(path: Path) -> None:
 def _write_file_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file, fsync it, then rename it over the target."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # mkstemp makes the file private to its owner; snapshots must be readable by the web
+    # workers even when a rebuild runs as another user (DATA_DIR's own mode guards access).
+    os.fchmod(handle, SNAPSHOT_FILE_MODE)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -346,9 +408,12 @@ class SnapshotStore:
                 row_ids = np.load(folder / f"{name}.ids.npy")
             except (RuntimeError, ValueError, OSError, EOFError) as error:
                 raise SnapshotDamaged(f"{name} cannot be read ({error})") from error
-            if base.d != manifest.dimension or base.ntotal != len(row_ids):
+            dimension = (
+                manifest.multilingual_dimension if name in QUANTISED_INDEXES else manifest.dimension
+            )
+            if base.d != dimension or base.ntotal != len(row_ids):
                 raise SnapshotDamaged(f"{name} does not match its row ids")
-            indexes[name] = VectorIndex(manifest.dimension, base, row_ids)
+            indexes[name] = VectorIndex(dimension, base, row_ids)
         return manifest, PassageIndex(**indexes)
 
     def _next_version_number(self) -> int:
@@ -359,7 +424,15 @@ class SnapshotStore:
         ]
         return max(numbers, default=0) + 1
 
-    def save(self, index: PassageIndex, *, model_id: str, journal_seq: int) -> Manifest:
+    def save(
+        self,
+        index: PassageIndex,
+        *,
+        model_id: str,
+        journal_seq: int,
+        multilingual_model_id: str | None = None,
+        multilingual_mode: str = "off",
+    ) -> Manifest:
         """Write a new snapshot and make it current; return its manifest."""
         self.root.mkdir(parents=True, exist_ok=True)
         number = self._next_version_number()
@@ -374,8 +447,14 @@ class SnapshotStore:
             needs_passages=index.needs.size,
             index_type=index.capability.kind,
             created_at=utcnow().isoformat(timespec="seconds"),
+            multilingual_model_id=multilingual_model_id,
+            multilingual_mode=multilingual_mode,
+            multilingual_dimension=index.capability_ml.dimension,
+            capability_ml_passages=index.capability_ml.size,
+            needs_ml_passages=index.needs_ml.size,
         )
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
+        staging.chmod(SNAPSHOT_FOLDER_MODE)  # as for files: mkdtemp makes it owner-only
         try:
             for name in INDEX_NAMES:
                 part: VectorIndex = getattr(index, name)
@@ -384,6 +463,7 @@ class SnapshotStore:
                 faiss.write_index(part.base, str(staging / f"{name}.faiss"))
                 np.save(staging / f"{name}.ids.npy", part.row_ids)
                 for target in (staging / f"{name}.faiss", staging / f"{name}.ids.npy"):
+                    target.chmod(SNAPSHOT_FILE_MODE)  # whatever the process's umask
                     with target.open("rb") as stream:
                         os.fsync(stream.fileno())
             manifest = replace(

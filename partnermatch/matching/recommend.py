@@ -12,7 +12,9 @@ The score of a candidate C for a profile P adds four factors:
 These are the default FactorWeights; once coordinators have decided on enough suggestions,
 partnermatch.review.learning re-weights them from those decisions.
 
-Similarities are cosine similarities of MiniLM embeddings, floored at 0. The top N is then
+Similarities are cosine similarities of MiniLM embeddings, floored at 0; with the
+multilingual model on (PARTNERMATCH_MULTILINGUAL), passages in other languages are read by
+it and its cosines mapped onto MiniLM's scale (MatchingEngine.best_passage_pairs). The top N is then
 chosen greedily, each pick lowering the candidates that share its organisation (-0.10) or
 economy (-0.02 per earlier pick): a categorical form of maximal marginal relevance, so that
 one organisation or one economy does not fill the list. P itself and P's own organisation
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -205,11 +206,10 @@ def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]
 
 @dataclass
 class _Asker:
-    """The profile recommendations are for: its passages and their vectors."""
+    """The profile recommendations are for: its passages and which of them ask and offer."""
 
     profile: Profile
     passages: list[Passage]
-    vectors: np.ndarray
     needs: list[int]
     offers: list[int]
     asking: list[int]
@@ -222,8 +222,13 @@ class _Asker:
         offers = [i for i, p in enumerate(passages) if p.source in SEARCHABLE_SOURCES]
         # Without stated needs, what the profile is about stands in for what it seeks.
         asking = needs or [i for i, p in enumerate(passages) if p.source is PassageSource.ABOUT]
-        vectors = engine.embedder.encode_passages([p.text for p in passages])
-        return cls(profile, passages, vectors, needs, offers, asking)
+        return cls(profile, passages, needs, offers, asking)
+
+    def asked(self) -> list[Passage]:
+        return [self.passages[i] for i in self.asking]
+
+    def offered(self) -> list[Passage]:
+        return [self.passages[i] for i in self.offers]
 
 
 def _score(
@@ -294,7 +299,7 @@ def recommend(
     assignment) that enforce their own constraints.
     """
     asker = _Asker.of(engine, profile)
-    forward = engine.best_per_profile(asker.vectors[asker.asking], "capability")
+    forward = engine.best_passage_pairs(asker.asked(), "capability")
     excluded = {profile.id}
     if profile.organisation_id is not None:
         excluded |= set(
@@ -317,8 +322,8 @@ def recommend(
         if kind is None or candidate.kind.value == kind
     }
     pool = [hit for hit in pool if hit.profile_id in candidates][:CANDIDATE_POOL]
-    returning: dict[int, PairHit] = engine.best_per_profile(
-        asker.vectors[asker.offers], "needs", among=[hit.profile_id for hit in pool]
+    returning: dict[int, PairHit] = engine.best_passage_pairs(
+        asker.offered(), "needs", among=[hit.profile_id for hit in pool]
     )
     scored = [
         _score(
@@ -343,13 +348,11 @@ def explain_pair(
 ) -> Recommendation | None:
     """Score one candidate for a profile exactly as a recommendation would (no diversity)."""
     asker = _Asker.of(engine, profile)
-    forward = engine.best_per_profile(
-        asker.vectors[asker.asking], "capability", among=[candidate.id]
-    )
+    forward = engine.best_passage_pairs(asker.asked(), "capability", among=[candidate.id])
     hit = forward.get(candidate.id)
     if hit is None:
         return None
-    back = engine.best_per_profile(asker.vectors[asker.offers], "needs", among=[candidate.id])
+    back = engine.best_passage_pairs(asker.offered(), "needs", among=[candidate.id])
     return _score(asker, candidate, hit, back.get(candidate.id), weights)
 
 
@@ -358,8 +361,7 @@ def similar_profiles(
 ) -> list[tuple[Profile, float]]:
     """Return the profiles whose capabilities are closest to this one's (say, similar experts)."""
     passages = [p for p in profile_passages(profile) if p.source in SEARCHABLE_SOURCES]
-    vectors = engine.embedder.encode_passages([p.text for p in passages])
-    best = engine.best_per_profile(vectors, "capability")
+    best = engine.best_passage_pairs(passages, "capability")
     best.pop(profile.id, None)
     ranked = sorted(best.values(), key=lambda hit: hit.score, reverse=True)
     profiles = {

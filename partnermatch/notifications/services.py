@@ -99,7 +99,8 @@ class SendReport:
 
 
 def send_outbox(settings: Mapping[str, Any], limit: int = 500) -> SendReport:
-    """Send unsent outbox messages through SMTP; failures stay queued with their error."""
+    """Send unsent outbox messages through SMTP, committing each as it goes; failures stay
+    queued with their error."""
     pending = list(
         db.session.scalars(
             select(OutboxMessage)
@@ -132,5 +133,7 @@ def send_outbox(settings: Mapping[str, Any], limit: int = 500) -> SendReport:
                 message.sent_at = utcnow()
                 message.last_error = ""
                 sent += 1
-    db.session.flush()
+            # Recorded one by one: should the connection break later in the batch, the
+            # messages already handed to the server are not sent again by the next run.
+            db.session.commit()
     return SendReport(sent, failed)

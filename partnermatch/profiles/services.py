@@ -86,6 +86,7 @@ class ProfileFilters:
     exclude_economies: tuple[str, ...] = ()
     sectors: tuple[str, ...] = ()
     value_chain: tuple[str, ...] = ()
+    exclude_profiles: tuple[int, ...] = ()
 
 
 @dataclass
@@ -409,6 +410,8 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
         query = query.where(Profile.economy.in_(filters.economies))
     if filters.exclude_economies:
         query = query.where(Profile.economy.not_in(filters.exclude_economies))
+    if filters.exclude_profiles:
+        query = query.where(Profile.id.not_in(filters.exclude_profiles))
     if filters.sectors:
         query = query.where(
             Profile.id.in_(

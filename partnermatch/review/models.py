@@ -19,6 +19,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, t
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.extensions import db, enum_column
+from partnermatch.reference import N_
 from partnermatch.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -141,6 +142,22 @@ class Match(db.Model):
         return self.state in CONTACT_STATES
 
 
+# What each action of the history says, after the actor's name ("Ana: approved").
+ACTION_LABELS = {
+    "suggest": N_("suggested this match"),
+    "request": N_("asked for an introduction"),
+    "approve": N_("approved the introduction"),
+    "reject": N_("did not approve the introduction"),
+    "accept": N_("accepted the introduction"),
+    "decline": N_("declined the introduction"),
+    "outcome": N_("recorded the outcome"),
+}
+ON_BEHALF_LABELS = {
+    "sme": N_("on behalf of the SME"),
+    "partner": N_("on behalf of the partner"),
+}
+
+
 class MatchEvent(db.Model):
     """The audit log: every transition of every match, who made it and why."""
 
@@ -157,3 +174,24 @@ class MatchEvent(db.Model):
 
     match: Mapped[Match] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
+
+    @property
+    def action_label(self) -> str:
+        """What the actor did, in words (English; translated where it is shown)."""
+        return ACTION_LABELS.get(self.action.split(" ", 1)[0], self.action)
+
+    @property
+    def on_behalf_label(self) -> str | None:
+        """For a coordinator answering for a party without an account: for whom."""
+        for side, label in ON_BEHALF_LABELS.items():
+            if self.action.endswith(f"(on behalf of the {side})"):
+                return label
+        return None
+
+    @property
+    def state_change(self) -> tuple[str, ...]:
+        """The state labels before and after, or only the one after when it did not change."""
+        after = MatchState(self.to_state).label
+        if self.from_state and self.from_state != self.to_state:
+            return (MatchState(self.from_state).label, after)
+        return (after,)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask import Blueprint, current_app, render_template, request
+from flask_login import current_user
 
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
@@ -21,6 +22,10 @@ def index() -> str:
     form = SearchForm(request.args)
     form.validate()
     filters = form.filters()
+    own_profile = current_user.is_authenticated and current_user.profile
+    if own_profile:
+        # People look for partners, not for themselves.
+        filters = replace(filters, exclude_profiles=(own_profile.id,))
     per_page = current_app.config["SEARCH_RESULTS_PER_PAGE"]
     page_number = form.page_number
     results = None
