@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from flask import Flask
@@ -88,14 +89,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("database_backend", backends, indirect=True, scope="module")
 
 
+def skip_or_fail_in_ci(reason: str) -> NoReturn:
+    """Something a test needs (a server, a browser) is missing: skip locally, but fail in CI,
+    where `.ci/run` installs it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def require_postgres(purpose: str) -> None:
+    """Skip (fail in CI) unless a PostgreSQL server is given for `purpose`."""
+    if not os.environ.get(POSTGRES_URL_VARIABLE):
+        skip_or_fail_in_ci(f"{POSTGRES_URL_VARIABLE} is not set: {purpose}")
+
+
 @pytest.fixture(scope="module")
 def database_backend(request: pytest.FixtureRequest) -> str:
     backend = getattr(request, "param", "sqlite")
-    if backend == "postgresql" and not os.environ.get(POSTGRES_URL_VARIABLE):
-        message = f"{POSTGRES_URL_VARIABLE} is not set: no PostgreSQL server to test against"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    if backend == "postgresql":
+        require_postgres("no PostgreSQL server to test against")
     return backend
 
 

@@ -9,7 +9,6 @@ interrupted request, lose nothing committed before, and serve normally once the 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from partnermatch.auth.tokens import create_token
 from partnermatch.extensions import db
 from partnermatch.profiles import services as profile_services
 from partnermatch.profiles.models import Profile
-from tests.conftest import POSTGRES_URL_VARIABLE, make_test_app, postgres_database
+from tests.conftest import make_test_app, postgres_database, require_postgres
 from tests.factories import PASSWORD, make_profile, make_user, profile_form
 
 
@@ -87,11 +86,7 @@ class Relay:
 
 @pytest.fixture
 def relayed_app(tmp_path: Path, shared_embedding_cache: Path) -> Iterator[tuple]:
-    if not os.environ.get(POSTGRES_URL_VARIABLE):
-        message = f"{POSTGRES_URL_VARIABLE} is not set: this drill needs a PostgreSQL server"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_postgres("this drill needs a PostgreSQL server")
     with postgres_database() as url:
         direct = make_url(url)
         relay = Relay(direct.host or "127.0.0.1", direct.port or 5432)

@@ -25,7 +25,7 @@ from partnermatch.extensions import db as database
 from partnermatch.matching.extension import get_engine
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
-from tests.conftest import make_test_app
+from tests.conftest import make_test_app, skip_or_fail_in_ci
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, ConsoleMessage, Page
@@ -66,10 +66,7 @@ def browser_available() -> None:
     """Skip when chromium or Playwright is missing, except on CI, where that is a failure."""
     missing = _missing_browser_parts()
     if missing:
-        reason = "browser tests need " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail_in_ci("browser tests need " + " and ".join(missing))
 
 
 @dataclass
