@@ -33,7 +33,7 @@ from partnermatch.matching.passages import (
 from partnermatch.matching.search import search
 from partnermatch.profiles import services as profiles
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import EvidenceInput, ProfileFilters
+from partnermatch.profiles.services import EvidenceInput, ProfileFilters, filtered_profile_ids
 from tests.conftest import make_test_app
 from tests.factories import make_profile, profile_input
 
@@ -231,6 +231,25 @@ def test_search_pages_through_results_without_overlap(demo):
     assert everything.total == 97
     assert [r.score for r in everything.results] == sorted(
         (r.score for r in everything.results), reverse=True
+    )
+
+
+@pytest.mark.parametrize("offset", [0, 5])
+def test_leaving_out_profiles_ranks_the_others_as_before(demo, offset):
+    engine = get_engine()
+    query = "metal surface finishing"
+    everyone = engine.search(query, limit=30)
+    left_out = (everyone.hits[0].profile_id, everyone.hits[3].profile_id)
+
+    page = engine.search(query, ProfileFilters(exclude_profiles=left_out), limit=5, offset=offset)
+    in_sme_only = engine.search(query, ProfileFilters(kind="sme", exclude_profiles=left_out))
+
+    others = [hit.profile_id for hit in everyone.hits if hit.profile_id not in left_out]
+    assert [hit.profile_id for hit in page.hits] == others[offset : offset + 5]
+    assert page.total == everyone.total - 2
+    assert not set(left_out) & {hit.profile_id for hit in in_sme_only.hits}
+    assert in_sme_only.total == len(
+        set(filtered_profile_ids(ProfileFilters(kind="sme"))) - set(left_out)
     )
 
 

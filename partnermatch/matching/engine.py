@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -459,6 +459,12 @@ class MatchingEngine:
         profiles hold at most EXACT_POOL_PASSAGES passages, every one of them is scored; above
         that, the candidates are the profiles that own the nearest passages (see README).
         """
+        excluded: set[int] = set(filters.exclude_profiles) if filters else set()
+        if excluded:
+            # A few known profiles (the searcher's own) are left out after ranking: as a
+            # filter they would turn every member's search into a filtered one, and the pool
+            # below is exact for them since it asks for that many more.
+            filters = replace(filters, exclude_profiles=())  # type: ignore[arg-type]
         with self._lock:
             index = self.sync()
             parts = [getattr(index, leg.target) for leg in legs]
@@ -467,10 +473,13 @@ class MatchingEngine:
             if filters is not None and filters != ProfileFilters():
                 among = [pid for pid in filtered_profile_ids(filters) if pid in known]
                 total, available = len(among), sum(part.count_for(among) for part in parts)
+                total -= len(excluded.intersection(among))
             else:
                 total, available = len(known), sum(part.size for part in parts)
-            wanted = offset + limit
-            if available == 0 or wanted == 0 or offset >= total:
+                total -= len(excluded & known)
+            page_end = offset + limit
+            wanted = page_end + len(excluded)
+            if available == 0 or limit == 0 or offset >= total:
                 return SearchPage([], total, offset, limit)
             if available <= EXACT_POOL_PASSAGES:
                 pool = among if among is not None else sorted(known)
@@ -500,7 +509,8 @@ class MatchingEngine:
         ids = np.concatenate([row_ids[0] for _, row_ids in found])
         order = np.argsort(-scores, kind="stable")
         ranked = sorted(aggregate_passages(scores[order], ids[order]), key=lambda hit: -hit.score)
-        return SearchPage(ranked[offset:wanted], total, offset, limit)
+        ranked = [hit for hit in ranked if hit.profile_id not in excluded]
+        return SearchPage(ranked[offset:page_end], total, offset, limit)
 
     @staticmethod
     def _candidate_pool(
