@@ -144,7 +144,6 @@ def register_template_helpers(app: Flask) -> None:
         return {"unread_notifications": unread_count(current_user)}
 
     app.jinja_env.filters["economy_name"] = reference.economy_name
-    app.jinja_env.filters["language_name"] = reference.language_name
     app.jinja_env.filters["sector_label"] = lambda code: getattr(
         reference.sector(code), "label", code
     )

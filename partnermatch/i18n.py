@@ -266,6 +266,15 @@ def language_switcher_options() -> list[tuple[str, str, bool]]:
     return [(code, name, code == chosen) for code, name in supported_locales().items()]
 
 
+def language_name(code: str) -> str:
+    """Return a language's name in the current interface language ("vi" -> "Vietnamese",
+    "zh_Hant" -> "Chinese (Traditional)"); the code itself when Babel does not know it."""
+    try:
+        return Locale.parse(code).get_display_name(current_locale()) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
 def init_app(app: Flask) -> None:
     """Set up Flask-Babel, the locale selector, the language filters and the template globals."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIRECTORY))
@@ -297,6 +306,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         translate=translate,
         economy_name=economy_name,
+        language_name=language_name,
         sector_label=sector_label,
         value_chain_label=value_chain_label,
         enum_label=enum_label,

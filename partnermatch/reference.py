@@ -380,9 +380,3 @@ def normalise_languages(values: Iterable[str], field_name: str = "languages") ->
         if code not in codes:
             codes.append(code)
     return codes
-
-
-def language_name(code: str) -> str:
-    """Return the English name of an ISO 639-1 code."""
-    language = pycountry.languages.get(alpha_2=code)
-    return language.name if language else code

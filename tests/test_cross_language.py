@@ -20,7 +20,7 @@ from partnermatch.matching.engine import MatchingEngine
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.index import VectorIndex
 from partnermatch.matching.multilingual import MultilingualMode
-from partnermatch.matching.recommend import recommend
+from partnermatch.matching.recommend import Recommendation, recommend
 from partnermatch.matching.search import search
 from partnermatch.profiles import services as profiles
 from partnermatch.profiles.models import Profile
@@ -31,6 +31,7 @@ ENGLISH_SHRIMP_NEED = "shrimp farm disease testing and water quality monitoring"
 VIETNAMESE_EXPERT = "demo-expert-vn-shrimp-health"
 VIETNAMESE_BATTERY_SME = "demo-sme-vn-lfp-battery-packs"
 ENGLISH_BATTERY_LAB = "demo-expert-kr-battery-safety-testing"
+ENGLISH_ETRIKE_FLEET = "demo-sme-ph-etrike-fleet"  # needs LFP packs, in English
 
 
 def by_external_id(external_id: str) -> Profile:
@@ -55,15 +56,36 @@ def test_a_vietnamese_search_finds_english_offers(demo):
     assert ENGLISH_BATTERY_LAB in [result.profile.external_id for result in results.results]
 
 
-def test_the_vietnamese_smes_needs_find_the_english_battery_safety_lab(demo):
-    sme = by_external_id(VIETNAMESE_BATTERY_SME)
-
-    recommended = recommend(get_engine(), sme, limit=5)
-
+def recommendation_for(asker: str, partner: str) -> Recommendation:
+    """The recommendation of `partner` among the asking profile's top 5 (fails if absent)."""
+    recommended = recommend(get_engine(), by_external_id(asker), limit=5)
     names = [recommendation.profile.external_id for recommendation in recommended]
-    assert ENGLISH_BATTERY_LAB in names, names
-    lab = recommended[names.index(ENGLISH_BATTERY_LAB)]
+    assert partner in names, names
+    return recommended[names.index(partner)]
+
+
+def test_the_vietnamese_smes_needs_find_the_english_battery_safety_lab(demo):
+    lab = recommendation_for(VIETNAMESE_BATTERY_SME, ENGLISH_BATTERY_LAB)
+
     assert lab.quotes[0].title == "Your needs" and "UN38.3" in lab.quotes[0].snippet
+    assert lab.across_languages == ("en", "vi")
+
+
+def test_the_vietnamese_battery_maker_is_recommended_for_an_english_need_and_says_why(demo):
+    maker = recommendation_for(ENGLISH_ETRIKE_FLEET, VIETNAMESE_BATTERY_SME)
+
+    assert maker.quotes[0].title == "Your needs" and "LFP" in maker.quotes[0].snippet
+    assert maker.across_languages == ("vi", "en")
+    assert "IP67" in maker.quotes[1].snippet  # their offers, quoted in Vietnamese
+
+
+def test_the_fleets_profile_page_says_the_battery_maker_matched_across_languages(demo):
+    fleet = by_external_id(ENGLISH_ETRIKE_FLEET)
+
+    page = demo.test_client().get(f"/profiles/{fleet.id}").get_data(as_text=True)
+
+    assert "Công ty TNHH Pin Xanh Bình Dương" in page
+    assert "Matched across languages: their words are in Vietnamese, yours in English" in page
 
 
 def test_the_index_holds_every_passage_for_the_multilingual_model_and_english_ones_for_minilm(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,10 +11,13 @@ import pytest
 from partnermatch.matching import multilingual
 from partnermatch.matching.engine import SUPPORT_THRESHOLD
 from partnermatch.matching.multilingual import (
+    CALIBRATION_FILE,
     DIMENSION,
+    MODEL_ID,
     MultilingualEncoder,
     MultilingualMode,
     detect_language,
+    get_calibration,
     multilingual_mode,
     to_minilm_scale,
 )
@@ -151,24 +155,49 @@ def test_an_unknown_setting_is_refused_naming_the_setting_and_the_choices(value)
 def test_calibration_keeps_the_order_of_scores_and_the_range_of_cosines():
     cosines = np.linspace(-1.0, 1.0, 41)
 
-    mapped = to_minilm_scale(cosines)
+    mapped = to_minilm_scale(cosines, "en", "vi")
 
     assert mapped.dtype == np.float32
     assert np.all(np.diff(mapped) >= 0)
     assert mapped.min() >= -1.0 and mapped.max() <= 1.0
-    assert isinstance(to_minilm_scale(0.85), float)
+    assert isinstance(to_minilm_scale(0.85, "th", "en"), float)
 
 
-def test_on_minilms_scale_a_translation_passes_the_support_threshold_and_a_stranger_does_not(
+def test_on_minilms_scale_a_translation_passes_the_support_threshold_and_strangers_do_not(
     encoder,
 ):
     query = encoder.encode_query("We need a heat treatment partner for forged steel gears.")
-    translation, stranger = encoder.encode_passages(
+    translation, *strangers = encoder.encode_passages(
         [
             "Chúng tôi cung cấp dịch vụ nhiệt luyện cho bánh răng thép rèn.",
             "Chúng tôi thiết kế bao bì cho các nhà sản xuất cà phê địa phương.",
+            "Chúng tôi tổ chức tour du lịch homestay ở Sa Pa.",
+            "Chúng tôi bán quần áo trẻ em trực tuyến.",
+            "Chúng tôi phát triển phần mềm kế toán cho cửa hàng nhỏ.",
+            "Chúng tôi nuôi tôm thẻ chân trắng ở Cà Mau.",
         ]
     )
 
-    assert to_minilm_scale(float(query @ translation)) > SUPPORT_THRESHOLD
-    assert to_minilm_scale(float(query @ stranger)) < SUPPORT_THRESHOLD
+    on_minilms_scale = to_minilm_scale(np.asarray(strangers) @ query, "en", "vi")
+    translated = to_minilm_scale(float(query @ translation), "en", "vi")
+    assert translated > SUPPORT_THRESHOLD
+    assert np.median(on_minilms_scale) < SUPPORT_THRESHOLD
+    assert translated > on_minilms_scale.max() + 0.3
+
+
+def test_each_pair_of_languages_has_its_own_map_and_unfitted_ones_fall_back_to_the_pooled():
+    calibration = get_calibration()
+
+    # An English query meets Vietnamese text lower on this model's scale than Spanish text.
+    assert to_minilm_scale(0.80, "en", "vi") > to_minilm_scale(0.80, "en", "es")
+    assert np.array_equal(calibration.knots("ja", "ko")[0], calibration.knots("fr", "de")[0])
+    assert np.array_equal(calibration.knots("ja", "ja")[0], calibration.knots("ko", "ko")[0])
+    assert not np.array_equal(calibration.knots("ja", "ko")[0], calibration.knots("ja", "ja")[0])
+
+
+def test_calibration_file_is_for_the_model_the_engine_loads():
+    document = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+
+    assert document["model_id"] == MODEL_ID
+    for knots in document["maps"].values():
+        assert np.all(np.diff(knots["cosine"]) >= 0) and np.all(np.diff(knots["minilm"]) >= 0)

@@ -140,3 +140,26 @@ def test_only_a_freshly_built_index_is_saved(built, tmp_path):
     with pytest.raises(ValueError, match="freshly built"):
         SnapshotStore(tmp_path).save(PassageIndex(vector_index, empty), model_id="m", journal_seq=0)
     assert SnapshotStore(tmp_path).current_version() is None
+
+
+def test_each_vector_keeps_its_language_through_edits_and_snapshots(tmp_path):
+    ids, vectors = corpus()
+    languages = (ids // 1024 % 3).astype(np.uint8)  # profile 1: code 1, 2: code 2, 3: code 0
+    vector_index = VectorIndex.build(DIMENSION, ids, vectors, languages=languages)
+    first, second = passage_id(1, 0), passage_id(2, 3)
+
+    assert list(vector_index.languages_of(np.array([[first, second, -1]]))[0]) == [1, 2, 0]
+
+    vector_index.remove_profiles([2])
+    vector_index.add(np.array([second]), vectors[:1], np.array([5], np.uint8))
+    assert list(vector_index.languages_of(np.array([first, second]))) == [1, 5]
+    assert vector_index.search(vectors[0], 1, among=[2])[1][0][0] == second
+
+    store = SnapshotStore(tmp_path)
+    rebuilt = VectorIndex.build(DIMENSION, ids, vectors, languages=languages)
+    empty = VectorIndex.build(
+        DIMENSION, np.zeros(0, np.int64), np.zeros((0, DIMENSION), np.float32)
+    )
+    store.save(PassageIndex(rebuilt, empty), model_id="m", journal_seq=0)
+    _, loaded = store.load(store.current_version())
+    np.testing.assert_array_equal(loaded.capability.languages_of(ids), languages)

@@ -26,8 +26,9 @@ from partnermatch.matching.index import (
 )
 from partnermatch.matching.multilingual import (
     MultilingualMode,
+    get_calibration,
+    language_code,
     matching_language,
-    to_minilm_scale,
 )
 from partnermatch.matching.passages import (
     MAX_PASSAGES,
@@ -147,6 +148,10 @@ class _Encoded:
     capability_ml_vectors: np.ndarray
     needs_ml_ids: np.ndarray
     needs_ml_vectors: np.ndarray
+    capability_languages: np.ndarray  # each row's language code, for every index alike
+    needs_languages: np.ndarray
+    capability_ml_languages: np.ndarray
+    needs_ml_languages: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class _Leg:
     mapped: bool = False  # the multilingual model's cosines: mapped onto MiniLM's scale
     without: str | None = None  # skip passages this index holds (they have a MiniLM vector)
     positions: tuple[int, ...] | None = None  # which of the caller's texts each vector is
+    languages: tuple[str, ...] = ("en",)  # each vector's language (one: all the same)
 
     def search(
         self, index: PassageIndex, k: int, among: Sequence[int] | None
@@ -172,7 +178,14 @@ class _Leg:
             scores = np.take_along_axis(scores, order, axis=1)
             ids = np.take_along_axis(ids, order, axis=1)
         if self.mapped:
-            scores = np.where(ids >= 0, to_minilm_scale(scores), -np.inf).astype(np.float32)
+            query_codes = np.asarray([language_code(lang) for lang in self.languages])
+            passage_codes = getattr(index, self.target).languages_of(ids)
+            mapped = get_calibration().to_minilm_scale(scores, query_codes[:, None], passage_codes)
+            scores = np.where(ids >= 0, mapped, -np.inf).astype(np.float32)
+            if len(scores[0]) > 1:  # a language pair's map can reorder one model's scores
+                order = np.argsort(-scores, axis=1, kind="stable")
+                scores = np.take_along_axis(scores, order, axis=1)
+                ids = np.take_along_axis(ids, order, axis=1)
         return scores, ids
 
 
@@ -206,6 +219,9 @@ def _build_index(parts: list[_Encoded], dimension: int, ml_dimension: int) -> Pa
                 ]
             ),
             quantised=quantised,
+            languages=np.concatenate(
+                [np.zeros(0, np.uint8), *(getattr(p, f"{name}_languages") for p in parts)]
+            ),
         )
 
     return PassageIndex(
@@ -337,7 +353,9 @@ class MatchingEngine:
             encoded = self._encode_profiles(batch)
             for name in ("capability", "needs", "capability_ml", "needs_ml"):
                 getattr(index, name).add(
-                    getattr(encoded, f"{name}_ids"), getattr(encoded, f"{name}_vectors")
+                    getattr(encoded, f"{name}_ids"),
+                    getattr(encoded, f"{name}_vectors"),
+                    getattr(encoded, f"{name}_languages"),
                 )
 
     def _encode_profiles(self, batch: list[tuple[Profile, list[Passage]]]) -> _Encoded:
@@ -347,13 +365,18 @@ class MatchingEngine:
         texts: list[str] = []
         capability: list[bool] = []
         minilm: list[bool] = []
+        languages: list[int] = []
         for profile, passages in batch:
             for position, passage in enumerate(passages):
                 ids.append(passage_id(profile.id, position))
                 texts.append(passage.text)
                 capability.append(passage.source in SEARCHABLE_SOURCES)
                 minilm.append(self._reads_with_minilm(passage))
+                languages.append(
+                    0 if self.mode is MultilingualMode.OFF else language_code(passage.language)
+                )
         id_array = np.asarray(ids, dtype=np.int64)
+        language_array = np.asarray(languages, dtype=np.uint8)
         searchable = np.asarray(capability, dtype=bool)
         read = np.asarray(minilm, dtype=bool)
         vectors = self.embedder.encode_passages(
@@ -362,12 +385,13 @@ class MatchingEngine:
         if not len(vectors):
             vectors = np.zeros((0, self.embedder.dimension), np.float32)
         mini_ids, mini_searchable = id_array[read], searchable[read]
+        mini_languages = language_array[read]
         if self.multilingual is not None:
             ml_vectors = self.multilingual.encode_passages(texts)
-            ml_ids, ml_searchable = id_array, searchable
+            ml_ids, ml_searchable, ml_languages = id_array, searchable, language_array
         else:
             ml_vectors = np.zeros((0, MULTILINGUAL_DIMENSION), np.float32)
-            ml_ids, ml_searchable = id_array[:0], searchable[:0]
+            ml_ids, ml_searchable, ml_languages = id_array[:0], searchable[:0], language_array[:0]
         return _Encoded(
             mini_ids[mini_searchable],
             vectors[mini_searchable],
@@ -377,6 +401,10 @@ class MatchingEngine:
             ml_vectors[ml_searchable],
             ml_ids[~ml_searchable],
             ml_vectors[~ml_searchable],
+            mini_languages[mini_searchable],
+            mini_languages[~mini_searchable],
+            ml_languages[ml_searchable],
+            ml_languages[~ml_searchable],
         )
 
     # --- rebuilding -------------------------------------------------------------------------
@@ -605,8 +633,9 @@ class MatchingEngine:
         # The asker's passages search: the model reads them as queries (its "query: " prefix),
         # as the calibration onto MiniLM's scale was fitted.
         ml_vectors = self.multilingual.queries.encode_passages(texts)
+        languages = [passage.language for passage in passages]
         if self.mode is MultilingualMode.ALWAYS:
-            return [_Leg(f"{target}_ml", ml_vectors, mapped=True)]
+            return [_Leg(f"{target}_ml", ml_vectors, mapped=True, languages=tuple(languages))]
         english = [i for i, passage in enumerate(passages) if self._reads_with_minilm(passage)]
         others = [i for i in range(len(passages)) if i not in set(english)]
         legs = []
@@ -621,25 +650,40 @@ class MatchingEngine:
                         mapped=True,
                         without=target,
                         positions=tuple(english),
+                        languages=tuple(languages[i] for i in english),
                     )
                 )
         if others:
             legs.append(
-                _Leg(f"{target}_ml", ml_vectors[others], mapped=True, positions=tuple(others))
+                _Leg(
+                    f"{target}_ml",
+                    ml_vectors[others],
+                    mapped=True,
+                    positions=tuple(others),
+                    languages=tuple(languages[i] for i in others),
+                )
             )
         return legs
 
     def _query_legs(self, query: str) -> list[_Leg]:
         if self.multilingual is None:
             return [_Leg("capability", self.embedder.encode_query(query))]
-        if self.mode is MultilingualMode.ALWAYS:
-            return [_Leg("capability_ml", self.multilingual.encode_query(query), mapped=True)]
-        if matching_language(query) not in MINILM_LANGUAGES:
-            return [_Leg("capability_ml", self.multilingual.encode_query(query), mapped=True)]
+        language = matching_language(query)
+        if self.mode is MultilingualMode.ALWAYS or language not in MINILM_LANGUAGES:
+            vector = self.multilingual.encode_query(query)
+            return [_Leg("capability_ml", vector, mapped=True, languages=(language,))]
         legs = [_Leg("capability", self.embedder.encode_query(query))]
         if self._non_english_passages("capability"):
             vector = self.multilingual.encode_query(query)
-            legs.append(_Leg("capability_ml", vector, mapped=True, without="capability"))
+            legs.append(
+                _Leg(
+                    "capability_ml",
+                    vector,
+                    mapped=True,
+                    without="capability",
+                    languages=(language,),
+                )
+            )
         return legs
 
     def search(

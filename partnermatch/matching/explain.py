@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from babel import Locale, UnknownLocaleError
 from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from partnermatch import reference
 from partnermatch.extensions import db
-from partnermatch.i18n import current_locale, economy_name
+from partnermatch.i18n import economy_name, language_name
 from partnermatch.matching.engine import SearchPage
 from partnermatch.matching.multilingual import matching_language
 from partnermatch.matching.passages import Passage, PassageSource, profile_passages
@@ -116,14 +115,6 @@ def search_reasons(profile: Profile, query: str, filters: ProfileFilters | None)
     if shared:
         reasons.append(gettext("Keywords: %(keywords)s", keywords=", ".join(shared)))
     return reasons
-
-
-def language_name(code: str) -> str:
-    """Return a language's name in the current interface language ("vi" -> "Vietnamese")."""
-    try:
-        return Locale.parse(code).get_display_name(current_locale()) or code
-    except (ValueError, UnknownLocaleError):
-        return code
 
 
 def cross_language_reason(passage: Passage | None, query: str) -> str | None:

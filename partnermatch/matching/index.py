@@ -36,7 +36,7 @@ from partnermatch.timeutil import utcnow
 
 SNAPSHOT_FILE_MODE = 0o644
 SNAPSHOT_FOLDER_MODE = 0o755
-SNAPSHOT_FORMAT = 3  # 3: the multilingual indexes beside MiniLM's
+SNAPSHOT_FORMAT = 4  # 3: the multilingual indexes beside MiniLM's; 4: passage languages
 # Up to this many vectors the base is exact; above it, HNSW (see README, "Choosing the index").
 EXACT_LIMIT = 100_000
 HNSW_M = 32
@@ -64,6 +64,16 @@ def _expand_ranges(ranges: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
 
 
+def _lookup(
+    keys: np.ndarray, order: np.ndarray, values: np.ndarray, wanted: np.ndarray, found: np.ndarray
+) -> np.ndarray:
+    """Return `found` with the values of the wanted keys that are in `keys` filled in."""
+    sorted_keys = keys[order]
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
+    hit = sorted_keys[at] == wanted
+    return np.where(hit, values[order[at]], found).astype(np.uint8)
+
+
 class VectorIndex:
     """One searchable set of passage vectors: a base built at the last rebuild, plus a delta.
 
@@ -73,11 +83,27 @@ class VectorIndex:
     """
 
     def __init__(
-        self, dimension: int, base: faiss.Index | None = None, row_ids: np.ndarray | None = None
+        self,
+        dimension: int,
+        base: faiss.Index | None = None,
+        row_ids: np.ndarray | None = None,
+        row_languages: np.ndarray | None = None,
     ):
         self.dimension = dimension
         self.base = base if base is not None else faiss.IndexFlatIP(dimension)
         self.row_ids = row_ids if row_ids is not None else np.zeros(0, dtype=np.int64)
+        # Each row's language code (partnermatch.matching.multilingual.language_code); 0 when
+        # not known. The multilingual model's scores are calibrated per pair of languages.
+        self.row_languages = (
+            np.asarray(row_languages, dtype=np.uint8)
+            if row_languages is not None
+            else np.zeros(len(self.row_ids), dtype=np.uint8)
+        )
+        if len(self.row_languages) != len(self.row_ids):
+            raise ValueError("row_languages must give one language per row")
+        self._row_order: np.ndarray | None = None  # argsort of row_ids (see languages_of)
+        self.delta_languages: dict[int, int] = {}  # passage id -> language code
+        self._delta_language_table: tuple[np.ndarray, np.ndarray] | None = None
         self.base_rows: dict[int, tuple[int, int]] = {}
         self._dead = np.zeros(len(self.row_ids), dtype=bool)
         self._dead_selector: faiss.IDSelector | None = None
@@ -94,10 +120,17 @@ class VectorIndex:
 
     @classmethod
     def build(
-        cls, dimension: int, ids: np.ndarray, vectors: np.ndarray, *, quantised: bool = False
+        cls,
+        dimension: int,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        quantised: bool = False,
+        languages: np.ndarray | None = None,
     ) -> VectorIndex:
         """Build a base index over vectors grouped by profile (each profile's rows together);
-        `quantised` stores them 8-bit scalar quantised (trained on the vectors themselves)."""
+        `quantised` stores them 8-bit scalar quantised (trained on the vectors themselves);
+        `languages` gives each row's language code."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dimension)
         eight_bits = faiss.ScalarQuantizer.QT_8bit
         if len(vectors) > EXACT_LIMIT:
@@ -114,7 +147,7 @@ class VectorIndex:
             if not base.is_trained:
                 base.train(vectors)
             base.add(vectors)
-        return cls(dimension, base, np.asarray(ids, dtype=np.int64))
+        return cls(dimension, base, np.asarray(ids, dtype=np.int64), languages)
 
     @property
     def kind(self) -> str:
@@ -163,12 +196,20 @@ class VectorIndex:
             total += stop - start + len(self.delta_ids.get(pid, ()))
         return total
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors under their ids (a profile's passages must be removed first)."""
+    def add(
+        self, ids: np.ndarray, vectors: np.ndarray, languages: np.ndarray | None = None
+    ) -> None:
+        """Add vectors under their ids (a profile's passages must be removed first), with
+        each one's language code if given."""
         if not len(ids):
             return
         ids = np.asarray(ids, dtype=np.int64)
         self.delta.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        if languages is not None:
+            self.delta_languages.update(
+                zip(ids.tolist(), np.asarray(languages).tolist(), strict=True)
+            )
+            self._delta_language_table = None
         for profile_id in np.unique(ids // MAX_PASSAGES):
             mine = ids[ids // MAX_PASSAGES == profile_id]
             known = self.delta_ids.get(int(profile_id))
@@ -186,7 +227,30 @@ class VectorIndex:
             if pid in self.delta_ids:
                 doomed.append(self.delta_ids.pop(pid))
         if doomed:
-            self.delta.remove_ids(faiss.IDSelectorBatch(np.concatenate(doomed)))
+            doomed_ids = np.concatenate(doomed)
+            self.delta.remove_ids(faiss.IDSelectorBatch(doomed_ids))
+            for passage in doomed_ids.tolist():
+                self.delta_languages.pop(passage, None)
+            self._delta_language_table = None
+
+    def languages_of(self, ids: np.ndarray) -> np.ndarray:
+        """Return the language code of each vector id a search returned (0 for -1 padding or
+        an id never stored); a profile's re-added passages have their new codes."""
+        ids = np.asarray(ids, dtype=np.int64)
+        codes = np.zeros(ids.shape, dtype=np.uint8)
+        if len(self.row_ids):
+            if self._row_order is None:
+                self._row_order = np.argsort(self.row_ids, kind="stable")
+            codes = _lookup(self.row_ids, self._row_order, self.row_languages, ids, codes)
+        if self.delta_languages:
+            if self._delta_language_table is None:
+                self._delta_language_table = (
+                    np.fromiter(self.delta_languages.keys(), dtype=np.int64),
+                    np.fromiter(self.delta_languages.values(), dtype=np.uint8),
+                )
+            keys, values = self._delta_language_table
+            codes = _lookup(keys, np.argsort(keys, kind="stable"), values, ids, codes)
+        return codes
 
     def _live_selector(self) -> faiss.IDSelector | None:
         if not self._dead.any():
@@ -406,14 +470,15 @@ class SnapshotStore:
             try:
                 base = faiss.read_index(str(folder / f"{name}.faiss"))
                 row_ids = np.load(folder / f"{name}.ids.npy")
+                row_languages = np.load(folder / f"{name}.languages.npy")
             except (RuntimeError, ValueError, OSError, EOFError) as error:
                 raise SnapshotDamaged(f"{name} cannot be read ({error})") from error
             dimension = (
                 manifest.multilingual_dimension if name in QUANTISED_INDEXES else manifest.dimension
             )
-            if base.d != dimension or base.ntotal != len(row_ids):
+            if base.d != dimension or not base.ntotal == len(row_ids) == len(row_languages):
                 raise SnapshotDamaged(f"{name} does not match its row ids")
-            indexes[name] = VectorIndex(dimension, base, row_ids)
+            indexes[name] = VectorIndex(dimension, base, row_ids, row_languages)
         return manifest, PassageIndex(**indexes)
 
     def _next_version_number(self) -> int:
@@ -462,7 +527,12 @@ class SnapshotStore:
                     raise ValueError("only a freshly built index can be saved as a snapshot")
                 faiss.write_index(part.base, str(staging / f"{name}.faiss"))
                 np.save(staging / f"{name}.ids.npy", part.row_ids)
-                for target in (staging / f"{name}.faiss", staging / f"{name}.ids.npy"):
+                np.save(staging / f"{name}.languages.npy", part.row_languages)
+                for target in (
+                    staging / f"{name}.faiss",
+                    staging / f"{name}.ids.npy",
+                    staging / f"{name}.languages.npy",
+                ):
                     target.chmod(SNAPSHOT_FILE_MODE)  # whatever the process's umask
                     with target.open("rb") as stream:
                         os.fsync(stream.fileno())

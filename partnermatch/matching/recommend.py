@@ -112,12 +112,18 @@ class Recommendation:
     score: float
     factors: list[Factor]
     quotes: list[Quote] = field(default_factory=list)
+    # (their language, yours) when the words that matched are in two languages, else None
+    across_languages: tuple[str, str] | None = None
 
     @property
     def reasons(self) -> list[str]:
-        return [
+        reasons = [
             f"{f.label}: {f.contribution:+.2f} ({f.detail})" for f in self.factors if f.contribution
         ]
+        if self.across_languages:
+            theirs, yours = self.across_languages
+            reasons.insert(0, f"Matched across languages: theirs {theirs}, yours {yours}")
+        return reasons
 
 
 def _value_chain_factor(profile: Profile, candidate: Profile) -> tuple[float, str]:
@@ -269,9 +275,11 @@ def _score(
             "across",
         ),
     ]
+    asked = asker.passages[asker.asking[hit.query_index]]
+    theirs = profile_passages(candidate)
     quotes = _quotes(
-        asker.passages[asker.asking[hit.query_index]],
-        profile_passages(candidate),
+        asked,
+        theirs,
         hit,
         back if back_score else None,
         asker.passages[asker.offers[back.query_index]] if back else None,
@@ -281,7 +289,16 @@ def _score(
         score=sum(factor.contribution for factor in factors),
         factors=factors,
         quotes=quotes,
+        across_languages=_languages_if_different(
+            theirs[hit.position] if hit.position < len(theirs) else None, asked
+        ),
     )
+
+
+def _languages_if_different(answer: Passage | None, asked: Passage) -> tuple[str, str] | None:
+    if answer is None or "other" in (answer.language, asked.language):
+        return None
+    return (answer.language, asked.language) if answer.language != asked.language else None
 
 
 def recommend(
