@@ -24,9 +24,11 @@ from partnermatch.matching.engine import (
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.multilingual import MultilingualMode, to_minilm_scale
 from partnermatch.matching.passages import (
+    CHUNK_CHARACTERS,
     CHUNK_OVERLAP,
     SEARCHABLE_SOURCES,
     PassageSource,
+    chunk_text,
     chunk_words,
     profile_passages,
 )
@@ -57,11 +59,45 @@ def test_long_texts_are_cut_into_overlapping_chunks():
 
     chunks = chunk_words(" ".join(words))
 
-    assert [len(chunk.split()) for chunk in chunks] == [200, 200, 130]
+    assert [len(chunk.split()) for chunk in chunks] == [150, 150, 150, 90]
     assert chunks[1].split()[:CHUNK_OVERLAP] == chunks[0].split()[-CHUNK_OVERLAP:]
     assert chunks[-1].split()[-1] == "w449"
     assert chunk_words("short text") == ["short text"]
     assert chunk_words("   ") == []
+
+
+def test_every_chunk_fits_in_the_word_pieces_minilm_reads(demo):
+    embedder = get_engine().embedder
+    objective = " ".join(
+        [
+            "The project will develop power electronics for electric vehicles, including "
+            "silicon carbide inverters and wireless charging, and test them in demonstrator "
+            "cars with industrial partners across Europe."
+        ]
+        * 20
+    )
+    tokenizer = embedder.model.tokenizer
+
+    chunks = chunk_text(objective)
+
+    assert len(chunks) > 1
+    assert all(
+        len(tokenizer(chunk)["input_ids"]) <= embedder.model.max_seq_length for chunk in chunks
+    )
+
+
+def test_chinese_and_thai_texts_are_cut_by_characters_at_sentence_ends():
+    sentence = "我們提供鋁合金壓鑄與五軸CNC加工服務並保證交期穩定。"  # 26 characters
+    thai = "เราให้บริการชุบผิวโลหะ " * 40
+
+    chunks = chunk_text(sentence * 30)
+    thai_chunks = chunk_text(thai)
+
+    assert len(chunks) > 2 and all(len(chunk) <= CHUNK_CHARACTERS for chunk in chunks)
+    assert all(chunk.endswith("。") for chunk in chunks)
+    assert "".join(chunks).count("交期穩定") >= 30  # every sentence kept, some twice (overlap)
+    assert len(thai_chunks) > 1 and all(len(c) <= CHUNK_CHARACTERS for c in thai_chunks)
+    assert chunk_text("Aluminium die casting, 五軸CNC") == ["Aluminium die casting, 五軸CNC"]
 
 
 def test_a_profile_is_many_passages_with_needs_kept_apart(db):
