@@ -8,6 +8,7 @@ translated from the catalogues in partnermatch/translations/.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -260,6 +261,27 @@ def format_score(value: float | None, digits: int = 2, sign: bool = False) -> st
     return format_decimal(value, pattern)
 
 
+def factor_detail(factor: Any) -> str:
+    """Return a recommendation factor's detail in the current language: a Factor, or one as
+    stored on a match (older matches stored only the English text)."""
+    from partnermatch.matching.recommend import render_detail
+
+    if isinstance(factor, Mapping):
+        message, values = factor.get("detail_message"), factor.get("detail_values") or {}
+        if not message:
+            return str(factor.get("detail", ""))
+    else:
+        message, values = factor.detail_message, factor.detail_values
+    return render_detail(
+        message,
+        values,
+        translate=gettext,
+        economy=economy_name,
+        position=lambda code: value_chain_label(code).lower(),
+        score=format_score,
+    )
+
+
 def language_switcher_options() -> list[tuple[str, str, bool]]:
     """Return (code, own name, chosen) for each supported locale."""
     chosen = current_locale()
@@ -307,6 +329,7 @@ def init_app(app: Flask) -> None:
         translate=translate,
         economy_name=economy_name,
         language_name=language_name,
+        factor_detail=factor_detail,
         sector_label=sector_label,
         value_chain_label=value_chain_label,
         enum_label=enum_label,

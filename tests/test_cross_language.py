@@ -4,6 +4,7 @@ whose profiles include a Vietnamese SME, a Vietnamese expert and a Spanish SME."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -86,6 +87,23 @@ def test_the_fleets_profile_page_says_the_battery_maker_matched_across_languages
 
     assert "Công ty TNHH Pin Xanh Bình Dương" in page
     assert "Matched across languages: their words are in Vietnamese, yours in English" in page
+
+
+def test_in_vietnamese_the_why_this_match_panel_is_in_vietnamese(demo):
+    fleet = by_external_id(ENGLISH_ETRIKE_FLEET)
+
+    page = (
+        demo.test_client()
+        .get(f"/profiles/{fleet.id}", headers={"Accept-Language": "vi"})
+        .get_data(as_text=True)
+    )
+
+    assert (
+        "Khớp giữa các ngôn ngữ: hồ sơ của họ viết bằng Tiếng Việt, của bạn bằng Tiếng Anh" in page
+    )
+    assert re.search(r"độ tương đồng 0,\d\d", page)  # "similarity 0.75", a Vietnamese decimal
+    assert "Việt Nam và Phi-líp-pin" in page  # their economy and yours
+    assert "similarity 0." not in page and "same economy" not in page
 
 
 def test_the_index_holds_every_passage_for_the_multilingual_model_and_english_ones_for_minilm(

@@ -23,6 +23,7 @@ are never recommended.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -39,6 +40,7 @@ from partnermatch.matching.passages import (
     profile_passages,
 )
 from partnermatch.profiles.models import Profile
+from partnermatch.reference import N_
 
 DEFAULT_CROSS_ECONOMY_WEIGHT = 0.05
 SAME_ORGANISATION_PENALTY = 0.10
@@ -95,9 +97,45 @@ DEFAULT_WEIGHTS = FactorWeights()
 class Factor:
     label: str
     contribution: float
-    detail: str
+    # Why, as a message with %(name)s fields and their values, so that each reader gets it in
+    # their language (see partnermatch.i18n.factor_detail); fields named *_economy hold an
+    # economy code, *_position a value-chain code, and numbers are scores.
+    detail_message: str
     value: float = 0.0  # the factor itself, before its weight
     feature: str = ""  # need, mutual, chain, across (empty for diversity)
+    detail_values: Mapping[str, str | float] = field(default_factory=dict)
+
+    @property
+    def detail(self) -> str:
+        """The detail in English, as the CLI and the API give it."""
+        return render_detail(self.detail_message, self.detail_values)
+
+
+def render_detail(
+    message: str,
+    values: Mapping[str, str | float],
+    translate: Callable[[str], str] = lambda text: text,
+    economy: Callable[[str], str] = lambda code: reference.economy_name(code),
+    position: Callable[[str], str] = lambda code: _position_label(code),
+    score: Callable[[float], str] = lambda number: f"{number:.2f}",
+) -> str:
+    """Fill a factor's detail message with its values, each named in the reader's words."""
+    shown: dict[str, str] = {}
+    for name, value in values.items():
+        if name.endswith("_economy"):
+            shown[name] = economy(str(value))
+        elif name.endswith("_position"):
+            shown[name] = position(str(value))
+        elif isinstance(value, float):
+            shown[name] = score(value)
+        else:
+            shown[name] = str(value)
+    return translate(message) % shown
+
+
+def _position_label(code: str) -> str:
+    term = reference.value_chain_position(code)
+    return term.label.lower() if term else code
 
 
 @dataclass(frozen=True)
@@ -126,20 +164,23 @@ class Recommendation:
         return reasons
 
 
-def _value_chain_factor(profile: Profile, candidate: Profile) -> tuple[float, str]:
+def _value_chain_factor(
+    profile: Profile, candidate: Profile
+) -> tuple[float, str, dict[str, str | float]]:
+    """Return the best fit of the two profiles' positions, and why (a message and values)."""
     needs_words = content_words(profile.needs)
-    best, detail = 0.0, ""
+    best, message, values = 0.0, N_("no positions given"), {}
     for theirs in candidate.value_chain:
         label = reference.value_chain_position(theirs).label  # type: ignore[union-attr]
         # A need that names the position asks for it, even when it is P's own.
         if content_words(label) & needs_words - {"and"}:
-            return 1.0, f"your needs ask for {label.lower()}"
+            return 1.0, N_("your needs ask for %(their_position)s"), {"their_position": theirs}
         for mine in profile.value_chain:
             fit = chain_fit(mine, theirs)
             if fit > best:
-                mine_label = reference.value_chain_position(mine).label  # type: ignore[union-attr]
-                best, detail = fit, f"{mine_label} with {label}".lower().capitalize()
-    return best, detail
+                best, message = fit, N_("%(your_position)s with %(their_position)s")
+                values = {"your_position": mine, "their_position": theirs}
+    return best, message, values
 
 
 def _their_quote(passages: list[Passage], position: int, query: str) -> Quote:
@@ -201,7 +242,9 @@ def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]
         if penalty:
             best.factors.append(
                 Factor(
-                    "Diversity", penalty, "others from the same economy or organisation rank above"
+                    "Diversity",
+                    penalty,
+                    N_("others from the same economy or organisation rank above"),
                 )
             )
             best.score += penalty
@@ -248,31 +291,34 @@ def _score(
     need = max(hit.score, 0.0)
     back_score = max(back.score, 0.0) if back else 0.0
     mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
-    chain, chain_detail = _value_chain_factor(profile, candidate)
+    chain, chain_message, chain_values = _value_chain_factor(profile, candidate)
     across = 1.0 if candidate.economy != profile.economy else 0.0
     need_label = "Your needs ↔ their offers" if asker.needs else "Your profile ↔ their offers"
     factors = [
-        Factor(need_label, weights.need * need, f"similarity {need:.2f}", need, "need"),
+        Factor(
+            need_label,
+            weights.need * need,
+            N_("similarity %(similarity)s"),
+            need,
+            "need",
+            {"similarity": need},
+        ),
         Factor(
             "Two-sided",
             weights.mutual * mutual,
-            f"their needs ↔ your offers {back_score:.2f}" if back else "they state no needs",
+            N_("their needs ↔ your offers %(similarity)s") if back else N_("they state no needs"),
             mutual,
             "mutual",
+            {"similarity": back_score} if back else {},
         ),
-        Factor(
-            "Value chain",
-            weights.chain * chain,
-            chain_detail or "no positions given",
-            chain,
-            "chain",
-        ),
+        Factor("Value chain", weights.chain * chain, chain_message, chain, "chain", chain_values),
         Factor(
             "Across economies",
             weights.across * across,
-            f"{candidate.economy_name} and {profile.economy_name}" if across else "same economy",
+            N_("%(their_economy)s and %(your_economy)s") if across else N_("same economy"),
             across,
             "across",
+            {"their_economy": candidate.economy, "your_economy": profile.economy} if across else {},
         ),
     ]
     asked = asker.passages[asker.asking[hit.query_index]]

@@ -108,7 +108,8 @@ class Match(db.Model):
     )
     origin: Mapped[MatchOrigin] = mapped_column(enum_column(MatchOrigin, "match_origin"))
     score: Mapped[float | None] = mapped_column(Float)
-    # The "why this match" factors at the time of the suggestion: [{label, contribution, detail}]
+    # The "why this match" factors at the time of the suggestion: [{label, contribution, detail,
+    # detail_message, detail_values, value, feature}] (see review.services.factors_json)
     factors: Mapped[list[dict]] = mapped_column(JSON, default=list)
     request_note: Mapped[str] = mapped_column(Text, default="")
     sme_response: Mapped[Response] = mapped_column(

@@ -162,6 +162,8 @@ def factors_json(recommendation: Recommendation) -> list[dict[str, Any]]:
             "label": factor.label,
             "contribution": round(factor.contribution, 4),
             "detail": factor.detail,
+            "detail_message": factor.detail_message,
+            "detail_values": dict(factor.detail_values),
             "value": round(factor.value, 4),
             "feature": factor.feature,
         }
