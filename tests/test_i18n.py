@@ -374,15 +374,44 @@ def test_the_login_prompt_speaks_the_chosen_language(client, db):
     assert "Vui lòng đăng nhập để xem trang đó." in page
 
 
-def test_emails_greet_each_person_in_their_language(app, db):
+PROPOSAL = (
+    "A coordinator proposes an introduction between %(sme)s and %(partner)s. "
+    "Please accept or decline it."
+)
+
+
+def test_emails_are_written_in_each_persons_language(app, db):
     spanish = make_user(display_name="Ana", locale="es")
     english = make_user(display_name="Bob")
     with app.test_request_context():
-        notify([spanish, english], "A coordinator proposes an introduction.", link="/matches/1")
-    bodies = {m.to_email: m.body for m in database.session.scalars(database.select(OutboxMessage))}
-    assert bodies[spanish.email].startswith("Hola, Ana:")
-    assert "Ver /matches/1" in bodies[spanish.email]
-    assert bodies[english.email].startswith("Hello Bob,\n")
+        notify(
+            [spanish, english], PROPOSAL, {"sme": "Pin Xanh", "partner": "Dr. Sato"}, link="/m/1"
+        )
+    sent = {m.to_email: m for m in database.session.scalars(database.select(OutboxMessage))}
+    assert sent[spanish.email].body.startswith("Hola, Ana:")
+    assert "Un coordinador propone una presentación entre Pin Xanh y Dr. Sato." in (
+        sent[spanish.email].body
+    )
+    assert "Ver /m/1" in sent[spanish.email].body
+    assert sent[spanish.email].subject.startswith("PartnerMatch: Un coordinador propone")
+    assert sent[english.email].body.startswith(
+        "Hello Bob,\n\nA coordinator proposes an introduction between Pin Xanh and Dr. Sato."
+    )
+
+
+def test_notifications_show_in_the_readers_language_and_outcomes_too(client, app, login_as):
+    reader = make_user(display_name="Lan", locale="vi")
+    with app.test_request_context():
+        notify(
+            [reader],
+            "%(sme)s and %(partner)s: %(outcome_label)s.",
+            {"sme": "Pin Xanh", "partner": "Dr. Sato", "outcome_label": "Partnership formed"},
+        )
+    database.session.commit()
+
+    page = login_as(reader).get("/notifications").get_data(as_text=True)
+
+    assert "Pin Xanh và Dr. Sato: Đã hình thành quan hệ đối tác." in page
 
 
 def test_the_api_speaks_english_whatever_the_browser_asks(app):

@@ -41,7 +41,7 @@ def outbox_text() -> str:
 
 def messages_for(user) -> list[str]:
     return [
-        n.message
+        n.text
         for n in db.session.scalars(select(Notification).where(Notification.user_id == user.id))
     ]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, String, Text
+from flask_babel import gettext
+from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.extensions import db
@@ -21,11 +22,33 @@ class Notification(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     match_id: Mapped[int | None] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
+    # A message of the catalogue with %(name)s fields, and their values (None: the message as
+    # it was written, in English, before notifications were translated).
     message: Mapped[str] = mapped_column(Text)
+    message_values: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
+
+    @property
+    def text(self) -> str:
+        """The message in the current interface language."""
+        if self.message_values is None:
+            return self.message
+        return render_message(self.message, self.message_values)
+
+
+def render_message(message: str, values: dict[str, str]) -> str:
+    """Fill a notification message in the current language; a value whose field ends in
+    "_label" is a vocabulary label (an outcome, a state) and is translated too."""
+    return gettext(
+        message,
+        **{
+            name: gettext(value) if name.endswith("_label") else value
+            for name, value in values.items()
+        },
+    )
 
 
 class OutboxMessage(db.Model):

@@ -20,28 +20,40 @@ from sqlalchemy import func, select, update
 
 from partnermatch.auth.models import Role, User
 from partnermatch.extensions import db
-from partnermatch.notifications.models import Notification, OutboxMessage
+from partnermatch.notifications.models import Notification, OutboxMessage, render_message
 from partnermatch.timeutil import utcnow
 
 
 def notify(
-    users: Iterable[User | None], message: str, *, match_id: int | None = None, link: str = ""
+    users: Iterable[User | None],
+    message: str,
+    values: dict[str, str] | None = None,
+    *,
+    match_id: int | None = None,
+    link: str = "",
 ) -> int:
-    """Write a notification and an outbox email for each distinct, active user; return how many."""
+    """Write a notification and an outbox email for each distinct, active user; return how many.
+
+    `message` is a catalogue message (marked with N_) with %(name)s fields filled from
+    `values`: each reader sees it in their interface language, and each email is written in
+    the language its recipient chose.
+    """
+    values = dict(values or {})
     seen: set[int] = set()
     for user in users:
         if user is None or not user.active or user.id in seen:
             continue
         seen.add(user.id)
-        db.session.add(Notification(user_id=user.id, match_id=match_id, message=message))
-        # The email greets each person in the language they chose (the message itself is
-        # written by the caller).
+        db.session.add(
+            Notification(user_id=user.id, match_id=match_id, message=message, message_values=values)
+        )
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-            body = gettext("Hello %(name)s,", name=user.display_name) + f"\n\n{message}\n"
+            text = render_message(message, values)
+            body = gettext("Hello %(name)s,", name=user.display_name) + f"\n\n{text}\n"
             if link:
                 body += "\n" + gettext("See %(link)s", link=link) + "\n"
         db.session.add(
-            OutboxMessage(to_email=user.email, subject=f"PartnerMatch: {message[:150]}", body=body)
+            OutboxMessage(to_email=user.email, subject=f"PartnerMatch: {text[:150]}", body=body)
         )
     return len(seen)
 

@@ -31,7 +31,7 @@ from partnermatch.matching.recommend import (
 from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids
-from partnermatch.reference import ProfileKind
+from partnermatch.reference import N_, ProfileKind
 from partnermatch.review.models import CLOSED_STATES, Match, MatchEvent, MatchOrigin, MatchState
 from partnermatch.review.services import factors_json
 
@@ -157,8 +157,11 @@ def suggest_for_cohort(
     if assignment.suggestions:
         notify(
             coordinators(),
-            f"{len(assignment.suggestions)} new suggested matches for a cohort of {len(smes)} SMEs "
-            "are waiting for review.",
+            N_(
+                "%(suggested)s new suggested matches for a cohort of %(smes)s SMEs "
+                "are waiting for review."
+            ),
+            {"suggested": str(len(assignment.suggestions)), "smes": str(len(smes))},
             link="/review/",
         )
     return CohortReport(len(smes), len(assignment.suggestions), assignment, greedy)

@@ -17,7 +17,7 @@ from partnermatch.extensions import db
 from partnermatch.matching.recommend import Recommendation
 from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile, ProfileSector
-from partnermatch.reference import ProfileKind
+from partnermatch.reference import N_, ProfileKind
 from partnermatch.review.models import (
     CLOSED_STATES,
     OUTCOMES,
@@ -155,6 +155,10 @@ def closed_pairs(sme_ids: Sequence[int]) -> set[tuple[int, int]]:
     return {(sme, partner) for sme, partner in rows}
 
 
+def _pair(match: Match) -> dict[str, str]:
+    return {"sme": match.sme.name, "partner": match.partner.name}
+
+
 def factors_json(recommendation: Recommendation) -> list[dict[str, Any]]:
     """Return a recommendation's factors as stored on a match (values kept for learning)."""
     return [
@@ -207,7 +211,8 @@ def request_introduction(
     db.session.flush()
     notify(
         coordinators(),
-        f"{sme.name} asks to be introduced to {partner.name}.",
+        N_("%(sme)s asks to be introduced to %(partner)s."),
+        {"sme": sme.name, "partner": partner.name},
         match_id=match.id,
         link=match_path(match),
     )
@@ -223,8 +228,11 @@ def approve(match: Match, actor: User, note: str = "") -> None:
     db.session.flush()
     notify(
         _owners(match),
-        f"A coordinator proposes an introduction between {match.sme.name} and "
-        f"{match.partner.name}. Please accept or decline it.",
+        N_(
+            "A coordinator proposes an introduction between %(sme)s and %(partner)s. "
+            "Please accept or decline it."
+        ),
+        _pair(match),
         match_id=match.id,
         link=match_path(match),
     )
@@ -240,7 +248,8 @@ def reject(match: Match, actor: User, note: str = "") -> None:
     if match.origin is MatchOrigin.REQUESTED:
         notify(
             [match.sme.owner],
-            f"Your request to meet {match.partner.name} was not approved.",
+            N_("Your request to meet %(partner)s was not approved."),
+            {"partner": match.partner.name},
             match_id=match.id,
             link=match_path(match),
         )
@@ -268,18 +277,23 @@ def respond(
     if not accept:
         match.state = MatchState.DECLINED
         _record(match, actor, f"decline{on_behalf}", MatchState.APPROVED, _note(reason))
-        pair = f"{match.sme.name} and {match.partner.name}"
-        message = f"{answering.name} declined the introduction between {pair}."
         notify(
-            [*_owners(match), *coordinators()], message, match_id=match.id, link=match_path(match)
+            [*_owners(match), *coordinators()],
+            N_("%(answering)s declined the introduction between %(sme)s and %(partner)s."),
+            {"answering": answering.name, **_pair(match)},
+            match_id=match.id,
+            link=match_path(match),
         )
     elif match.sme_response is Response.ACCEPTED and match.partner_response is Response.ACCEPTED:
         match.state = MatchState.INTRODUCED
         _record(match, actor, f"accept{on_behalf}", MatchState.APPROVED, _note(reason))
         notify(
             [*_owners(match), *coordinators()],
-            f"{match.sme.name} and {match.partner.name} are introduced: both accepted. "
-            "Each can now see the other's contact details on the match page.",
+            N_(
+                "%(sme)s and %(partner)s are introduced: both accepted. "
+                "Each can now see the other's contact details on the match page."
+            ),
+            _pair(match),
             match_id=match.id,
             link=match_path(match),
         )
@@ -310,7 +324,8 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
     db.session.flush()
     notify(
         [*_owners(match), *coordinators()],
-        f"{match.sme.name} and {match.partner.name}: {outcome.label.lower()}.",
+        N_("%(sme)s and %(partner)s: %(outcome_label)s."),
+        {**_pair(match), "outcome_label": outcome.label},
         match_id=match.id,
         link=match_path(match),
     )
