@@ -103,7 +103,8 @@ class VectorIndex:
             raise ValueError("row_languages must give one language per row")
         self._row_order: np.ndarray | None = None  # argsort of row_ids (see languages_of)
         self.delta_languages: dict[int, int] = {}  # passage id -> language code
-        self._delta_language_table: tuple[np.ndarray, np.ndarray] | None = None
+        # (ids, their sorting order, codes) of delta_languages, made on first lookup
+        self._delta_language_table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.base_rows: dict[int, tuple[int, int]] = {}
         self._dead = np.zeros(len(self.row_ids), dtype=bool)
         self._dead_selector: faiss.IDSelector | None = None
@@ -244,12 +245,10 @@ class VectorIndex:
             codes = _lookup(self.row_ids, self._row_order, self.row_languages, ids, codes)
         if self.delta_languages:
             if self._delta_language_table is None:
-                self._delta_language_table = (
-                    np.fromiter(self.delta_languages.keys(), dtype=np.int64),
-                    np.fromiter(self.delta_languages.values(), dtype=np.uint8),
-                )
-            keys, values = self._delta_language_table
-            codes = _lookup(keys, np.argsort(keys, kind="stable"), values, ids, codes)
+                keys = np.fromiter(self.delta_languages.keys(), dtype=np.int64)
+                values = np.fromiter(self.delta_languages.values(), dtype=np.uint8)
+                self._delta_language_table = (keys, np.argsort(keys, kind="stable"), values)
+            codes = _lookup(*self._delta_language_table, ids, codes)
         return codes
 
     def _live_selector(self) -> faiss.IDSelector | None:
