@@ -111,13 +111,18 @@ class Factor:
         return render_detail(self.detail_message, self.detail_values)
 
 
+def _position_label(code: str) -> str:
+    term = reference.value_chain_position(code)
+    return term.label.lower() if term else code
+
+
 def render_detail(
     message: str,
     values: Mapping[str, str | float],
-    translate: Callable[[str], str] = lambda text: text,
-    economy: Callable[[str], str] = lambda code: reference.economy_name(code),
-    position: Callable[[str], str] = lambda code: _position_label(code),
-    score: Callable[[float], str] = lambda number: f"{number:.2f}",
+    translate: Callable[[str], str] = str,
+    economy: Callable[[str], str] = reference.economy_name,
+    position: Callable[[str], str] = _position_label,
+    score: Callable[[float], str] = "{:.2f}".format,
 ) -> str:
     """Fill a factor's detail message with its values, each named in the reader's words."""
     shown: dict[str, str] = {}
@@ -131,11 +136,6 @@ def render_detail(
         else:
             shown[name] = str(value)
     return translate(message) % shown
-
-
-def _position_label(code: str) -> str:
-    term = reference.value_chain_position(code)
-    return term.label.lower() if term else code
 
 
 @dataclass(frozen=True)
