@@ -237,3 +237,34 @@ def test_recommendations_wait_for_the_index(client, db, login_as):
     page = client.get(f"/profiles/{profile.id}").get_data(as_text=True)
 
     assert "Recommendations will appear once the search index is ready" in page
+
+
+def test_a_profile_viewed_again_is_not_searched_again_until_a_profile_changes(
+    scooter_maker, monkeypatch
+):
+    lab = make_profile(name="Busan Cell Lab", economy="KR", offers=BATTERY_TESTING)
+    get_engine().rebuild()
+    first = recommend(get_engine(), scooter_maker, limit=5)
+    searches = []
+    real_search = get_engine().best_passage_pairs
+    monkeypatch.setattr(
+        get_engine(),
+        "best_passage_pairs",
+        lambda *args, **kwargs: searches.append(args) or real_search(*args, **kwargs),
+    )
+    db.session.expire_all()
+
+    again = recommend(get_engine(), scooter_maker, limit=5)
+
+    assert searches == []
+    assert [(r.profile.id, r.score, r.factors) for r in again] == [
+        (r.profile.id, r.score, r.factors) for r in first
+    ]
+    assert again[0].profile is db.session.get(Profile, again[0].profile.id)  # this session's
+
+    make_profile(name="Osaka Pack Testing", economy="JP", offers=BATTERY_TESTING)
+    after_a_change = recommend(get_engine(), scooter_maker, limit=5)
+
+    assert searches, "a change anywhere moves the index position: computed afresh"
+    assert "Osaka Pack Testing" in [r.profile.name for r in after_a_change]
+    assert lab.id in [r.profile.id for r in after_a_change]

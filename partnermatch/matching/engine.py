@@ -346,6 +346,14 @@ class MatchingEngine:
                 self._loaded.seq = latest
             return self._loaded.index
 
+    def position(self) -> tuple[str, int]:
+        """Return the snapshot version and journal position served, once caught up: at two
+        equal positions the index is the same, so results computed at one still hold."""
+        with self._lock:
+            self.sync()
+            assert self._loaded is not None  # sync raises when there is nothing to serve
+            return self._loaded.version, self._loaded.seq
+
     def _refresh_profiles(self, index: PassageIndex, profile_ids: Sequence[int]) -> None:
         index.remove_profiles(profile_ids)
         for start in range(0, len(profile_ids), REBUILD_BATCH):

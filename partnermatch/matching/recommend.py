@@ -19,11 +19,18 @@ chosen greedily, each pick lowering the candidates that share its organisation (
 economy (-0.02 per earlier pick): a categorical form of maximal marginal relevance, so that
 one organisation or one economy does not fill the list. P itself and P's own organisation
 are never recommended.
+
+A process keeps its recent recommendations (RECOMMENDATIONS_KEPT) by the engine's position
+(snapshot version, journal position), the asking profile and the arguments: a profile page
+viewed again costs a database read, not a search. Any change to any profile moves the
+position, so nothing stale is served.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -347,6 +354,66 @@ def _languages_if_different(answer: Passage | None, asked: Passage) -> tuple[str
     return (answer.language, asked.language) if answer.language != asked.language else None
 
 
+RECOMMENDATIONS_KEPT = 1024
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A recommendation as kept between requests: the partner by id, not as an ORM object
+    (that belongs to the session of the request that computed it)."""
+
+    profile_id: int
+    score: float
+    factors: tuple[Factor, ...]
+    quotes: tuple[Quote, ...]
+    across_languages: tuple[str, str] | None
+
+    @classmethod
+    def of(cls, recommendation: Recommendation) -> _Kept:
+        return cls(
+            recommendation.profile.id,
+            recommendation.score,
+            tuple(recommendation.factors),
+            tuple(recommendation.quotes),
+            recommendation.across_languages,
+        )
+
+    def with_profile(self, profile: Profile) -> Recommendation:
+        return Recommendation(
+            profile, self.score, list(self.factors), list(self.quotes), self.across_languages
+        )
+
+
+class _KeptRecommendations:
+    """The most recently computed recommendations, least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[_Kept, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> tuple[_Kept, ...] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, recommendations: list[Recommendation]) -> None:
+        with self._lock:
+            self._entries[key] = tuple(_Kept.of(r) for r in recommendations)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_kept = _KeptRecommendations(RECOMMENDATIONS_KEPT)
+
+
 def recommend(
     engine: MatchingEngine,
     profile: Profile,
@@ -361,6 +428,34 @@ def recommend(
     `diversify=False` skips the organisation and economy penalties, for callers (cohort
     assignment) that enforce their own constraints.
     """
+    key = (id(engine), str(engine.store.root), engine.position(), profile.id, limit, kind)
+    key += (weights, diversify)
+    kept = _kept.get(key)
+    if kept is not None:
+        ids = [recommendation.profile_id for recommendation in kept]
+        loaded = {
+            partner.id: partner
+            for partner in db.session.scalars(
+                select(Profile)
+                .where(Profile.id.in_(ids))
+                .options(selectinload(Profile.organisation))
+            )
+        }
+        if len(loaded) == len(ids):  # else one has gone since: compute afresh
+            return [r.with_profile(loaded[r.profile_id]) for r in kept]
+    recommendations = _recommend(engine, profile, limit, kind, weights, diversify)
+    _kept.put(key, recommendations)
+    return recommendations
+
+
+def _recommend(
+    engine: MatchingEngine,
+    profile: Profile,
+    limit: int,
+    kind: str | None,
+    weights: FactorWeights,
+    diversify: bool,
+) -> list[Recommendation]:
     asker = _Asker.of(engine, profile)
     forward = engine.best_passage_pairs(asker.asked(), "capability")
     excluded = {profile.id}
