@@ -11,7 +11,12 @@ from partnermatch import reference
 from partnermatch.auth.models import Role
 from partnermatch.extensions import db
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.recommend import FactorWeights, chain_fit, recommend
+from partnermatch.matching.recommend import (
+    FactorWeights,
+    _KeptRecommendations,
+    chain_fit,
+    recommend,
+)
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import OrganisationInput
 from tests.factories import make_profile, make_user
@@ -268,3 +273,20 @@ def test_a_profile_viewed_again_is_not_searched_again_until_a_profile_changes(
     assert searches, "a change anywhere moves the index position: computed afresh"
     assert "Osaka Pack Testing" in [r.profile.name for r in after_a_change]
     assert lab.id in [r.profile.id for r in after_a_change]
+
+
+def test_kept_recommendations_are_bounded_by_their_number_least_recently_used_dropped(
+    scooter_maker,
+):
+    for name in ("Busan Cell Lab", "Osaka Pack Testing"):
+        make_profile(name=name, economy="KR", offers=BATTERY_TESTING)
+    get_engine().rebuild()
+    two = recommend(get_engine(), scooter_maker, limit=2)
+    kept = _KeptRecommendations(size=5)
+
+    kept.put("a", two)
+    kept.put("b", two)
+    assert len(two) == 2 and kept.get("a") is not None  # now the most recently used
+    kept.put("c", two)  # 6 > 5: the least recently used list goes
+
+    assert kept.get("b") is None and kept.get("a") is not None and kept.get("c") is not None

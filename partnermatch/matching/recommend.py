@@ -354,7 +354,9 @@ def _languages_if_different(answer: Passage | None, asked: Passage) -> tuple[str
     return (answer.language, asked.language) if answer.language != asked.language else None
 
 
-RECOMMENDATIONS_KEPT = 1024
+# Recommendations a process keeps, over all lists (a profile page shows 6, a cohort asks 40 an
+# SME): about 1 KB each with their quotes and factors (measured on the demo), some 10 MB.
+RECOMMENDATIONS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -388,8 +390,9 @@ class _KeptRecommendations:
     """The most recently computed recommendations, least recently used dropped first."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        self.size = size  # recommendations, over all lists
         self._entries: OrderedDict[Hashable, tuple[_Kept, ...]] = OrderedDict()
+        self._kept = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> tuple[_Kept, ...] | None:
@@ -400,15 +403,19 @@ class _KeptRecommendations:
             return found
 
     def put(self, key: Hashable, recommendations: list[Recommendation]) -> None:
+        kept = tuple(_Kept.of(r) for r in recommendations)
         with self._lock:
-            self._entries[key] = tuple(_Kept.of(r) for r in recommendations)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            replaced = self._entries.pop(key, ())
+            self._entries[key] = kept
+            self._kept += len(kept) - len(replaced)
+            while self._kept > self.size and len(self._entries) > 1:
+                _, dropped = self._entries.popitem(last=False)
+                self._kept -= len(dropped)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._kept = 0
 
 
 _kept = _KeptRecommendations(RECOMMENDATIONS_KEPT)
