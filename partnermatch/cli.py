@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from partnermatch import reference
 from partnermatch.auth import services as accounts
@@ -32,14 +33,38 @@ from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
 from partnermatch.review.learning import current_weights
 
-users_cli = AppGroup("users", help="Manage accounts.")
-demo_cli = AppGroup("demo", help="Load the demo programme.")
-index_cli = AppGroup("index", help="Build and inspect the search index.")
-profiles_cli = AppGroup("profiles", help="Import and export profiles.")
-outbox_cli = AppGroup("outbox", help="Send the emails waiting in the outbox.")
-jobs_cli = AppGroup("jobs", help="Run background jobs.")
-tokens_cli = AppGroup("tokens", help="Manage API tokens.")
-matches_cli = AppGroup("matches", help="Search for partners.")
+
+class CommandGroup(AppGroup):
+    """A group whose commands explain a database without PartnerMatch's tables (a fresh
+    install before `db upgrade`) in one line, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as error:
+            if not _is_missing_table(error):
+                raise
+            raise click.ClickException(
+                "The database has no PartnerMatch tables yet: "
+                "run `flask --app wsgi db upgrade` first."
+            ) from error
+
+
+def _is_missing_table(error: DBAPIError) -> bool:
+    message = str(error.orig)
+    return "no such table" in message or (
+        isinstance(error, ProgrammingError) and "does not exist" in message
+    )
+
+
+users_cli = CommandGroup("users", help="Manage accounts.")
+demo_cli = CommandGroup("demo", help="Load the demo programme.")
+index_cli = CommandGroup("index", help="Build and inspect the search index.")
+profiles_cli = CommandGroup("profiles", help="Import and export profiles.")
+outbox_cli = CommandGroup("outbox", help="Send the emails waiting in the outbox.")
+jobs_cli = CommandGroup("jobs", help="Run background jobs.")
+tokens_cli = CommandGroup("tokens", help="Manage API tokens.")
+matches_cli = CommandGroup("matches", help="Search for partners.")
 
 
 @users_cli.command("create")

@@ -77,6 +77,8 @@ def register_security(app: Flask) -> None:
     request_log.handlers = [handler]
     request_log.setLevel(logging.INFO)
     request_log.propagate = False
+    # Flask logs an unhandled exception on app.logger: in the same format, with the request id.
+    app.logger.handlers = [handler]
 
     @app.before_request
     def assign_request_id() -> None:

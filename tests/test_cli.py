@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from partnermatch import reference
@@ -201,3 +202,15 @@ def test_the_demo_pairs_the_forums_example(runner):
     assert "lightweight" in diecaster.needs.lower()
     assert (lab.economy, lab.affiliation.value) == ("JP", "academia")
     assert any("topology" in item.title.lower() for item in lab.evidence)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["index", "status"], ["demo", "load"], ["outbox", "send"]],
+)
+def test_before_db_upgrade_a_command_says_to_run_it_instead_of_a_traceback(app, command):
+    result = app.test_cli_runner().invoke(args=command)  # the app fixture creates no tables
+
+    assert result.exit_code == 1
+    assert "no PartnerMatch tables yet: run `flask --app wsgi db upgrade` first" in result.output
+    assert "Traceback" not in result.output

@@ -285,6 +285,26 @@ def test_request_logs_are_json_with_the_request_id(tmp_path, capsys):
     )
 
 
+def test_an_unhandled_exception_is_logged_as_json_with_the_request_id(tmp_path, capsys):
+    app = make_test_app(tmp_path, LOG_FORMAT="json", PROPAGATE_EXCEPTIONS=False)
+
+    def broken() -> str:
+        raise RuntimeError("the disk is full")
+
+    app.add_url_rule("/broken", view_func=broken)
+    with app.app_context():
+        db.create_all()
+        response = app.test_client().get("/broken", headers={"X-Request-ID": "trace-500"})
+        db.session.remove()
+        db.engine.dispose()
+
+    assert response.status_code == 500
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "trace-500" in line]
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR" and entry["message"] == "Exception on /broken [GET]"
+    assert "RuntimeError: the disk is full" in entry["exception"]
+
+
 def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as):
     import re
 
