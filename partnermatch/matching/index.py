@@ -64,14 +64,25 @@ def _expand_ranges(ranges: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
 
 
-def _lookup(
-    keys: np.ndarray, order: np.ndarray, values: np.ndarray, wanted: np.ndarray, found: np.ndarray
-) -> np.ndarray:
-    """Return `found` with the values of the wanted keys that are in `keys` filled in."""
-    sorted_keys = keys[order]
+def _find_sorted(sorted_keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for each wanted key, its position in the (non-empty) sorted keys and whether
+    it is there."""
     at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
-    hit = sorted_keys[at] == wanted
-    return np.where(hit, values[order[at]], found).astype(np.uint8)
+    return at, sorted_keys[at] == wanted
+
+
+def _sorted_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    return keys[order], values[order]
+
+
+def _lookup(
+    table: tuple[np.ndarray, np.ndarray], wanted: np.ndarray, found: np.ndarray
+) -> np.ndarray:
+    """Return `found` with the values of the wanted keys that the sorted table holds."""
+    sorted_keys, sorted_values = table
+    at, hit = _find_sorted(sorted_keys, wanted)
+    return np.where(hit, sorted_values[at], found).astype(np.uint8)
 
 
 class VectorIndex:
@@ -101,10 +112,10 @@ class VectorIndex:
         )
         if len(self.row_languages) != len(self.row_ids):
             raise ValueError("row_languages must give one language per row")
-        self._row_order: np.ndarray | None = None  # argsort of row_ids (see languages_of)
         self.delta_languages: dict[int, int] = {}  # passage id -> language code
-        # (ids, their sorting order, codes) of delta_languages, made on first lookup
-        self._delta_language_table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # (ids sorted, their codes) of the base rows and of delta_languages, made on first lookup
+        self._row_language_table: tuple[np.ndarray, np.ndarray] | None = None
+        self._delta_language_table: tuple[np.ndarray, np.ndarray] | None = None
         self.base_rows: dict[int, tuple[int, int]] = {}
         self._dead = np.zeros(len(self.row_ids), dtype=bool)
         self._dead_selector: faiss.IDSelector | None = None
@@ -166,8 +177,7 @@ class VectorIndex:
             self._live_sorted = np.sort(self.row_ids[~self._dead])
         live = np.zeros(len(ids), dtype=bool)
         if len(self._live_sorted):
-            at = np.minimum(np.searchsorted(self._live_sorted, ids), len(self._live_sorted) - 1)
-            live = self._live_sorted[at] == ids
+            live = _find_sorted(self._live_sorted, ids)[1]
         if self.delta_ids:
             live |= np.isin(ids, np.concatenate(list(self.delta_ids.values())))
         return live
@@ -240,15 +250,16 @@ class VectorIndex:
         ids = np.asarray(ids, dtype=np.int64)
         codes = np.zeros(ids.shape, dtype=np.uint8)
         if len(self.row_ids):
-            if self._row_order is None:
-                self._row_order = np.argsort(self.row_ids, kind="stable")
-            codes = _lookup(self.row_ids, self._row_order, self.row_languages, ids, codes)
+            if self._row_language_table is None:
+                self._row_language_table = _sorted_table(self.row_ids, self.row_languages)
+            codes = _lookup(self._row_language_table, ids, codes)
         if self.delta_languages:
             if self._delta_language_table is None:
-                keys = np.fromiter(self.delta_languages.keys(), dtype=np.int64)
-                values = np.fromiter(self.delta_languages.values(), dtype=np.uint8)
-                self._delta_language_table = (keys, np.argsort(keys, kind="stable"), values)
-            codes = _lookup(*self._delta_language_table, ids, codes)
+                self._delta_language_table = _sorted_table(
+                    np.fromiter(self.delta_languages.keys(), dtype=np.int64),
+                    np.fromiter(self.delta_languages.values(), dtype=np.uint8),
+                )
+            codes = _lookup(self._delta_language_table, ids, codes)
         return codes
 
     def _live_selector(self) -> faiss.IDSelector | None:
