@@ -38,6 +38,12 @@ mass alone, and a log-sum-exp. Each is ranked with ties broken by org_id (ascend
 with ties shuffled; the best few (by MAP with ties shuffled) are ranked again with the
 track-record prior added. Finally, the best rows are paired with popularity task by task.
 
+Last, what limits the figure. A candidate's text here is nothing but its past projects, so any
+text ranking weighs each past project against the held-out one and sums. Two rows do that
+openly: each past project weighed by its text similarity to the query, and, as a ceiling that
+reads the answer (not a ranker), by the share of partners it has in common with the held-out
+project. The run also prints the rank correlation of those two weights.
+
 Metrics, macro-averaged over tasks: Recall@10, Recall@50, P@10, nDCG@10 (binary gains) and
 MAP; and the share of relevant organisations found in the top 50, per activity type (pooled
 over tasks). With 26 queries, differences below about 0.05 are noise.
@@ -72,7 +78,7 @@ from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.matching.engine import MatchingEngine
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.passages import SEARCHABLE_SOURCES, profile_passages
+from partnermatch.matching.passages import SEARCHABLE_SOURCES, PassageSource, profile_passages
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.transfer import create_from_record
 
@@ -106,6 +112,8 @@ RANDOM = f"random (mean of {RANDOM_SEEDS} seeds)"
 POPULARITY = "popularity"
 SEMANTIC = "engine search (as shipped)"
 SEMANTIC_SHUFFLED = f"engine, ties shuffled ({RANDOM_SEEDS} seeds)"
+PAST_BY_TEXT = "past projects weighed by text similarity"
+PAST_BY_OVERLAP = "past projects weighed by shared partners"
 
 # CORDIS activity type -> (profile affiliation, organisation kind, words for the summary).
 ACTIVITY_PROFILE: dict[str, tuple[str, str, str]] = {
@@ -322,6 +330,7 @@ class EngineRun:
     order: list[str]  # org ids as the engine ranked them, best first
     evidence_counts: dict[str, int]
     passage_scores: dict[str, np.ndarray]  # org id -> cosine of each searchable passage
+    project_similarities: dict[str, float]  # past project title -> its best passage's cosine
     # (weight, top k) -> org ids reranked by the product's collaboration signal, best first
     collaboration_orders: dict[tuple[float, int], list[str]]
     build_seconds: float
@@ -376,7 +385,9 @@ def rank_with_engine(
 
                 page = engine.search(held_out.query, None, limit=len(candidates))
                 searched = time.perf_counter()
-                passage_scores = passage_scores_by_org(engine, held_out.query, org_of_profile)
+                passage_scores, project_similarities = passage_scores_by_org(
+                    engine, held_out.query, org_of_profile
+                )
                 collaboration_orders = collaboration_reranks(page.hits, org_of_profile)
             finally:
                 db.session.remove()
@@ -395,6 +406,7 @@ def rank_with_engine(
         order=order,
         evidence_counts=evidence_counts,
         passage_scores=passage_scores,
+        project_similarities=project_similarities,
         collaboration_orders=collaboration_orders,
         build_seconds=built - started,
         rebuild_seconds=rebuilt - built,
@@ -404,11 +416,13 @@ def rank_with_engine(
 
 def passage_scores_by_org(
     engine: MatchingEngine, query: str, org_of_profile: Mapping[int, str]
-) -> dict[str, np.ndarray]:
-    """Return the cosine similarity of the query with every searchable passage of each profile.
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Return the cosine similarity of the query with every searchable passage of each profile,
+    and each past project's similarity: its best passage, by evidence title.
 
     The passages are the product's own (`profile_passages`, searchable sources only), in their
-    stable order; their vectors come from the embedding cache the rebuild has just filled.
+    stable order; their vectors come from the embedding cache the rebuild has just filled. A
+    project's passages are the same text in every profile that holds it.
     """
     query_vector = engine.embedder.encode_query(query)
     profiles = db.session.scalars(
@@ -416,22 +430,27 @@ def passage_scores_by_org(
         .where(Profile.id.in_(list(org_of_profile)))
         .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
     )
-    texts_by_org = {
+    passages_by_org = {
         org_of_profile[profile.id]: [
-            passage.text
-            for passage in profile_passages(profile)
-            if passage.source in SEARCHABLE_SOURCES
+            passage for passage in profile_passages(profile) if passage.source in SEARCHABLE_SOURCES
         ]
         for profile in profiles
     }
-    texts = [text for org_texts in texts_by_org.values() for text in org_texts]
-    similarities = engine.embedder.encode_passages(texts) @ query_vector
+    passages = [passage for org_passages in passages_by_org.values() for passage in org_passages]
+    similarities = (
+        engine.embedder.encode_passages([passage.text for passage in passages]) @ query_vector
+    )
     scores: dict[str, np.ndarray] = {}
     start = 0
-    for org_id, org_texts in texts_by_org.items():
-        scores[org_id] = similarities[start : start + len(org_texts)].astype(np.float64)
-        start += len(org_texts)
-    return scores
+    for org_id, org_passages in passages_by_org.items():
+        scores[org_id] = similarities[start : start + len(org_passages)].astype(np.float64)
+        start += len(org_passages)
+    project_similarities: dict[str, float] = {}
+    for passage, similarity in zip(passages, similarities.tolist(), strict=True):
+        if passage.source == PassageSource.EVIDENCE:
+            best = project_similarities.get(passage.title, -1.0)
+            project_similarities[passage.title] = max(best, similarity)
+    return scores, project_similarities
 
 
 def collaboration_reranks(
@@ -767,6 +786,77 @@ def popularity_order(dataset: Dataset, task: Task, candidates: Sequence[str]) ->
     )
 
 
+# --- what limits the figure ----------------------------------------------------------------
+#
+# A candidate's text here is nothing but the texts of its past projects, so whatever the engine
+# does, it ranks candidates by how it weighs each past project against the held-out one.
+# Popularity weighs them all 1. Weighing each by its text similarity to the query is what text
+# can do; weighing each by how many partners it actually shares with the held-out project reads
+# the answer, and shows what a perfect judge of "which past projects are related" would reach.
+
+
+def partner_overlap(dataset: Dataset, first: str, second: str) -> float:
+    """Return the Jaccard overlap of two projects' participants."""
+    a = set(dataset.projects[first].participants)
+    b = set(dataset.projects[second].participants)
+    return len(a & b) / len(a | b)
+
+
+def past_projects_order(
+    dataset: Dataset, task: Task, candidates: Sequence[str], weight_of: Callable[[str], float]
+) -> list[str]:
+    """Rank by the sum of weight_of(project) over each candidate's projects other than the
+    held-out one; ties by org_id. With every weight 1, this is popularity."""
+    totals = {
+        org_id: sum(
+            weight_of(project_id)
+            for project_id in other_projects(dataset.organisations[org_id], task.project_id)
+        )
+        for org_id in candidates
+    }
+    return sorted(candidates, key=lambda org_id: (-totals[org_id], org_id))
+
+
+def limit_rows(
+    dataset: Dataset, task: Task, candidates: Sequence[str], run: EngineRun
+) -> dict[str, list[str]]:
+    """Return the two past-project rankings: weighed by text, and by the answer."""
+    return {
+        PAST_BY_TEXT: past_projects_order(
+            dataset,
+            task,
+            candidates,
+            lambda project_id: run.project_similarities[dataset.projects[project_id].title],
+        ),
+        PAST_BY_OVERLAP: past_projects_order(
+            dataset,
+            task,
+            candidates,
+            lambda project_id: partner_overlap(dataset, task.project_id, project_id),
+        ),
+    }
+
+
+def text_overlap_pairs(dataset: Dataset, task: Task, run: EngineRun) -> list[tuple[float, float]]:
+    """Return (text similarity to the query, partner overlap) of every other project."""
+    return [
+        (
+            run.project_similarities[project.title],
+            partner_overlap(dataset, task.project_id, project.project_id),
+        )
+        for project in dataset.projects.values()
+        if project.project_id != task.project_id
+    ]
+
+
+def rank_correlation(pairs: Sequence[tuple[float, float]]) -> float:
+    """Return Spearman's rank correlation of the pairs (average ranks for ties)."""
+    from scipy.stats import spearmanr  # scipy comes with sentence-transformers
+
+    first, second = zip(*pairs, strict=True)
+    return float(spearmanr(first, second).statistic)
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 
@@ -988,6 +1078,8 @@ def main() -> None:
     score_groups: list[int] = []
     variants = research_variants()
     research: list[ResearchTask] = []
+    limits: dict[str, list[TaskScores]] = {}
+    overlap_pairs: list[tuple[float, float]] = []
 
     with tempfile.TemporaryDirectory(prefix="bench-quality-cache-") as cache_dir:
         embedding_cache = args.embedding_cache or Path(cache_dir) / "embedding-cache.sqlite3"
@@ -1001,6 +1093,15 @@ def main() -> None:
             for name, scores in score_task(dataset, task, candidates, run).items():
                 results.setdefault(name, []).append(scores)
             research.append(research_task(task, run, variants))
+            for name, order in limit_rows(dataset, task, candidates, run).items():
+                limits.setdefault(name, []).append(
+                    score_ranking(
+                        order,
+                        task.relevant,
+                        lambda org_id: dataset.organisations[org_id].activity_type,
+                    )
+                )
+            overlap_pairs.extend(text_overlap_pairs(dataset, task, run))
             score_groups.append(distinct_scores(run))
             timings.update(
                 build=run.build_seconds, rebuild=run.rebuild_seconds, search=run.search_seconds
@@ -1015,12 +1116,20 @@ def main() -> None:
 
     research_rows = research_results(dataset, research, variants)
     results.update(research_rows.rows)
+    results.update(limits)
+    sections = {
+        **research_rows.sections,
+        PAST_BY_TEXT: "what limits the figure: a weight per past project, summed (all 1: "
+        "popularity)",
+        PAST_BY_OVERLAP: "ceiling, not a ranker: weight = partners shared with the held-out "
+        "project (reads the answer)",
+    }
     elapsed = time.perf_counter() - started
     count = max(len(tasks), 1)
     print()
     print(f"Consortium completion, {len(tasks)} tasks (CORDIS semiconductors / EVs)")
     print()
-    print_tables(results, relevant_by_type, research_rows.sections)
+    print_tables(results, relevant_by_type, sections)
     print()
     chosen = split_half_check(
         results,
@@ -1058,6 +1167,12 @@ def main() -> None:
         f"Distinct semantic scores per task: mean {sum(score_groups) / count:.0f} "
         f"(min {min(score_groups, default=0)}, max {max(score_groups, default=0)}) "
         "for about 750 candidates"
+    )
+    print(
+        "Rank correlation of a past project's text similarity to the query with the share of "
+        "partners it has in common with the held-out project: "
+        f"{rank_correlation(overlap_pairs):.2f} "
+        f"({len(overlap_pairs)} pairs)"
     )
     print(
         f"Organisations with an unknown country (economy set to {FALLBACK_ECONOMY}): "
