@@ -200,3 +200,69 @@ def test_only_staff_start_jobs(app, db, login_as):
     assert client.get("/jobs/").status_code == 403
     assert client.post("/jobs/rebuild").status_code == 403
     assert db.session.scalar(select(BackgroundJob)) is None
+
+
+def stopped_process() -> str:
+    """Return the runner name of a process of this host that has exited."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}:"
+
+
+def running_job(runner_name: str) -> BackgroundJob:
+    record = BackgroundJob(
+        kind="index_rebuild",
+        state=JobState.RUNNING,
+        progress=0.4,
+        message="Indexed 40 of 100 profiles.",
+        runner=runner_name,
+    )
+    db.session.add(record)
+    db.session.commit()
+    return record
+
+
+def test_a_thread_job_records_the_process_it_runs_in(cohort):
+    record = runner.submit("cohort_suggest", {"sectors": ["green-vehicles"], "k": 1, "share": 1.0})
+
+    assert record.runner == runner.this_process()
+    assert runner.process_alive(record.runner) is True
+    wait_until_finished(record.id)
+
+
+def test_a_job_whose_process_stopped_is_shown_as_interrupted(app, db, login_as):
+    record = running_job(stopped_process())
+
+    page = login_as(make_user(Role.COORDINATOR)).get(f"/jobs/{record.id}").get_data(as_text=True)
+
+    db.session.refresh(record)
+    assert record.state is JobState.FAILED and record.finished_at is not None
+    assert record.progress == 0.4  # what it had done stays visible
+    assert "Interrupted: the process running it stopped" in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_jobs_of_live_processes_and_of_other_hosts_keep_running(app, db, login_as):
+    here = running_job(runner.this_process())
+    elsewhere = running_job("another-host.example:12345:678")
+    gone = running_job(stopped_process())
+
+    page = login_as(make_user(Role.COORDINATOR)).get("/jobs/").get_data(as_text=True)
+
+    for record in (here, elsewhere, gone):
+        db.session.refresh(record)
+    assert here.state is JobState.RUNNING
+    assert elsewhere.state is JobState.RUNNING
+    assert gone.state is JobState.FAILED
+    assert page.count("<td>running</td>") == 2 and page.count("<td>failed</td>") == 1
+
+
+def test_a_recycled_pid_is_not_taken_for_the_job_process(app, db):
+    host, pid, start = runner.this_process().split(":")
+    assert start, "this test needs /proc"
+    record = running_job(f"{host}:{pid}:{int(start) - 1}")  # same pid, an earlier process
+
+    assert runner.mark_interrupted_jobs() == 1
+
+    db.session.refresh(record)
+    assert record.state is JobState.FAILED

@@ -33,6 +33,9 @@ class BackgroundJob(db.Model):
     message: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     backend: Mapped[str] = mapped_column(String(20), default="thread")
+    # The process a thread job runs in ("host:pid:start"), so a job whose process has gone is
+    # reported as interrupted instead of running forever.
+    runner: Mapped[str | None] = mapped_column(String(200))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

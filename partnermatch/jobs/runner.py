@@ -2,7 +2,8 @@
 
 - "thread" (the embedded default): the job runs in a thread of the web process that
   submitted it. Progress is written to the database, so any web worker can show it; a job
-  dies with its process.
+  dies with its process, and the job records which process that is, so once the process has
+  gone (a restart, a crash) the job is marked interrupted rather than left running.
 - "rq" (when PARTNERMATCH_REDIS_URL is set): the job is queued in Redis and run by
   `rq worker` processes (`flask --app wsgi jobs worker`), on this machine or others, which
   build the application from the same PARTNERMATCH_* settings.
@@ -15,13 +16,15 @@ session, so a job commits its work in steps and what it committed stays if it fa
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob, JobState
@@ -31,6 +34,10 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 JobFunction = Callable[[dict[str, Any], Progress], dict[str, Any]]
 JOBS: dict[str, JobFunction] = {}
+INTERRUPTED_MESSAGE = (
+    "Interrupted: the process running it stopped (a restart or a crash). What it committed "
+    "stays; start it again to finish."
+)
 
 
 def job(kind: str) -> Callable[[JobFunction], JobFunction]:
@@ -53,8 +60,13 @@ def submit(kind: str, params: dict[str, Any], created_by_id: int | None = None) 
     if kind not in JOBS:
         raise KeyError(f"no job named {kind!r}")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    backend = backend_name(app)
     record = BackgroundJob(
-        kind=kind, params=params, created_by_id=created_by_id, backend=backend_name(app)
+        kind=kind,
+        params=params,
+        created_by_id=created_by_id,
+        backend=backend,
+        runner=this_process() if backend == "thread" else None,
     )
     db.session.add(record)
     db.session.commit()
@@ -67,6 +79,66 @@ def submit(kind: str, params: dict[str, Any], created_by_id: int | None = None) 
             target=_run_in_thread, args=(app, record.id), daemon=True, name=f"job-{record.id}"
         ).start()
     return record
+
+
+def _process_start(pid: int) -> str | None:
+    """Return when a process started (clock ticks since boot, from /proc), or None where
+    /proc does not tell: with the pid, it tells a process from a later one given the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # The command name, in parentheses, may hold spaces; field 22 is the start time.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def this_process() -> str:
+    """Return what names this process among all: "host:pid:start"."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid) or ''}"
+
+
+def process_alive(runner: str) -> bool | None:
+    """Say whether the process a job recorded still runs: None when it ran on another host,
+    which this process cannot see."""
+    host, pid_text, start = runner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return None
+    pid = int(pid_text)
+    if start and os.path.exists("/proc"):
+        return _process_start(pid) == start
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process holds the pid now
+        return False
+    return True
+
+
+def mark_interrupted_jobs() -> int:
+    """Mark as failed the unfinished thread jobs whose process has stopped; return how many.
+
+    Called where jobs are shown, so a restart never leaves a job "running" for good.
+    """
+    unfinished = db.session.scalars(
+        select(BackgroundJob).where(
+            BackgroundJob.backend == "thread",
+            BackgroundJob.state.in_([JobState.QUEUED, JobState.RUNNING]),
+            BackgroundJob.runner.is_not(None),
+        )
+    ).all()
+    stopped = [record for record in unfinished if process_alive(record.runner) is False]
+    for record in stopped:
+        record.state = JobState.FAILED
+        record.finished_at = utcnow()
+        record.message = INTERRUPTED_MESSAGE
+        logger.warning("job %s (%s) was interrupted: its process stopped", record.id, record.kind)
+    if stopped:
+        db.session.commit()
+    return len(stopped)
 
 
 def job_queue(app: Flask):

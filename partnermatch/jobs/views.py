@@ -25,6 +25,7 @@ def index() -> str | Response:
         record = runner.submit("cohort_suggest", form.params(), current_user.id)
         flash(_("The cohort is being matched; this page follows its progress."), "info")
         return redirect(url_for("jobs.detail", job_id=record.id))
+    runner.mark_interrupted_jobs()
     recent = db.session.scalars(select(BackgroundJob).order_by(BackgroundJob.id.desc()).limit(20))
     return render_template(
         "jobs/index.html", form=form, rebuild_form=RebuildForm(), jobs=list(recent)
@@ -42,4 +43,5 @@ def rebuild() -> Response:
 @bp.get("/<int:job_id>")
 @staff_required
 def detail(job_id: int) -> str:
+    runner.mark_interrupted_jobs()
     return render_template("jobs/detail.html", job=db.get_or_404(BackgroundJob, job_id))
