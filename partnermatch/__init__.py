@@ -56,7 +56,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     init_matching(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = N_("Please log in to see that page.")
     login_manager.login_message_category = "info"
 
     from partnermatch.auth.models import User

@@ -45,58 +45,12 @@ SESSION_KEY = "locale"
 babel = Babel()
 
 
-# Strings defined in modules this package does not own, translated where they are shown (the
-# `translate` filter, the error pages, Flask-Login's message): listed here so that extraction
-# puts them in the catalogue.
+# Strings that extraction cannot find where they are defined, translated where they are shown
+# (the `translate` filter, WTForms): the values of enums shown as they are, and the messages of
+# WTForms, which partnermatch.forms.Form looks up in our catalogue. Everything else is marked
+# with N_ where it is written.
 MARKED_ELSEWHERE = (
-    N_("Please log in to see that page."),
-    # partnermatch/auth/models.py: Role.label
-    N_("SME"),
-    N_("Expert"),
-    N_("Coordinator"),
-    N_("Admin"),
-    # partnermatch/review/models.py: MatchState.label
-    N_("Waiting for review"),
-    N_("Introduction sent"),
-    N_("Not approved"),
-    N_("Declined"),
-    N_("Introduced"),
-    N_("Meeting held"),
-    N_("Partnership formed"),
-    N_("No fit"),
-    # partnermatch/matching/passages.py: the part of a profile a quote comes from
-    N_("Profile"),
-    N_("Offers"),
-    N_("Needs"),
-    # partnermatch/matching/recommend.py: factor labels (their details are not marked yet)
-    N_("Your needs ↔ their offers"),
-    N_("Your profile ↔ their offers"),
-    N_("Two-sided"),
-    N_("Value chain"),
-    N_("Across economies"),
-    N_("Diversity"),
-    # partnermatch/dashboard/services.py: funnel stages, pair levels, decision factors
-    N_("Suggested"),
-    N_("Approved"),
-    N_("Accepted by a party"),
-    N_("All matches"),
-    N_("Score"),
-    N_("yes"),
-    N_("no"),
-    N_("below 0.40"),
-    N_("0.40 to 0.50"),
-    N_("0.50 to 0.60"),
-    N_("0.60 and above"),
-    N_("no score"),
-    N_("unknown"),
-    N_("complementary"),
-    N_("related"),
-    N_("same or distant"),
-    # partnermatch/jobs: job kinds and states, answers of the parties (review/models.py)
-    N_("Cohort suggest"),
-    N_("Index rebuild"),
-    N_("cohort suggest"),
-    N_("index rebuild"),
+    # partnermatch/jobs/models.py JobState and partnermatch/review/models.py Response values
     N_("queued"),
     N_("running"),
     N_("succeeded"),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from partnermatch import reference
 from partnermatch.extensions import db, enum_column
+from partnermatch.reference import N_
 from partnermatch.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class Role(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.upper() if self is Role.SME else self.value.capitalize()
+        return ROLE_LABELS[self]
 
     @property
     def is_staff(self) -> bool:
@@ -34,6 +35,12 @@ class Role(StrEnum):
         return self in (Role.COORDINATOR, Role.ADMIN)
 
 
+ROLE_LABELS = {
+    Role.SME: N_("SME"),
+    Role.EXPERT: N_("Expert"),
+    Role.COORDINATOR: N_("Coordinator"),
+    Role.ADMIN: N_("Admin"),
+}
 SELF_SERVICE_ROLES = (Role.SME, Role.EXPERT)
 
 

@@ -12,14 +12,14 @@ from partnermatch import reference
 from partnermatch.extensions import db
 from partnermatch.matching.explain import content_words
 from partnermatch.profiles.models import Profile, ProfileSector, ProfileValueChain
-from partnermatch.reference import ProfileKind
+from partnermatch.reference import N_, ProfileKind
 from partnermatch.review.models import CONTACT_STATES, Match, MatchState, Response
 
 # What the heatmap can show: matches suggested (all), introduced, or ending in a partnership.
 PAIR_LEVELS: dict[str, tuple[str, tuple[MatchState, ...] | None]] = {
-    "suggested": ("All matches", None),
-    "introduced": ("Introduced", CONTACT_STATES),
-    "partnered": ("Partnership formed", (MatchState.PARTNERSHIP_FORMED,)),
+    "suggested": (N_("All matches"), None),
+    "introduced": (N_("Introduced"), CONTACT_STATES),
+    "partnered": (N_("Partnership formed"), (MatchState.PARTNERSHIP_FORMED,)),
 }
 
 
@@ -111,10 +111,12 @@ def funnel() -> list[Stage]:
         return db.session.scalar(select(func.count(Match.id)).where(*conditions)) or 0
 
     return [
-        Stage("Suggested", count()),
-        Stage("Approved", count(Match.state.not_in((MatchState.SUGGESTED, MatchState.REJECTED)))),
+        Stage(N_("Suggested"), count()),
         Stage(
-            "Accepted by a party",
+            N_("Approved"), count(Match.state.not_in((MatchState.SUGGESTED, MatchState.REJECTED)))
+        ),
+        Stage(
+            N_("Accepted by a party"),
             count(
                 or_(
                     Match.sme_response == Response.ACCEPTED,
@@ -122,7 +124,7 @@ def funnel() -> list[Stage]:
                 )
             ),
         ),
-        Stage("Introduced", count(Match.state.in_(CONTACT_STATES))),
+        Stage(N_("Introduced"), count(Match.state.in_(CONTACT_STATES))),
         Stage("Partnership formed", count(Match.state == MatchState.PARTNERSHIP_FORMED)),
     ]
 
@@ -173,29 +175,29 @@ class DecisionRow:
 
 
 SCORE_BANDS = (
-    (0.0, "below 0.40"),
-    (0.40, "0.40 to 0.50"),
-    (0.50, "0.50 to 0.60"),
-    (0.60, "0.60 and above"),
+    (0.0, N_("below 0.40")),
+    (0.40, N_("0.40 to 0.50")),
+    (0.50, N_("0.50 to 0.60")),
+    (0.60, N_("0.60 and above")),
 )
 
 
 def _score_band(score: float | None) -> str:
     if score is None:
-        return "no score"
+        return N_("no score")
     return [label for floor, label in SCORE_BANDS if score >= floor][-1]
 
 
 def _chain_relation(factors: list[dict]) -> str:
     contribution = next((f["contribution"] for f in factors if f["label"] == "Value chain"), None)
     if contribution is None:
-        return "unknown"
+        return N_("unknown")
     return (
-        "complementary"
+        N_("complementary")
         if contribution >= 0.08
-        else "related"
+        else N_("related")
         if contribution >= 0.05
-        else "same or distant"
+        else N_("same or distant")
     )
 
 
@@ -214,9 +216,9 @@ def decision_summary() -> list[DecisionRow]:
         answered = state is MatchState.DECLINED or state in CONTACT_STATES
         accepted = state in CONTACT_STATES
         for key in (
-            ("Across economies", "yes" if sme_economy != partner_economy else "no"),
-            ("Value chain", _chain_relation(factors or [])),
-            ("Score", _score_band(score)),
+            (N_("Across economies"), N_("yes") if sme_economy != partner_economy else N_("no")),
+            (N_("Value chain"), _chain_relation(factors or [])),
+            (N_("Score"), _score_band(score)),
         ):
             counts = tally.setdefault(key, [0, 0, 0, 0])
             counts[0] += 1

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from partnermatch.extensions import db, enum_column
+from partnermatch.reference import N_
 from partnermatch.timeutil import utcnow
 
 
@@ -18,6 +19,13 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+# What a job of each kind is called on the pages (translated there).
+JOB_TITLES = {
+    "cohort_suggest": N_("Cohort suggest"),
+    "index_rebuild": N_("Index rebuild"),
+}
 
 
 class BackgroundJob(db.Model):
@@ -40,6 +48,10 @@ class BackgroundJob(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def title(self) -> str:
+        return JOB_TITLES.get(self.kind, self.kind.replace("_", " ").capitalize())
 
     @property
     def finished(self) -> bool:

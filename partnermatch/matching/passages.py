@@ -14,6 +14,7 @@ from functools import cached_property
 
 from partnermatch.matching.multilingual import matching_language, passage_language
 from partnermatch.profiles.models import Profile
+from partnermatch.reference import N_
 
 # MiniLM reads at most 256 word pieces and drops the rest. 200-word chunks lost the tail of 17
 # of the 49 chunks of the CORDIS project texts (technical English runs 1.3-1.5 pieces a word);
@@ -135,9 +136,9 @@ def profile_passages(profile: Profile) -> list[Passage]:
     )
     # (source, title, context embedded before each chunk, the profile's own words)
     pieces: list[tuple[PassageSource, str, str, str, int | None]] = [
-        (PassageSource.ABOUT, "Profile", about_context, profile.summary or profile.name, None),
-        (PassageSource.OFFERS, "Offers", "", profile.offers, None),
-        (PassageSource.NEEDS, "Needs", "", profile.needs, None),
+        (PassageSource.ABOUT, N_("Profile"), about_context, profile.summary or profile.name, None),
+        (PassageSource.OFFERS, N_("Offers"), "", profile.offers, None),
+        (PassageSource.NEEDS, N_("Needs"), "", profile.needs, None),
     ]
     for item in sorted(profile.evidence, key=lambda evidence: evidence.id):
         if item.text:

@@ -249,7 +249,7 @@ def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]
         if penalty:
             best.factors.append(
                 Factor(
-                    "Diversity",
+                    N_("Diversity"),
                     penalty,
                     N_("others from the same economy or organisation rank above"),
                 )
@@ -300,7 +300,9 @@ def _score(
     mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
     chain, chain_message, chain_values = _value_chain_factor(profile, candidate)
     across = 1.0 if candidate.economy != profile.economy else 0.0
-    need_label = "Your needs ↔ their offers" if asker.needs else "Your profile ↔ their offers"
+    need_label = (
+        N_("Your needs ↔ their offers") if asker.needs else N_("Your profile ↔ their offers")
+    )
     factors = [
         Factor(
             need_label,
@@ -311,16 +313,18 @@ def _score(
             {"similarity": need},
         ),
         Factor(
-            "Two-sided",
+            N_("Two-sided"),
             weights.mutual * mutual,
             N_("their needs ↔ your offers %(similarity)s") if back else N_("they state no needs"),
             mutual,
             "mutual",
             {"similarity": back_score} if back else {},
         ),
-        Factor("Value chain", weights.chain * chain, chain_message, chain, "chain", chain_values),
         Factor(
-            "Across economies",
+            N_("Value chain"), weights.chain * chain, chain_message, chain, "chain", chain_values
+        ),
+        Factor(
+            N_("Across economies"),
             weights.across * across,
             N_("%(their_economy)s and %(your_economy)s") if across else N_("same economy"),
             across,

@@ -43,14 +43,14 @@ class MatchState(StrEnum):
 
 
 STATE_LABELS = {
-    MatchState.SUGGESTED: "Waiting for review",
-    MatchState.APPROVED: "Introduction sent",
-    MatchState.REJECTED: "Not approved",
-    MatchState.DECLINED: "Declined",
-    MatchState.INTRODUCED: "Introduced",
-    MatchState.MEETING_HELD: "Meeting held",
-    MatchState.PARTNERSHIP_FORMED: "Partnership formed",
-    MatchState.NO_FIT: "No fit",
+    MatchState.SUGGESTED: N_("Waiting for review"),
+    MatchState.APPROVED: N_("Introduction sent"),
+    MatchState.REJECTED: N_("Not approved"),
+    MatchState.DECLINED: N_("Declined"),
+    MatchState.INTRODUCED: N_("Introduced"),
+    MatchState.MEETING_HELD: N_("Meeting held"),
+    MatchState.PARTNERSHIP_FORMED: N_("Partnership formed"),
+    MatchState.NO_FIT: N_("No fit"),
 }
 CLOSED_STATES = (
     MatchState.REJECTED,
