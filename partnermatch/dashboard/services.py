@@ -125,7 +125,7 @@ def funnel() -> list[Stage]:
             ),
         ),
         Stage(N_("Introduced"), count(Match.state.in_(CONTACT_STATES))),
-        Stage("Partnership formed", count(Match.state == MatchState.PARTNERSHIP_FORMED)),
+        Stage(N_("Partnership formed"), count(Match.state == MatchState.PARTNERSHIP_FORMED)),
     ]
 
 
