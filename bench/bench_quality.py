@@ -803,13 +803,13 @@ def partner_overlap(dataset: Dataset, first: str, second: str) -> float:
 
 
 def past_projects_order(
-    dataset: Dataset, task: Task, candidates: Sequence[str], weight_of: Callable[[str], float]
+    dataset: Dataset, task: Task, candidates: Sequence[str], weights: Mapping[str, float]
 ) -> list[str]:
-    """Rank by the sum of weight_of(project) over each candidate's projects other than the
-    held-out one; ties by org_id. With every weight 1, this is popularity."""
+    """Rank by the sum of the weights of each candidate's projects other than the held-out
+    one; ties by org_id. With every weight 1, this is popularity."""
     totals = {
         org_id: sum(
-            weight_of(project_id)
+            weights[project_id]
             for project_id in other_projects(dataset.organisations[org_id], task.project_id)
         )
         for org_id in candidates
@@ -817,36 +817,35 @@ def past_projects_order(
     return sorted(candidates, key=lambda org_id: (-totals[org_id], org_id))
 
 
+@dataclass
+class ProjectWeights:
+    """Each project other than the held-out one, weighed two ways."""
+
+    by_text: dict[str, float]  # project id -> its text similarity to the query
+    by_overlap: dict[str, float]  # project id -> partners shared with the held-out project
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """Return (text similarity, partner overlap) of every project."""
+        return [(self.by_text[pid], self.by_overlap[pid]) for pid in self.by_text]
+
+
+def project_weights(dataset: Dataset, task: Task, run: EngineRun) -> ProjectWeights:
+    """Weigh every project other than the held-out one by text and by the answer."""
+    others = [pid for pid in dataset.projects if pid != task.project_id]
+    return ProjectWeights(
+        by_text={pid: run.project_similarities[dataset.projects[pid].title] for pid in others},
+        by_overlap={pid: partner_overlap(dataset, task.project_id, pid) for pid in others},
+    )
+
+
 def limit_rows(
-    dataset: Dataset, task: Task, candidates: Sequence[str], run: EngineRun
+    dataset: Dataset, task: Task, candidates: Sequence[str], weights: ProjectWeights
 ) -> dict[str, list[str]]:
     """Return the two past-project rankings: weighed by text, and by the answer."""
     return {
-        PAST_BY_TEXT: past_projects_order(
-            dataset,
-            task,
-            candidates,
-            lambda project_id: run.project_similarities[dataset.projects[project_id].title],
-        ),
-        PAST_BY_OVERLAP: past_projects_order(
-            dataset,
-            task,
-            candidates,
-            lambda project_id: partner_overlap(dataset, task.project_id, project_id),
-        ),
+        PAST_BY_TEXT: past_projects_order(dataset, task, candidates, weights.by_text),
+        PAST_BY_OVERLAP: past_projects_order(dataset, task, candidates, weights.by_overlap),
     }
-
-
-def text_overlap_pairs(dataset: Dataset, task: Task, run: EngineRun) -> list[tuple[float, float]]:
-    """Return (text similarity to the query, partner overlap) of every other project."""
-    return [
-        (
-            run.project_similarities[project.title],
-            partner_overlap(dataset, task.project_id, project.project_id),
-        )
-        for project in dataset.projects.values()
-        if project.project_id != task.project_id
-    ]
 
 
 def rank_correlation(pairs: Sequence[tuple[float, float]]) -> float:
@@ -1093,7 +1092,8 @@ def main() -> None:
             for name, scores in score_task(dataset, task, candidates, run).items():
                 results.setdefault(name, []).append(scores)
             research.append(research_task(task, run, variants))
-            for name, order in limit_rows(dataset, task, candidates, run).items():
+            weights = project_weights(dataset, task, run)
+            for name, order in limit_rows(dataset, task, candidates, weights).items():
                 limits.setdefault(name, []).append(
                     score_ranking(
                         order,
@@ -1101,7 +1101,7 @@ def main() -> None:
                         lambda org_id: dataset.organisations[org_id].activity_type,
                     )
                 )
-            overlap_pairs.extend(text_overlap_pairs(dataset, task, run))
+            overlap_pairs.extend(weights.pairs())
             score_groups.append(distinct_scores(run))
             timings.update(
                 build=run.build_seconds, rebuild=run.rebuild_seconds, search=run.search_seconds

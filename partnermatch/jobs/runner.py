@@ -111,9 +111,7 @@ def process_alive(runner: str) -> bool | None:
         return _process_start(pid) == start
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process holds the pid now
+    except (ProcessLookupError, PermissionError):  # gone, or the pid is another user's now
         return False
     return True
 
