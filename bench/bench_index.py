@@ -27,9 +27,7 @@ from synthetic import synthetic_records
 from partnermatch import create_app
 from partnermatch.extensions import db
 from partnermatch.matching.embedder import PASSAGE_BATCH_SIZE, set_torch_threads
-from partnermatch.matching.engine import MINILM_LANGUAGES
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.multilingual import MultilingualMode
 from partnermatch.matching.passages import profile_passages
 from partnermatch.matching.search import search
 from partnermatch.profiles import services, transfer
@@ -92,12 +90,9 @@ def main() -> None:
                 for passage in profile_passages(profile)
             ]
             texts = [passage.text for passage in passages]
-            # What the engine gives each model to read (see MatchingEngine._encode_profiles).
+            # What the engine gives each model to read (PassageEncoder.reads_with_minilm).
             minilm_texts = [
-                passage.text
-                for passage in passages
-                if engine.mode is MultilingualMode.OFF
-                or (engine.mode is MultilingualMode.AUTO and passage.language in MINILM_LANGUAGES)
+                passage.text for passage in passages if engine.encoder.reads_with_minilm(passage)
             ]
             multilingual_texts = texts if engine.multilingual is not None else []
             model = engine.embedder.model  # load once, outside every timing

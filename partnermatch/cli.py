@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import smtplib
 import time
-from collections.abc import Sequence
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from partnermatch import reference
+from partnermatch import presentation, reference
 from partnermatch.auth import services as accounts
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
@@ -21,9 +20,8 @@ from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.jobs.runner import job_queue
 from partnermatch.matching.engine import IndexUnavailable
-from partnermatch.matching.explain import Evidence
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.recommend import Quote, recommend
+from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
 from partnermatch.notifications.models import OutboxMessage
 from partnermatch.notifications.services import send_outbox
@@ -167,21 +165,6 @@ def index_status() -> None:
         raise SystemExit(1)
 
 
-def _result_json(
-    profile: Profile, score: float, reasons: list[str], quotes: Sequence[Evidence | Quote]
-) -> dict[str, object]:
-    return {
-        "id": profile.id,
-        "external_id": profile.external_id,
-        "name": profile.name,
-        "kind": profile.kind.value,
-        "economy": profile.economy,
-        "score": round(score, 4),
-        "reasons": reasons,
-        "evidence": [{"title": quote.title, "snippet": quote.snippet} for quote in quotes],
-    }
-
-
 @matches_cli.command("search")
 @click.argument("text")
 @click.option("--kind", type=click.Choice(["sme", "expert"]), help="Only SMEs or only experts.")
@@ -194,6 +177,13 @@ def _result_json(
     "--value-chain", "positions", multiple=True, help="Only these positions (repeatable)."
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--min-strength",
+    type=click.Choice(["weak", "good", "strong"]),
+    default="weak",
+    show_default=True,
+    help="Leave out weaker matches.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def search_command(
     text: str,
@@ -203,6 +193,7 @@ def search_command(
     sectors: tuple[str, ...],
     positions: tuple[str, ...],
     limit: int,
+    min_strength: str,
     as_json: bool,
 ) -> None:
     """Search profiles by the meaning of TEXT."""
@@ -219,28 +210,31 @@ def search_command(
     except ValidationError as error:
         raise click.UsageError(f"{error.field}: {error.message}") from None
     try:
-        found = search(get_engine(), text, filters, limit=limit)
+        found = search(get_engine(), text, filters, limit=limit, min_strength=min_strength)
     except IndexUnavailable as error:
         raise click.ClickException(str(error)) from None
     if as_json:
         payload = {
             "total": found.total,
-            "results": [
-                _result_json(result.profile, result.score, result.reasons, result.evidence)
-                for result in found.results
-            ],
+            "results": [presentation.search_result_record(result) for result in found.results],
         }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{found.total} profiles pass the filters; the best {len(found.results)}:")
+    click.echo(
+        f"{found.filtered_total} profiles pass the filters, {found.total} of them at least "
+        f"{min_strength} matches; the best {len(found.results)}:"
+    )
     for rank, result in enumerate(found.results, start=1):
         profile = result.profile
         where = f"{profile.kind.value}, {profile.economy_name}"
-        click.echo(f"\n{rank:>2}. {result.score:.3f}  {profile.name}  [{where}]")
-        for reason in result.reasons:
+        click.echo(
+            f"\n{rank:>2}. {result.score:.3f} {result.strength:<6}  {profile.name}  [{where}]"
+        )
+        for reason in presentation.search_reasons(result):
             click.echo(f"      {reason}")
         for evidence in result.evidence:
-            click.echo(f"      {evidence.title}: \u201c{evidence.snippet}\u201d")
+            title = presentation.evidence_title(evidence)
+            click.echo(f"      {title}: \u201c{evidence.snippet}\u201d")
 
 
 @matches_cli.command("recommend")
@@ -260,13 +254,12 @@ def recommend_command(profile_id: int, limit: int, kind: str | None, as_json: bo
             limit,
             kind=kind,
             weights=current_weights(current_app.config),
+            min_strength=current_app.config["RECOMMEND_MIN_STRENGTH"],
         )
     except IndexUnavailable as error:
         raise click.ClickException(str(error)) from None
     if as_json:
-        payload = [
-            _result_json(rec.profile, rec.score, rec.reasons, rec.quotes) for rec in recommendations
-        ]
+        payload = [presentation.recommendation_record(rec) for rec in recommendations]
         click.echo(
             json.dumps({"profile": profile.id, "results": payload}, ensure_ascii=False, indent=2)
         )
@@ -274,11 +267,18 @@ def recommend_command(profile_id: int, limit: int, kind: str | None, as_json: bo
     click.echo(f"Recommended partners for {profile.name} [{profile.economy_name}]:")
     for rank, rec in enumerate(recommendations, start=1):
         where = f"{rec.profile.kind.value}, {rec.profile.economy_name}"
-        click.echo(f"\n{rank:>2}. {rec.score:.3f}  {rec.profile.name}  [{where}]")
+        click.echo(
+            f"\n{rank:>2}. {rec.score:.3f} {rec.strength:<6} {rec.role:<10} {rec.profile.name}"
+            f"  [{where}]"
+        )
+        perspective = presentation.perspective_of(rec, None)
         for factor in rec.factors:
-            click.echo(f"      {factor.contribution:+.3f}  {factor.label} ({factor.detail})")
+            label = presentation.factor_label(factor.feature, perspective, has_needs=rec.has_needs)
+            detail = presentation.factor_detail(factor)
+            click.echo(f"      {factor.contribution:+.3f}  {label} ({detail})")
         for quote in rec.quotes:
-            click.echo(f"      {quote.title}: \u201c{quote.snippet}\u201d")
+            title = presentation.quote_title(quote, perspective)
+            click.echo(f"      {title}: \u201c{quote.snippet}\u201d")
 
 
 # Above this many changed profiles an import rebuilds the index instead of patching it, so
@@ -411,6 +411,7 @@ def suggest_command(
                 cross_share=settings["COHORT_CROSS_ECONOMY_SHARE"] if share is None else share,
                 capacity=settings["INTRODUCTION_CAPACITY"] if capacity is None else capacity,
                 weights=current_weights(settings),
+                min_strength=settings["RECOMMEND_MIN_STRENGTH"],
                 on_sme=lambda _sme: bar.update(1),
             )
     except IndexUnavailable as error:

@@ -71,6 +71,9 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # Added to a recommendation's score when the partner is in another economy: the
         # programme exists to partner across economies. 0 turns the preference off.
         "RECOMMEND_CROSS_ECONOMY_WEIGHT": 0.05,
+        # Recommendations and cohort suggestions propose no pair weaker than this band
+        # (strong, good or weak: partnermatch.matching.strength).
+        "RECOMMEND_MIN_STRENGTH": "good",
         "PROFILES_PER_PAGE": 20,
         "USERS_PER_PAGE": 50,
         # Werkzeug's scrypt: memory-hard. Tests swap in a cheap method to stay fast.

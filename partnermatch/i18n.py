@@ -8,7 +8,6 @@ translated from the catalogues in partnermatch/translations/.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -218,22 +217,9 @@ def format_score(value: float | None, digits: int = 2, sign: bool = False) -> st
 def factor_detail(factor: Any) -> str:
     """Return a recommendation factor's detail in the current language: a Factor, or one as
     stored on a match (older matches stored only the English text)."""
-    from partnermatch.matching.recommend import render_detail
+    from partnermatch import presentation
 
-    if isinstance(factor, Mapping):
-        message, values = factor.get("detail_message"), factor.get("detail_values") or {}
-        if not message:
-            return str(factor.get("detail", ""))
-    else:
-        message, values = factor.detail_message, factor.detail_values
-    return render_detail(
-        message,
-        values,
-        translate=gettext,
-        economy=economy_name,
-        position=lambda code: value_chain_label(code).lower(),
-        score=format_score,
-    )
+    return presentation.factor_detail(factor, presentation.reader_words())
 
 
 def language_switcher_options() -> list[tuple[str, str, bool]]:
@@ -279,7 +265,40 @@ def init_app(app: Flask) -> None:
             "language_options": language_switcher_options,
         }
 
+    from partnermatch import presentation
+
+    def words() -> presentation.Words:
+        return presentation.reader_words()
+
+    def reader_profile_id() -> int | None:
+        profile = current_user.profile if current_user.is_authenticated else None
+        return profile.id if profile is not None else None
+
+    app.jinja_env.globals.update(
+        search_reasons=lambda result: presentation.search_reasons(result, words()),
+        recommendation_reasons=lambda rec: presentation.recommendation_reasons(
+            rec, words(), reader_profile_id()
+        ),
+        factor_label=lambda factor, rec: presentation.factor_label(
+            factor.feature,
+            presentation.perspective_of(rec, reader_profile_id()),
+            words(),
+            has_needs=rec.has_needs,
+        ),
+        quote_title=lambda quote, rec: presentation.quote_title(
+            quote, presentation.perspective_of(rec, reader_profile_id()), words()
+        ),
+        stored_factor_label=lambda factor, match: presentation.stored_factor_label(
+            factor,
+            presentation.Perspective(match.sme.name, match.partner.name, False),
+            words(),
+        ),
+    )
     app.jinja_env.filters.update(
+        strength_label=lambda band: presentation.strength_label(band, words()),
+        role_label=lambda role: presentation.role_label(role, words()),
+        role_explanation=lambda role: presentation.role_explanation(role, words()),
+        evidence_title=lambda evidence: presentation.evidence_title(evidence, words()),
         translate=translate,
         economy_name=economy_name,
         language_name=language_name,

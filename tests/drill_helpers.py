@@ -20,7 +20,7 @@ from sqlalchemy import select
 from partnermatch import PROJECT_ROOT
 from partnermatch.extensions import db
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.index import CURRENT_FILE
+from partnermatch.matching.snapshots import CURRENT_FILE
 from partnermatch.matching.search import search
 from tests.conftest import make_test_app
 

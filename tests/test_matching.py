@@ -11,16 +11,11 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from partnermatch import presentation
 from partnermatch.extensions import db
-from partnermatch.matching import engine as engine_module
-from partnermatch.matching import journal
-from partnermatch.matching.engine import (
-    MINILM_LANGUAGES,
-    SUPPORT_THRESHOLD,
-    SUPPORT_WEIGHT,
-    IndexUnavailable,
-    MatchingEngine,
-)
+from partnermatch.matching import journal, ranking
+from partnermatch.matching.encoding import MINILM_LANGUAGES
+from partnermatch.matching.engine import IndexUnavailable, MatchingEngine
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.multilingual import MultilingualMode, to_minilm_scale
 from partnermatch.matching.passages import (
@@ -32,6 +27,7 @@ from partnermatch.matching.passages import (
     chunk_words,
     profile_passages,
 )
+from partnermatch.matching.ranking import SUPPORT_THRESHOLD, SUPPORT_WEIGHT, Fusion
 from partnermatch.matching.search import search
 from partnermatch.profiles import services as profiles
 from partnermatch.profiles.models import Profile
@@ -232,21 +228,30 @@ def brute_force_ranking(query: str, profile_ids: list[int]) -> list[int]:
         {"value_chain": ("policy-funding",), "affiliations": ("government",)},
     ],
 )
-def test_filtered_search_is_exact_however_few_profiles_pass(demo, filters):
+def test_filtered_search_is_exact_however_few_profiles_pass(demo, filters, monkeypatch):
+    engine = get_engine()
     query = "partners for electric vehicle battery manufacturing"
     passing = profiles.filtered_profile_ids(ProfileFilters(**filters))
 
-    found = search(get_engine(), query, ProfileFilters(**filters), limit=1000)
+    hybrid = engine.search(query, ProfileFilters(**filters), limit=1000)
+    everyone = engine.search(query, None, limit=1000)
+    monkeypatch.setattr(engine, "fusion", Fusion(lexical_weight=0.0))  # the dense leg alone
+    dense = engine.search(query, ProfileFilters(**filters), limit=1000)
 
-    assert found.total == len(passing) > 0
-    assert [result.profile.id for result in found.results] == brute_force_ranking(query, passing)
+    assert hybrid.total == len(passing) > 0
+    # Both legs honour the filter exactly: the same order and scores as everyone's ranking,
+    # among those who pass; and the dense leg's ranking is numpy's.
+    assert [(h.profile_id, h.score) for h in hybrid.hits] == [
+        (h.profile_id, h.score) for h in everyone.hits if h.profile_id in passing
+    ]
+    assert [hit.profile_id for hit in dense.hits] == brute_force_ranking(query, passing)
 
 
 def test_large_indexes_rank_a_candidate_pool_like_the_exact_search(demo, monkeypatch):
     queries = ["battery certification", "digital batik printing", "copper foundry", "traffic data"]
     exact = {query: top_external_ids(query, limit=5) for query in queries}
 
-    monkeypatch.setattr(engine_module, "EXACT_POOL_PASSAGES", 50)  # force the candidate pool
+    monkeypatch.setattr(ranking, "EXACT_POOL_PASSAGES", 50)  # force the candidate pool
 
     assert {query: top_external_ids(query, limit=5) for query in queries} == exact
 
@@ -255,7 +260,9 @@ def test_several_matching_passages_are_named_in_the_reasons(demo):
     found = search(get_engine(), "metal casting and surface finishing", limit=5)
 
     assert any(
-        reason.endswith("match too") for result in found.results for reason in result.reasons
+        reason.endswith("match too")
+        for result in found.results
+        for reason in presentation.search_reasons(result)
     )
 
 
@@ -318,12 +325,13 @@ def test_reasons_name_the_matching_facts(demo):
     )
 
     for result in found.results:
-        assert "Sector: Metal technology, Green vehicles" in result.reasons or (
-            "Sector: Metal technology" in result.reasons
+        reasons = presentation.search_reasons(result)
+        assert "Sector: Metal technology, Green vehicles" in reasons or (
+            "Sector: Metal technology" in reasons
         )
         assert any(
             reason.startswith("Across economies:") and "outside Chinese Taipei" in reason
-            for reason in result.reasons
+            for reason in reasons
         )
 
 
@@ -510,7 +518,7 @@ def test_a_failure_while_writing_the_snapshot_changes_nothing(indexed, monkeypat
     def broken_write(*_args):
         raise OSError("no space left on device")
 
-    monkeypatch.setattr("partnermatch.matching.index.faiss.write_index", broken_write)
+    monkeypatch.setattr("partnermatch.matching.snapshots.faiss.write_index", broken_write)
     with pytest.raises(OSError, match="no space left"):
         indexed.rebuild()
 
@@ -541,7 +549,7 @@ def test_an_index_written_by_another_version_is_reported_not_served(indexed):
     manifest = json.loads(manifest_file.read_text())
     manifest["format"] = 1
     manifest_file.write_text(json.dumps(manifest))
-    restarted = MatchingEngine(indexed.store.root, indexed.embedder)
+    restarted = MatchingEngine(indexed.store.root, indexed.embedder, source=indexed.source)
 
     with pytest.raises(IndexUnavailable, match="written in format 1 by another version"):
         search(restarted, "anything")

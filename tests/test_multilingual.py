@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from partnermatch.matching import multilingual
-from partnermatch.matching.engine import SUPPORT_THRESHOLD
 from partnermatch.matching.multilingual import (
     CALIBRATION_FILE,
     DIMENSION,
@@ -21,6 +20,7 @@ from partnermatch.matching.multilingual import (
     multilingual_mode,
     to_minilm_scale,
 )
+from partnermatch.matching.ranking import SUPPORT_THRESHOLD
 
 VIETNAMESE_NEED = (
     "Chúng tôi cần một phòng thí nghiệm thử nghiệm an toàn và tuổi thọ chu kỳ "

@@ -271,11 +271,10 @@ def test_the_request_stores_why_this_match_when_the_index_is_ready(app, people, 
     login_as(people["sme"]).post(f"/profiles/{people['expert_profile'].id}/introduction", data={})
 
     match = db.session.scalar(select(Match))
-    assert match.score is not None and match.score > 0
-    assert [factor["label"] for factor in match.factors][:2] == [
-        "Your needs ↔ their offers",
-        "Two-sided",
-    ]
+    assert match.score is not None
+    assert [factor["feature"] for factor in match.factors][:2] == ["need", "mutual"]
+    # stored for staff to read, so named, not "your needs"
+    assert match.factors[0]["label"] == "Kaohsiung Castings's needs ↔ Dr. Sato's offers"
 
 
 def test_the_review_queue_filters_by_origin_economy_and_sector(app, people, login_as):

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from partnermatch.matching import index as index_module
-from partnermatch.matching.index import PassageIndex, SnapshotStore, VectorIndex
+from partnermatch.matching.index import PassageIndex, VectorIndex
 from partnermatch.matching.passages import passage_id
+from partnermatch.matching.snapshots import SnapshotStore
 
 DIMENSION = 32
 PROFILES = 300

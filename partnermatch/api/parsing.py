@@ -9,6 +9,7 @@ from typing import Any
 from partnermatch import reference
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
+from partnermatch.matching import strength
 from partnermatch.profiles.services import (
     EvidenceInput,
     OrganisationInput,
@@ -29,6 +30,7 @@ SEARCH_FIELDS = (
     "value_chain",
     "limit",
     "offset",
+    "min_strength",
 )
 
 
@@ -38,6 +40,7 @@ class SearchRequest:
     filters: ProfileFilters
     limit: int
     offset: int
+    min_strength: str = strength.WEAK
 
 
 def _list(data: Mapping[str, Any], field: str) -> list[str]:
@@ -102,7 +105,17 @@ def search_request(data: Mapping[str, Any]) -> SearchRequest:
         filters=filters_from(data),
         limit=integer(data.get("limit"), "limit", default=20, low=1, high=1000),
         offset=integer(data.get("offset"), "offset", default=0, low=0, high=1_000_000),
+        min_strength=_strength(data.get("min_strength")),
     )
+
+
+def _strength(value: Any) -> str:
+    """Read a strength band (weak, the default, keeps every result)."""
+    if value is None or value == "":
+        return strength.WEAK
+    if not isinstance(value, str) or value not in strength.BANDS:
+        raise ApiError(422, f"Give one of {', '.join(strength.BANDS)}.", "min_strength")
+    return value
 
 
 def query_string_data(args: Any, lists: tuple[str, ...]) -> dict[str, Any]:

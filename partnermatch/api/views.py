@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from partnermatch import reference
+from partnermatch import presentation, reference
 from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.openapi import openapi_document
@@ -128,29 +128,19 @@ def profile_json(profile: Profile, *, full: bool = True) -> dict[str, Any]:
     return data
 
 
-def result_json(
-    profile: Profile, score: float, reasons: list[str], quotes: list[Any]
-) -> dict[str, Any]:
-    return {
-        "id": profile.id,
-        "external_id": profile.external_id,
-        "name": profile.name,
-        "kind": profile.kind.value,
-        "affiliation": profile.affiliation.value,
-        "economy": profile.economy,
-        "score": float(score),
-        "reasons": reasons,
-        "evidence": [{"title": quote.title, "snippet": quote.snippet} for quote in quotes],
-    }
-
-
 def _search(data: dict[str, Any]) -> Response:
     wanted = parsing.search_request(data)
     found = search(
-        get_engine(), wanted.query, wanted.filters, limit=wanted.limit, offset=wanted.offset
+        get_engine(),
+        wanted.query,
+        wanted.filters,
+        limit=wanted.limit,
+        offset=wanted.offset,
+        searcher=g.api_user.profile,
+        min_strength=wanted.min_strength,
     )
     return jsonify(
-        results=[result_json(r.profile, r.score, r.reasons, r.evidence) for r in found.results],
+        results=[presentation.search_result_record(result) for result in found.results],
         total=found.total,
     )
 
@@ -169,9 +159,16 @@ def search_get() -> Response:
 def recommendations(profile_id: int) -> Response:
     profile = _profile_or_404(profile_id)
     limit = parsing.integer(request.args.get("limit"), "limit", default=10, low=1, high=100)
-    found = recommend(get_engine(), profile, limit, weights=current_weights(current_app.config))
+    found = recommend(
+        get_engine(),
+        profile,
+        limit,
+        weights=current_weights(current_app.config),
+        min_strength=current_app.config["RECOMMEND_MIN_STRENGTH"],
+    )
+    reader = g.api_user.profile.id if g.api_user.profile else None
     return jsonify(
-        results=[result_json(r.profile, r.score, r.reasons, r.quotes) for r in found],
+        results=[presentation.recommendation_record(r, reader) for r in found],
         total=len(found),
     )
 

@@ -25,6 +25,7 @@ class JobState(StrEnum):
 JOB_TITLES = {
     "cohort_suggest": N_("Cohort suggest"),
     "index_rebuild": N_("Index rebuild"),
+    "index_catch_up": N_("Index catch-up"),
 }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 from partnermatch import reference
 from partnermatch.extensions import db
-from partnermatch.jobs.runner import Progress, job
+from partnermatch.jobs.models import BackgroundJob, JobState
+from partnermatch.jobs.runner import Progress, job, submit
 from partnermatch.matching.extension import get_engine
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
@@ -41,6 +43,7 @@ def cohort_suggest(params: dict[str, Any], progress: Progress) -> dict[str, Any]
         cross_share=float(params.get("share", settings["COHORT_CROSS_ECONOMY_SHARE"])),
         capacity=int(params.get("capacity", settings["INTRODUCTION_CAPACITY"])),
         weights=current_weights(settings),
+        min_strength=settings["RECOMMEND_MIN_STRENGTH"],
         on_sme=on_sme,
     )
     db.session.commit()
@@ -74,3 +77,39 @@ def index_rebuild(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
         "summary": f"Index version {manifest.version}: {manifest.profiles} profiles.",
         "version": manifest.version,
     }
+
+
+@job("index_catch_up")
+def index_catch_up(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Encode the passages of changed profiles that searches left waiting (see
+    MatchingEngine.encode_pending); the next search then applies them at once."""
+    engine = get_engine()
+    total = max(engine.catching_up, 1)
+    done = 0
+
+    def on_progress(count: int) -> None:
+        nonlocal done
+        done += count
+        progress(min(done / total, 1.0), f"Encoded {done} of {total} changed profiles.")
+
+    encoded = engine.encode_pending(on_progress=on_progress)
+    return {
+        "summary": f"Encoded the new passages of {encoded} changed profiles.",
+        "profiles": encoded,
+    }
+
+
+def catch_up_in_background() -> int:
+    """Start a catch-up job when searches have left changed profiles waiting and none is
+    queued or running; return how many profiles wait."""
+    waiting = get_engine().catching_up
+    if waiting:
+        busy = db.session.scalar(
+            select(BackgroundJob.id).where(
+                BackgroundJob.kind == "index_catch_up",
+                BackgroundJob.state.in_((JobState.QUEUED, JobState.RUNNING)),
+            )
+        )
+        if busy is None:
+            submit("index_catch_up", {})
+    return waiting

@@ -123,6 +123,15 @@ class Embedder:
         """Encode one query; queries are not cached."""
         return self._encode([text], batch_size=1)[0]
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode a query's texts (the whole and its asks) in one batch; not cached."""
+        return self._encode(list(texts), batch_size=len(texts))
+
+    def uncached(self, texts: Sequence[str]) -> int:
+        """Return how many distinct texts are not in the cache (what encoding them costs)."""
+        keys = {text_hash(text) for text in texts}
+        return len(keys) - len(self.cache.get_many(keys)) if keys else 0
+
     def encode_passages(
         self, texts: Sequence[str], batch_size: int = PASSAGE_BATCH_SIZE
     ) -> np.ndarray:
@@ -181,3 +190,7 @@ class MultilingualEmbedder(Embedder):
     def encode_query(self, text: str) -> np.ndarray:
         """Encode one query with the "query: " prefix; queries are not cached."""
         return self.model.encode_query(text, threads=self.threads)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode a query's texts with the "query: " prefix; not cached."""
+        return np.stack([self.encode_query(text) for text in texts])

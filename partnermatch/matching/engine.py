@@ -1,91 +1,51 @@
 """The matching engine of one process: loads the current snapshot, follows the journal,
-rebuilds, reports its status and answers searches."""
+rebuilds, reports its status and answers searches.
+
+What it reads of the programme comes through a ProfileSource (partnermatch.matching.source);
+encoding is partnermatch.matching.encoding's, retrieval partnermatch.matching.retrieval's,
+ranking partnermatch.matching.ranking's. It returns facts (ids, scores, positions); words
+for people are partnermatch.presentation's.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
-from partnermatch.extensions import db
-from partnermatch.matching import journal
+from partnermatch.matching import ranking
+from partnermatch.matching.asks import split_asks
 from partnermatch.matching.embedder import Embedder, MultilingualEmbedder
-from partnermatch.matching.index import (
-    MULTILINGUAL_DIMENSION,
+from partnermatch.matching.encoding import EncodedBatch, PassageEncoder
+from partnermatch.matching.index import PassageIndex, VectorIndex
+from partnermatch.matching.kept import KeptResults
+from partnermatch.matching.multilingual import MultilingualMode
+from partnermatch.matching.passages import Passage, split_passage_id
+from partnermatch.matching.ranking import DEFAULT_FUSION, Fusion, ProfileHit
+from partnermatch.matching.retrieval import DENSE, DenseLeg, HybridRetriever, Leg
+from partnermatch.matching.snapshots import (
     SNAPSHOT_FORMAT,
     Manifest,
-    PassageIndex,
     SnapshotDamaged,
     SnapshotStore,
-    VectorIndex,
 )
-from partnermatch.matching.multilingual import (
-    MultilingualMode,
-    get_calibration,
-    language_code,
-    matching_language,
-)
-from partnermatch.matching.passages import (
-    MAX_PASSAGES,
-    SEARCHABLE_SOURCES,
-    Passage,
-    passage_id,
-    profile_passages,
-    split_passage_id,
-)
-from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids
+from partnermatch.matching.source import ProfilePassages, ProfileSource
 
 # Profiles per step of a rebuild: small enough for a lively progress bar.
 REBUILD_BATCH = 64
+# Passages a search may encode while catching up with the journal (texts not yet in the
+# embedding cache); a profile whose new passages would pass it waits, its old passages
+# still served, until a catch-up job (encode_pending) or the next rebuild has encoded them.
+SYNC_ENCODE_PASSAGES = 32
 ProgressCallback = Callable[[int], None]
-
-
-# A profile's score: its best passage, plus SUPPORT_WEIGHT for every other passage by what it
-# scores above SUPPORT_THRESHOLD. Several passages that match make a stronger match than one
-# lucky passage, while evidence that does not match adds nothing. Measured on consortium
-# completion (bench/bench_quality.py): MAP 0.091 with the best passage alone, 0.210 with this;
-# the weight is flat between 0.25 and 1, the threshold sits near MiniLM's median similarity.
-SUPPORT_WEIGHT = 0.5
-SUPPORT_THRESHOLD = 0.2
-# Searches whose passing profiles hold at most this many passages score them all.
-EXACT_POOL_PASSAGES = 20_000
-# Otherwise the candidates are the owners of the nearest passages: this many per result.
-CANDIDATE_FACTOR = 5
-MIN_CANDIDATE_PASSAGES = 256
-# What MiniLM reads in "auto" mode: English, and texts without words to tell a language by.
-MINILM_LANGUAGES = frozenset({"en", "other"})
-
-
-def aggregate_passages(scores: np.ndarray, ids: np.ndarray) -> list[PassageHit]:
-    """Combine scored passages into one hit per profile (scores sorted best first)."""
-    hits: dict[int, PassageHit] = {}
-    support: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for score, vector_id in zip(scores, ids, strict=True):
-        if vector_id < 0:
-            continue
-        profile_id, position = split_passage_id(vector_id)
-        if profile_id not in hits:
-            hits[profile_id] = PassageHit(profile_id, position, float(score), float(score))
-        elif score > SUPPORT_THRESHOLD:
-            support[profile_id] = support.get(profile_id, 0.0) + float(score) - SUPPORT_THRESHOLD
-            counts[profile_id] = counts.get(profile_id, 0) + 1
-    return [
-        PassageHit(
-            hit.profile_id,
-            hit.position,
-            hit.best + SUPPORT_WEIGHT * support.get(hit.profile_id, 0.0),
-            hit.best,
-            counts.get(hit.profile_id, 0),
-        )
-        for hit in hits.values()
-    ]
+# Recommendations kept over all lists (a profile page shows 6, a cohort asks 40 an SME):
+# about 1 KB each with their quotes and factors, some 10 MB.
+KEPT_RESULTS = 10_000
 
 
 class IndexUnavailable(Exception):
@@ -100,6 +60,7 @@ class IndexStatus:
     manifest: Manifest | None
     pending_changes: int
     problem: str | None
+    catching_up: int = 0  # changed profiles waiting for their passages to be encoded
 
     @property
     def stale(self) -> bool:
@@ -112,81 +73,25 @@ class IndexStatus:
 
 
 @dataclass(frozen=True)
-class PassageHit:
-    profile_id: int
-    position: int  # the profile's best passage
-    score: float  # its aggregated score (see aggregate_passages)
-    best: float = 0.0  # the best passage's own similarity
-    supporting: int = 0  # other passages above SUPPORT_THRESHOLD
-
-
-@dataclass(frozen=True)
 class PairHit:
-    """A profile's best passage against any of several query vectors."""
+    """A profile's best passage against any of several query texts: on each leg."""
 
     profile_id: int
-    score: float
+    score: float  # the best dense pair's similarity (0 when no dense leg found it)
     query_index: int
     position: int
+    lexical: float = 0.0  # the best lexical pair's coverage
+    lexical_query_index: int | None = None
+    lexical_position: int | None = None
 
 
 @dataclass
 class SearchPage:
-    hits: list[PassageHit]  # the best passage of each profile on this page, best first
+    hits: list[ProfileHit]  # the profiles on this page, best first
     total: int  # profiles that pass the filters
     offset: int
     limit: int
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    capability_ids: np.ndarray
-    capability_vectors: np.ndarray
-    needs_ids: np.ndarray
-    needs_vectors: np.ndarray
-    capability_ml_ids: np.ndarray
-    capability_ml_vectors: np.ndarray
-    needs_ml_ids: np.ndarray
-    needs_ml_vectors: np.ndarray
-    capability_languages: np.ndarray  # each row's language code, for every index alike
-    needs_languages: np.ndarray
-    capability_ml_languages: np.ndarray
-    needs_ml_languages: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Leg:
-    """One model's search: its query vector(s) against one of the indexes."""
-
-    target: str  # an index of PassageIndex: "capability", "needs_ml", ...
-    vectors: np.ndarray
-    mapped: bool = False  # the multilingual model's cosines: mapped onto MiniLM's scale
-    without: str | None = None  # skip passages this index holds (they have a MiniLM vector)
-    positions: tuple[int, ...] | None = None  # which of the caller's texts each vector is
-    languages: tuple[str, ...] = ("en",)  # each vector's language (one: all the same)
-
-    def search(
-        self, index: PassageIndex, k: int, among: Sequence[int] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (scores, ids), one row per vector, on MiniLM's scale; -1 ids pad."""
-        scores, ids = getattr(index, self.target).search(self.vectors, k, among)
-        if self.without is not None:
-            skipped = getattr(index, self.without).holds(ids.ravel()).reshape(ids.shape)
-            ids = np.where(skipped, -1, ids)
-            scores = np.where(skipped, -np.inf, scores)
-            order = np.argsort(-scores, axis=1, kind="stable")
-            scores = np.take_along_axis(scores, order, axis=1)
-            ids = np.take_along_axis(ids, order, axis=1)
-        if self.mapped:
-            query_codes = np.asarray([language_code(lang) for lang in self.languages])
-            passage_codes = getattr(index, self.target).languages_of(ids)
-            mapped = get_calibration().to_minilm_scale(scores, query_codes[:, None], passage_codes)
-            scores = np.where(ids >= 0, mapped, -np.inf).astype(np.float32)
-            if len(scores[0]) > 1:  # a language pair's map can reorder one model's scores
-                order = np.argsort(-scores, axis=1, kind="stable")
-                scores = np.take_along_axis(scores, order, axis=1)
-                ids = np.take_along_axis(ids, order, axis=1)
-        return scores, ids
+    ranked: list[ProfileHit] = field(default_factory=list)  # every profile ranked
 
 
 @dataclass
@@ -195,6 +100,9 @@ class _Loaded:
     manifest: Manifest
     index: PassageIndex
     seq: int
+    pid: int = field(default_factory=os.getpid)
+    # Changed profiles whose new passages are not encoded yet (see SYNC_ENCODE_PASSAGES).
+    waiting: set[int] = field(default_factory=set)
 
 
 def _damaged_message(version: str | None, damage: SnapshotDamaged) -> str:
@@ -204,46 +112,25 @@ def _damaged_message(version: str | None, damage: SnapshotDamaged) -> str:
     )
 
 
-def _build_index(parts: list[_Encoded], dimension: int, ml_dimension: int) -> PassageIndex:
-    """Build the indexes from encoded batches, each profile's rows kept together; the
+def _build_index(parts: list[EncodedBatch], dimensions: dict[str, int]) -> PassageIndex:
+    """Build the vector indexes from encoded batches, each profile's rows kept together; the
     multilingual ones 8-bit scalar quantised (see partnermatch.matching.index)."""
-
-    def build(name: str, dimension: int, quantised: bool = False) -> VectorIndex:
-        return VectorIndex.build(
-            dimension,
-            np.concatenate([np.zeros(0, np.int64), *(getattr(p, f"{name}_ids") for p in parts)]),
-            np.concatenate(
-                [
-                    np.zeros((0, dimension), np.float32),
-                    *(getattr(p, f"{name}_vectors") for p in parts),
-                ]
-            ),
-            quantised=quantised,
-            languages=np.concatenate(
-                [np.zeros(0, np.uint8), *(getattr(p, f"{name}_languages") for p in parts)]
-            ),
+    merged = EncodedBatch.concatenate(parts, dimensions)
+    built = {
+        name: VectorIndex.build(
+            dimensions[name],
+            part.ids,
+            part.vectors,
+            quantised=name.endswith("_ml"),
+            languages=part.languages,
         )
-
-    return PassageIndex(
-        build("capability", dimension),
-        build("needs", dimension),
-        build("capability_ml", ml_dimension, quantised=True),
-        build("needs_ml", ml_dimension, quantised=True),
-    )
-
-
-def _profiles_with_passages(profile_ids: Sequence[int]) -> Iterator[tuple[Profile, list[Passage]]]:
-    query = (
-        select(Profile)
-        .where(Profile.id.in_(profile_ids))
-        .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
-    )
-    for profile in db.session.scalars(query):
-        yield profile, profile_passages(profile)
+        for name, part in merged.parts.items()
+    }
+    return PassageIndex(**built)
 
 
 class MatchingEngine:
-    """Holds the index this process serves and keeps it in step with the database."""
+    """Holds the index this process serves and keeps it in step with the programme."""
 
     def __init__(
         self,
@@ -251,18 +138,35 @@ class MatchingEngine:
         embedder: Embedder,
         multilingual: MultilingualEmbedder | None = None,
         mode: MultilingualMode = MultilingualMode.OFF,
+        *,
+        source: ProfileSource,
+        fusion: Fusion = DEFAULT_FUSION,
     ) -> None:
         """`multilingual` is required unless `mode` is off (then it is never used)."""
-        if mode is not MultilingualMode.OFF and multilingual is None:
-            raise ValueError(f"The multilingual mode {mode.value!r} needs a multilingual model.")
         self.store = SnapshotStore(index_dir)
-        self.embedder = embedder
-        self.multilingual = multilingual if mode is not MultilingualMode.OFF else None
-        self.mode = mode
+        self.encoder = PassageEncoder(embedder, multilingual, mode)
+        self.retriever = HybridRetriever(self.encoder)
+        self.source = source
+        self.fusion = fusion
+        # Results computed at one index position, kept for the next request at the same one
+        # (partnermatch.matching.recommend): per app, like the engine.
+        self.kept = KeptResults(KEPT_RESULTS)
         self._lock = threading.RLock()
         self._loaded: _Loaded | None = None
         # The snapshot version that failed to load, and why: reported, not read again.
         self._damaged: tuple[str | None, str] | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.encoder.embedder
+
+    @property
+    def multilingual(self) -> MultilingualEmbedder | None:
+        return self.encoder.multilingual
+
+    @property
+    def mode(self) -> MultilingualMode:
+        return self.encoder.mode
 
     @property
     def model_id(self) -> str:
@@ -277,11 +181,6 @@ class MatchingEngine:
         self.embedder.threads = threads
         if self.multilingual is not None:
             self.multilingual.threads = threads
-
-    def _reads_with_minilm(self, passage: Passage) -> bool:
-        if self.mode is MultilingualMode.OFF:
-            return True  # no language detected: off is exactly as before
-        return self.mode is MultilingualMode.AUTO and passage.language in MINILM_LANGUAGES
 
     # --- keeping in step --------------------------------------------------------------------
 
@@ -321,13 +220,20 @@ class MatchingEngine:
             return None, _damaged_message(version, damage)
         return manifest, self._problem_with(manifest)
 
+    def _forget_loaded(self) -> None:
+        if self._loaded is not None and self._loaded.pid == os.getpid():
+            self._loaded.index.lexical.close()
+        self._loaded = None
+
     def sync(self) -> PassageIndex:
         """Load a newer snapshot if another process wrote one, apply new journal entries,
         and return the index to search; raise IndexUnavailable when there is none to serve."""
         with self._lock:
             version = self.store.current_version()
+            if self._loaded is not None and self._loaded.pid != os.getpid():
+                self._loaded = None  # forked: the working copy is the parent's
             if self._loaded is None or self._loaded.version != version:
-                self._loaded = None
+                self._forget_loaded()
                 if self._damaged and self._damaged[0] == version:
                     raise IndexUnavailable(self._damaged[1])  # known bad: not read again
                 _manifest, problem = self._manifest_and_problem(version)
@@ -339,92 +245,72 @@ class MatchingEngine:
                     self._damaged = (version, _damaged_message(version, damage))
                     raise IndexUnavailable(self._damaged[1]) from damage
                 self._loaded = _Loaded(version, manifest, index, manifest.journal_seq)  # type: ignore[arg-type]
-            latest = journal.latest_seq()
-            if latest > self._loaded.seq:
-                changed = journal.changed_since(self._loaded.seq, latest)
-                self._refresh_profiles(self._loaded.index, changed)
-                self._loaded.seq = latest
-            return self._loaded.index
+            latest = self.source.journal_position()
+            loaded = self._loaded
+            if latest > loaded.seq or loaded.waiting:
+                changed = set(self.source.changed_since(loaded.seq, latest)) | loaded.waiting
+                loaded.waiting = self._refresh_profiles(loaded.index, sorted(changed))
+                loaded.seq = latest
+            return loaded.index
 
-    def position(self) -> tuple[str, int]:
-        """Return the snapshot version and journal position served, once caught up: at two
-        equal positions the index is the same, so results computed at one still hold."""
+    def position(self) -> tuple[str, int, int]:
+        """Return the snapshot version and journal position served (and how many changed
+        profiles wait), once caught up: at two equal positions the index is the same, so
+        results computed at one still hold."""
         with self._lock:
             self.sync()
             assert self._loaded is not None  # sync raises when there is nothing to serve
-            return self._loaded.version, self._loaded.seq
+            return self._loaded.version, self._loaded.seq, len(self._loaded.waiting)
 
-    def _refresh_profiles(self, index: PassageIndex, profile_ids: Sequence[int]) -> None:
-        index.remove_profiles(profile_ids)
+    @property
+    def catching_up(self) -> int:
+        """How many changed profiles wait for their new passages to be encoded."""
+        with self._lock:
+            return len(self._loaded.waiting) if self._loaded else 0
+
+    def _refresh_profiles(self, index: PassageIndex, profile_ids: Sequence[int]) -> set[int]:
+        """Re-index changed profiles whose passages can be encoded within the budget; return
+        the ids of those left waiting (their old passages still served)."""
+        budget = SYNC_ENCODE_PASSAGES
+        waiting: set[int] = set()
         for start in range(0, len(profile_ids), REBUILD_BATCH):
-            batch = list(_profiles_with_passages(profile_ids[start : start + REBUILD_BATCH]))
-            encoded = self._encode_profiles(batch)
-            for name in ("capability", "needs", "capability_ml", "needs_ml"):
-                getattr(index, name).add(
-                    getattr(encoded, f"{name}_ids"),
-                    getattr(encoded, f"{name}_vectors"),
-                    getattr(encoded, f"{name}_languages"),
-                )
+            ids = profile_ids[start : start + REBUILD_BATCH]
+            found = self.source.passages(ids)
+            ready: list[ProfilePassages] = []
+            for profile_id, passages in found:
+                cost = self.encoder.uncached(passages)
+                if cost and cost > budget:
+                    waiting.add(profile_id)
+                    continue
+                budget -= cost
+                ready.append((profile_id, passages))
+            gone = set(ids) - {profile_id for profile_id, _ in found}
+            index.remove_profiles([*gone, *(profile_id for profile_id, _ in ready)])
+            encoded = self.encoder.encode(ready)
+            index.add(encoded.parts, encoded.lexical)
+        index.flush()
+        return waiting
 
-    def _encode_profiles(self, batch: list[tuple[Profile, list[Passage]]]) -> _Encoded:
-        """Encode a batch's passages: with MiniLM as the mode says (off: all; auto: English;
-        always: none) and, unless off, every passage with the multilingual model."""
-        ids: list[int] = []
-        texts: list[str] = []
-        capability: list[bool] = []
-        minilm: list[bool] = []
-        languages: list[int] = []
-        for profile, passages in batch:
-            for position, passage in enumerate(passages):
-                ids.append(passage_id(profile.id, position))
-                texts.append(passage.text)
-                capability.append(passage.source in SEARCHABLE_SOURCES)
-                minilm.append(self._reads_with_minilm(passage))
-                languages.append(
-                    0 if self.mode is MultilingualMode.OFF else language_code(passage.language)
-                )
-        id_array = np.asarray(ids, dtype=np.int64)
-        language_array = np.asarray(languages, dtype=np.uint8)
-        searchable = np.asarray(capability, dtype=bool)
-        read = np.asarray(minilm, dtype=bool)
-        vectors = self.embedder.encode_passages(
-            [t for t, m in zip(texts, minilm, strict=True) if m]
-        )
-        if not len(vectors):
-            vectors = np.zeros((0, self.embedder.dimension), np.float32)
-        mini_ids, mini_searchable = id_array[read], searchable[read]
-        mini_languages = language_array[read]
-        if self.multilingual is not None:
-            ml_vectors = self.multilingual.encode_passages(texts)
-            ml_ids, ml_searchable, ml_languages = id_array, searchable, language_array
-        else:
-            ml_vectors = np.zeros((0, MULTILINGUAL_DIMENSION), np.float32)
-            ml_ids, ml_searchable, ml_languages = id_array[:0], searchable[:0], language_array[:0]
-        return _Encoded(
-            mini_ids[mini_searchable],
-            vectors[mini_searchable],
-            mini_ids[~mini_searchable],
-            vectors[~mini_searchable],
-            ml_ids[ml_searchable],
-            ml_vectors[ml_searchable],
-            ml_ids[~ml_searchable],
-            ml_vectors[~ml_searchable],
-            mini_languages[mini_searchable],
-            mini_languages[~mini_searchable],
-            ml_languages[ml_searchable],
-            ml_languages[~ml_searchable],
-        )
+    def encode_pending(self, on_progress: ProgressCallback | None = None) -> int:
+        """Encode the passages of the profiles waiting to be re-indexed into the embedding
+        cache (heavy: a job's work, not a request's); searches then apply them at once.
+        Return how many profiles were encoded."""
+        with self._lock:
+            self.sync()
+            waiting = sorted(self._loaded.waiting) if self._loaded else []
+        for start in range(0, len(waiting), REBUILD_BATCH):
+            batch = self.source.passages(waiting[start : start + REBUILD_BATCH])
+            self.encoder.encode(batch)
+            self.source.release()
+            if on_progress:
+                on_progress(len(batch))
+        return len(waiting)
 
     # --- rebuilding -------------------------------------------------------------------------
 
-    def _profile_id_batches(self) -> Iterator[list[int]]:
-        ids = list(db.session.scalars(select(Profile.id).order_by(Profile.id)))
-        for start in range(0, len(ids), REBUILD_BATCH):
-            yield ids[start : start + REBUILD_BATCH]
-
     def profile_count(self) -> int:
-        """Return how many profiles the database holds (a rebuild's amount of work)."""
-        return db.session.scalar(select(func.count(Profile.id))) or 0
+        """Return how many profiles the programme holds (a rebuild's amount of work)."""
+        return self.source.profile_count()
 
     def rebuild(self, on_progress: ProgressCallback | None = None) -> Manifest:
         """Index every profile into a new snapshot and make it current.
@@ -433,29 +319,37 @@ class MatchingEngine:
         rebuild is applied again afterwards, never lost. Should anything fail before the new
         snapshot is complete, the previous one keeps serving.
         """
-        seq = journal.latest_seq()
-        parts: list[_Encoded] = []
-        for batch_ids in self._profile_id_batches():
-            parts.append(self._encode_profiles(list(_profiles_with_passages(batch_ids))))
-            db.session.expire_all()
-            if on_progress:
-                on_progress(len(batch_ids))
-        index = _build_index(parts, self.embedder.dimension, MULTILINGUAL_DIMENSION)
-        manifest = self.store.save(
-            index,
-            model_id=self.model_id,
-            journal_seq=seq,
-            multilingual_model_id=self.multilingual_model_id,
-            multilingual_mode=self.mode.value,
-        )
-        journal.prune(seq)
-        db.session.commit()
+        seq = self.source.journal_position()
+        ids = self.source.profile_ids()
+        parts: list[EncodedBatch] = []
+        with self.store.staging() as staging:
+            lexical = self.store.lexical_builder(staging, self.embedder.threads)
+            for start in range(0, len(ids), REBUILD_BATCH):
+                batch_ids = ids[start : start + REBUILD_BATCH]
+                encoded = self.encoder.encode(self.source.passages(batch_ids))
+                lexical.add(encoded.lexical)
+                parts.append(replace(encoded, lexical=[]))
+                self.source.release()
+                if on_progress:
+                    on_progress(len(batch_ids))
+            lexical.finish()
+            index = _build_index(parts, self.encoder.dimensions)
+            manifest = self.store.save(
+                index,
+                model_id=self.model_id,
+                journal_seq=seq,
+                multilingual_model_id=self.multilingual_model_id,
+                multilingual_mode=self.mode.value,
+                staging=staging,
+                lexical_passages=lexical.count,
+            )
+        self.source.snapshot_written(seq)
         return manifest
 
     # --- reporting --------------------------------------------------------------------------
 
     def status(self) -> IndexStatus:
-        """Compare the index with the database, without loading any model."""
+        """Compare the index with the programme, without loading any model."""
         version = self.store.current_version()
         manifest, problem = self._manifest_and_problem(version)
         if problem is None and self._damaged and self._damaged[0] == version:
@@ -463,148 +357,153 @@ class MatchingEngine:
         database_profiles = self.profile_count()
         if problem or manifest is None:
             return IndexStatus(self.model_id, database_profiles, None, manifest, 0, problem)
-        pending = len(journal.changed_since(manifest.journal_seq, journal.latest_seq()))
+        latest = self.source.journal_position()
+        pending = len(self.source.changed_since(manifest.journal_seq, latest))
+        catching_up = 0
         with self._lock:
             loaded = self._loaded
-            indexed = (
-                len(loaded.index.profile_ids)
-                if loaded and loaded.version == self.store.current_version()
-                else manifest.profiles
-            )
-            if loaded and loaded.version == self.store.current_version():
-                pending = len(journal.changed_since(loaded.seq, journal.latest_seq()))
-        return IndexStatus(self.model_id, database_profiles, indexed, manifest, pending, None)
+            current = loaded is not None and loaded.version == version
+            indexed = len(loaded.index.profile_ids) if current else manifest.profiles  # type: ignore[union-attr]
+            if current:
+                pending = len(self.source.changed_since(loaded.seq, latest))  # type: ignore[union-attr]
+                catching_up = len(loaded.waiting)  # type: ignore[union-attr]
+        return IndexStatus(
+            self.model_id,
+            database_profiles,
+            indexed,
+            manifest,
+            pending + catching_up,
+            None,
+            catching_up,
+        )
 
     # --- searching --------------------------------------------------------------------------
 
-    def search_vector(
-        self, query: np.ndarray, filters: ProfileFilters | None, limit: int, offset: int = 0
-    ) -> SearchPage:
-        """Return one page of profiles ranked by their aggregated passage scores (a MiniLM
-        query vector against the capability index)."""
-        return self._search_legs([_Leg("capability", query)], filters, limit, offset)
+    def _pool(
+        self,
+        index: PassageIndex,
+        legs: list[Leg],
+        among: list[int] | None,
+        known: set[int],
+        wanted: int,
+    ) -> list[int]:
+        """The profiles to score exactly: all that pass (when they hold few enough passages)
+        or the owners of each leg's nearest passages."""
+        parts = {leg.target: index.vectors(leg.target) for leg in legs}
+        available = sum(
+            part.count_for(among) if among is not None else part.size for part in parts.values()
+        )
+        if available <= ranking.EXACT_POOL_PASSAGES:
+            return among if among is not None else sorted(known)
+        pooled: set[int] = set()
+        for leg in legs:
+            part = index.vectors(leg.target)
+            leg_available = part.count_for(among) if among is not None else part.size
+            pooled.update(
+                ranking.candidate_pool(
+                    leg,
+                    lambda leg, k, among: leg.search(index, k, among),
+                    among,
+                    wanted,
+                    leg_available,
+                )
+            )
+        return sorted(pooled)
 
-    def _search_legs(
-        self, legs: list[_Leg], filters: ProfileFilters | None, limit: int, offset: int
+    def search(
+        self,
+        query: str,
+        filters: Any = None,
+        limit: int = 20,
+        offset: int = 0,
+        *,
+        needs_window: int = 0,
     ) -> SearchPage:
-        """Return one page of profiles ranked by their aggregated passage scores, the passage
-        hits of every leg (each model's search) merged on MiniLM's scale.
+        """Search profiles by a plain-language text, in any language the multilingual mode
+        reads: one page of profiles ranked by their fused passage scores.
 
-        Filters are applied inside FAISS (an IDSelector over the passing profiles' ids), so a
-        filtered search ranks only profiles that pass, however few they are. When the passing
-        profiles hold at most EXACT_POOL_PASSAGES passages, every one of them is scored; above
-        that, the candidates are the profiles that own the nearest passages (see README).
+        Filters are resolved by the source and applied inside each leg (an IDSelector, a
+        term set), so a filtered search ranks only profiles that pass, however few they are.
+        When the passing profiles hold at most ranking.EXACT_POOL_PASSAGES passages, every one
+        of them is scored; above that, the candidates are the owners of the nearest passages.
+
+        With `needs_window`, the best-ranked that many profiles also get the query's
+        similarity to their own needs (ProfileHit.same_need: is it a peer's problem too?),
+        from the same query vectors.
         """
-        excluded: set[int] = set(filters.exclude_profiles) if filters else set()
-        if excluded:
-            # A few known profiles (the searcher's own) are left out after ranking: as a
-            # filter they would turn every member's search into a filtered one, and the pool
-            # below is exact for them since it asks for that many more.
-            filters = replace(filters, exclude_profiles=())  # type: ignore[arg-type]
+        self.sync()  # before encoding: a missing index is reported without loading the model
+        excluded: set[int] = set(getattr(filters, "exclude_profiles", ()) or ())
+        asks = split_asks(query)
+        asks = asks if len(asks) > 1 else []
         with self._lock:
             index = self.sync()
-            parts = [getattr(index, leg.target) for leg in legs]
-            known: set[int] = set().union(*(part.profile_ids for part in parts))
-            among: list[int] | None = None
-            if filters is not None and filters != ProfileFilters():
-                among = [pid for pid in filtered_profile_ids(filters) if pid in known]
-                total, available = len(among), sum(part.count_for(among) for part in parts)
-                total -= len(excluded.intersection(among))
+            legs = self.retriever.query_legs(query, index, asks=asks)
+            dense_parts = [index.vectors(leg.target) for leg in legs if leg.kind == DENSE]
+            known: set[int] = set().union(*(part.profile_ids for part in dense_parts))
+            among = self.source.filtered_ids(filters)
+            if among is not None:
+                among = [pid for pid in among if pid in known]
+                total = len(among) - len(excluded.intersection(among))
+                available = sum(part.count_for(among) for part in dense_parts)
             else:
-                total, available = len(known), sum(part.size for part in parts)
-                total -= len(excluded & known)
+                total = len(known) - len(excluded & known)
+                available = sum(part.size for part in dense_parts)
             page_end = offset + limit
-            wanted = page_end + len(excluded)
             if available == 0 or limit == 0 or offset >= total:
                 return SearchPage([], total, offset, limit)
-            if available <= EXACT_POOL_PASSAGES:
-                pool = among if among is not None else sorted(known)
-            else:
-                pool = sorted(
-                    set().union(
-                        *(
-                            self._candidate_pool(
-                                index,
-                                leg,
-                                among,
-                                wanted,
-                                part.count_for(among) if among is not None else part.size,
-                            )
-                            for leg, part in zip(legs, parts, strict=True)
-                        )
-                    )
-                )
+            # A few known profiles (the searcher's own) are left out after ranking: as a
+            # filter they would turn every member's search into a filtered one, and the pool
+            # is exact for them since it asks for that many more.
+            pool = self._pool(index, legs, among, known, page_end + len(excluded))
             found = [
-                leg.search(index, part.count_for(pool), pool)
-                for leg, part in zip(legs, parts, strict=True)
-                if part.count_for(pool)
+                (leg, leg.search(index, index.vectors(leg.target).count_for(pool), pool))
+                for leg in legs
+                if index.vectors(leg.target).count_for(pool)
             ]
-        if not found:
-            return SearchPage([], total, offset, limit)
-        scores = np.concatenate([row_scores[0] for row_scores, _ in found])
-        ids = np.concatenate([row_ids[0] for _, row_ids in found])
-        order = np.argsort(-scores, kind="stable")
-        ranked = sorted(aggregate_passages(scores[order], ids[order]), key=lambda hit: -hit.score)
-        ranked = [hit for hit in ranked if hit.profile_id not in excluded]
-        return SearchPage(ranked[offset:page_end], total, offset, limit)
+        ranked = [
+            hit
+            for hit in ranking.rank_profiles(found, self.fusion)
+            if hit.profile_id not in excluded
+        ]
+        if needs_window and ranked:
+            window = [hit.profile_id for hit in ranked[:needs_window]]
+            same_need = self._needs_scores(legs, window)
+            ranked = [
+                replace(
+                    hit,
+                    same_need=same_need[hit.profile_id].score,
+                    same_need_lexical=same_need[hit.profile_id].lexical,
+                )
+                if i < needs_window and hit.profile_id in same_need
+                else hit
+                for i, hit in enumerate(ranked)
+            ]
+        return SearchPage(ranked[offset:page_end], total, offset, limit, ranked)
 
-    @staticmethod
-    def _candidate_pool(
-        index: PassageIndex, leg: _Leg, among: list[int] | None, wanted: int, available: int
-    ) -> list[int]:
-        """Return the profiles owning the nearest passages: at least CANDIDATE_FACTOR x wanted."""
-        if available == 0:
-            return []
-        k = min(available, max(wanted * CANDIDATE_FACTOR * 2, MIN_CANDIDATE_PASSAGES))
-        while True:
-            _, ids = leg.search(index, k, among)
-            pool = list(dict.fromkeys(int(v) // MAX_PASSAGES for v in ids[0] if v >= 0))
-            if len(pool) >= wanted * CANDIDATE_FACTOR or k >= available:
-                return pool
-            k = min(available, k * 4)
-
-    def best_per_profile(
-        self,
-        vectors: np.ndarray,
-        target: str,
-        *,
-        among: Sequence[int] | None = None,
-        depth: int = 2000,
-    ) -> dict[int, PairHit]:
-        """For each profile, the best (query vector, passage) pair in the target index.
-
-        `target` is "capability" or "needs" (MiniLM vectors). With `among`, every passage of
-        those profiles is scored (exact); without it, the `depth` nearest passages of each
-        vector are.
-        """
-        return self._best_per_profile([_Leg(target, vectors)], among=among, depth=depth)
-
-    def _best_per_profile(
-        self, legs: list[_Leg], *, among: Sequence[int] | None, depth: int
-    ) -> dict[int, PairHit]:
-        best: dict[int, PairHit] = {}
+    def _needs_scores(self, legs: list[Leg], among: list[int]) -> dict[int, PairHit]:
+        """How each profile's needs match the whole query of these legs (the same vectors
+        and texts, against the needs passages)."""
+        needs_legs = [
+            replace(
+                leg,
+                target=leg.target.replace("capability", "needs"),
+                without=leg.without.replace("capability", "needs") if leg.without else None,
+                vectors=leg.vectors[:1],
+                positions=(0,),
+                languages=leg.languages[:1],
+            )
+            if isinstance(leg, DenseLeg)
+            else replace(leg, target="needs", texts=leg.texts[:1], positions=(0,))  # type: ignore[arg-type]
+            for leg in legs
+        ]
         with self._lock:
             index = self.sync()
-            found = []
-            for leg in legs:
-                if not len(leg.vectors):
-                    continue
-                part = getattr(index, leg.target)
-                available = part.count_for(among) if among is not None else part.size
-                k = available if among is not None else min(available, depth)
-                if k:
-                    found.append((leg, *leg.search(index, k, among)))
-        for leg, scores, ids in found:
-            for row, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
-                query_index = leg.positions[row] if leg.positions is not None else row
-                for score, vector_id in zip(row_scores, row_ids, strict=True):
-                    if vector_id < 0:
-                        break
-                    profile_id, position = split_passage_id(vector_id)
-                    known = best.get(profile_id)
-                    if known is None or score > known.score:
-                        best[profile_id] = PairHit(profile_id, float(score), query_index, position)
-        return best
+            found = [
+                (leg, *leg.search(index, index.vectors(leg.target).count_for(among), among))
+                for leg in needs_legs
+                if index.vectors(leg.target).count_for(among)
+            ]
+        return _best_pairs(found)
 
     def best_passage_pairs(
         self,
@@ -614,90 +513,92 @@ class MatchingEngine:
         among: Sequence[int] | None = None,
         depth: int = 2000,
     ) -> dict[int, PairHit]:
-        """For each profile, the best (one of `passages`, passage) pair in the target index
-        ("capability" or "needs"); PairHit.query_index is the position in `passages`.
+        """For each profile, its best pair with any of the passages (see pairs_by_passage)."""
+        return {
+            profile_id: _best_of(by_query)
+            for profile_id, by_query in self.pairs_by_passage(
+                passages, target, among=among, depth=depth
+            ).items()
+        }
 
-        Each passage is read as the multilingual mode says: off, MiniLM only; always, the
-        multilingual model only; auto, an English passage meets English passages through
-        MiniLM and the others through the multilingual model, a passage in another language
-        meets every passage through the multilingual model. Scores are on MiniLM's scale.
+    def pairs_by_passage(
+        self,
+        passages: Sequence[Passage],
+        target: str,
+        *,
+        among: Sequence[int] | None = None,
+        depth: int = 2000,
+    ) -> dict[int, dict[int, PairHit]]:
+        """For each profile and each of `passages`, the best pair with one of the profile's
+        passages in the target index ("capability" or "needs"), by position in `passages`.
+
+        With `among`, every passage of those profiles is scored (exact); without it, the
+        `depth` nearest passages of each are. Dense scores are on MiniLM's scale; against
+        the capability passages, the lexical leg's best pair is given too.
         """
         passages = list(passages)
         if not passages:
             return {}
         self.sync()  # fail fast, before any encoding, when there is no index to serve
-        legs = self._passage_legs(passages, target)
-        return self._best_per_profile(legs, among=among, depth=depth)
+        with self._lock:
+            index = self.sync()
+            legs = self.retriever.passage_legs(passages, target, index)
+            found = []
+            for leg in legs:
+                part = index.vectors(leg.target)
+                available = part.count_for(among) if among is not None else part.size
+                k = available if among is not None else min(available, depth)
+                if k:
+                    found.append((leg, *leg.search(index, k, among)))
+        return _best_pairs_by_query(found)
 
-    def _non_english_passages(self, target: str) -> bool:
-        """True when the target holds passages that only the multilingual model reads."""
-        index = self.sync()
-        return getattr(index, f"{target}_ml").size > getattr(index, target).size
 
-    def _passage_legs(self, passages: list[Passage], target: str) -> list[_Leg]:
-        texts = [passage.text for passage in passages]
-        if self.multilingual is None:
-            return [_Leg(target, self.embedder.encode_passages(texts))]
-        # The asker's passages search: the model reads them as queries (its "query: " prefix),
-        # as the calibration onto MiniLM's scale was fitted.
-        ml_vectors = self.multilingual.queries.encode_passages(texts)
-        languages = [passage.language for passage in passages]
-        if self.mode is MultilingualMode.ALWAYS:
-            return [_Leg(f"{target}_ml", ml_vectors, mapped=True, languages=tuple(languages))]
-        english = [i for i, passage in enumerate(passages) if self._reads_with_minilm(passage)]
-        others = [i for i in range(len(passages)) if i not in set(english)]
-        legs = []
-        if english:
-            vectors = self.embedder.encode_passages([texts[i] for i in english])
-            legs.append(_Leg(target, vectors, positions=tuple(english)))
-            if self._non_english_passages(target):
-                legs.append(
-                    _Leg(
-                        f"{target}_ml",
-                        ml_vectors[english],
-                        mapped=True,
-                        without=target,
-                        positions=tuple(english),
-                        languages=tuple(languages[i] for i in english),
-                    )
-                )
-        if others:
-            legs.append(
-                _Leg(
-                    f"{target}_ml",
-                    ml_vectors[others],
-                    mapped=True,
-                    positions=tuple(others),
-                    languages=tuple(languages[i] for i in others),
-                )
-            )
-        return legs
+def _best_pairs_by_query(
+    found: list[tuple[Leg, np.ndarray, np.ndarray]],
+) -> dict[int, dict[int, PairHit]]:
+    """For each profile and query text, its best dense and lexical pairs."""
+    dense: dict[tuple[int, int], tuple[float, int]] = {}
+    lexical: dict[tuple[int, int], tuple[float, int]] = {}
+    for leg, scores, ids in found:
+        best = dense if leg.kind == DENSE else lexical
+        for row, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
+            query_index = leg.positions[row] if leg.positions is not None else row
+            for score, vector_id in zip(row_scores, row_ids, strict=True):
+                if vector_id < 0:
+                    break
+                profile_id, position = split_passage_id(vector_id)
+                known = best.get((profile_id, query_index))
+                if known is None or score > known[0]:
+                    best[(profile_id, query_index)] = (float(score), position)
+    pairs: dict[int, dict[int, PairHit]] = {}
+    for profile_id, query_index in dense.keys() | lexical.keys():
+        lexical_hit = lexical.get((profile_id, query_index))
+        score, position = dense.get(
+            (profile_id, query_index), (0.0, lexical_hit[1] if lexical_hit else 0)
+        )
+        pairs.setdefault(profile_id, {})[query_index] = PairHit(
+            profile_id,
+            score,
+            query_index,
+            position,
+            lexical_hit[0] if lexical_hit else 0.0,
+            query_index if lexical_hit else None,
+            lexical_hit[1] if lexical_hit else None,
+        )
+    return pairs
 
-    def _query_legs(self, query: str) -> list[_Leg]:
-        if self.multilingual is None:
-            return [_Leg("capability", self.embedder.encode_query(query))]
-        language = matching_language(query)
-        if self.mode is MultilingualMode.ALWAYS or language not in MINILM_LANGUAGES:
-            vector = self.multilingual.encode_query(query)
-            return [_Leg("capability_ml", vector, mapped=True, languages=(language,))]
-        legs = [_Leg("capability", self.embedder.encode_query(query))]
-        if self._non_english_passages("capability"):
-            vector = self.multilingual.encode_query(query)
-            legs.append(
-                _Leg(
-                    "capability_ml",
-                    vector,
-                    mapped=True,
-                    without="capability",
-                    languages=(language,),
-                )
-            )
-        return legs
 
-    def search(
-        self, query: str, filters: ProfileFilters | None = None, limit: int = 20, offset: int = 0
-    ) -> SearchPage:
-        """Search profiles by the meaning of a plain-language text, in any language the
-        multilingual mode reads (see _query_legs)."""
-        self.sync()  # before encoding: a missing index is reported without loading the model
-        return self._search_legs(self._query_legs(query), filters, limit, offset)
+def _best_of(by_query: dict[int, PairHit]) -> PairHit:
+    """The best dense pair over every query text, with the best lexical one."""
+    dense = max(by_query.values(), key=lambda pair: pair.score)
+    lexical = max(by_query.values(), key=lambda pair: pair.lexical)
+    return replace(
+        dense,
+        lexical=lexical.lexical,
+        lexical_query_index=lexical.lexical_query_index,
+        lexical_position=lexical.lexical_position,
+    )
+
+
+def _best_pairs(found: list[tuple[Leg, np.ndarray, np.ndarray]]) -> dict[int, PairHit]:
+    return {pid: _best_of(by_query) for pid, by_query in _best_pairs_by_query(found).items()}

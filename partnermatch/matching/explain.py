@@ -1,22 +1,28 @@
-"""Turn ranked passages into results people can judge: the quote, its source and the facts."""
+"""The facts behind a search result: the quote, its source and what connects it to the query.
+
+Facts only (codes, numbers, words of the profile itself); partnermatch.presentation words
+them for a reader.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from flask_babel import gettext, ngettext
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
-from partnermatch import reference
-from partnermatch.extensions import db
-from partnermatch.i18n import economy_name, language_name
+from partnermatch.matching import lexical
+from partnermatch.matching.asks import split_asks
 from partnermatch.matching.engine import SearchPage
 from partnermatch.matching.multilingual import matching_language
 from partnermatch.matching.passages import Passage, PassageSource, profile_passages
+from partnermatch.matching.ranking import ProfileHit
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import ProfileFilters
+from partnermatch.reference import (
+    SECTOR_CODES,
+    VALUE_CHAIN_CODES,
+    sector,
+    value_chain_position,
+)
 
 SNIPPET_CHARACTERS = 300
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -31,16 +37,54 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 @dataclass(frozen=True)
 class Evidence:
-    title: str  # the passage's source: "Offers", "Profile" or an evidence item's title
+    source: PassageSource
+    title: str  # an evidence item's title; for the other sources, the source's name (a msgid)
     snippet: str  # words of the profile itself
+
+
+@dataclass(frozen=True)
+class SearchFilterFacts:
+    """What of the search's filters a result is shown against."""
+
+    economies: tuple[str, ...] = ()
+    exclude_economies: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    value_chain: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SearchResult:
     profile: Profile
-    score: float
-    reasons: list[str]
+    hit: ProfileHit
     evidence: list[Evidence]
+    sectors: list[str] = field(default_factory=list)  # codes the filters or the query name
+    positions: list[str] = field(default_factory=list)
+    economy: str | None = None  # the profile's economy, when the filters choose economies
+    outside: tuple[str, ...] = ()  # the economies the filters leave out
+    keywords: list[str] = field(default_factory=list)  # its keywords the query names
+    terms: list[str] = field(default_factory=list)  # exact terms (codes) it shares with the query
+    across_languages: tuple[str, str] | None = None  # (its words' language, the query's)
+    asks: tuple[str, ...] = ()  # the query's asks, the main one first (one: none listed)
+
+    @property
+    def score(self) -> float:
+        return self.hit.score
+
+    @property
+    def strength(self) -> str:
+        return self.hit.strength
+
+    @property
+    def role(self) -> str:
+        return self.hit.role
+
+    @property
+    def supporting(self) -> int:
+        return self.hit.supporting
+
+    @property
+    def answered_ask(self) -> int | None:
+        return self.hit.answered_ask if self.asks else None
 
 
 @dataclass(frozen=True)
@@ -49,6 +93,9 @@ class SearchResults:
     total: int
     offset: int
     limit: int
+    hidden_weaker: int = 0  # results below the strength asked for, left out
+    none_strong_enough: bool = False  # nothing was; the nearest few are listed instead
+    filtered_total: int = 0  # profiles that pass the filters, whatever their match
 
 
 def content_words(text: str) -> set[str]:
@@ -77,104 +124,110 @@ def _mentioned(label: str, code: str, query_words: set[str]) -> bool:
     return code in query_words or bool(label_words and label_words <= query_words)
 
 
-def search_reasons(profile: Profile, query: str, filters: ProfileFilters | None) -> list[str]:
-    """Return the facts that connect a profile to a search: sector, chain, economy, keywords."""
-    filters = filters or ProfileFilters()
+def mentioned_sectors(codes: Sequence[str], query: str, chosen: Sequence[str] = ()) -> list[str]:
+    """Return the sector codes among `codes` that the filters choose or the query names."""
     words = content_words(query)
-    reasons: list[str] = []
-    sectors = [
-        reference.sector(code).label  # type: ignore[union-attr]
-        for code in profile.sectors
-        if code in filters.sectors or _mentioned(reference.sector(code).label, code, words)  # type: ignore[union-attr]
+    return [
+        code
+        for code in codes
+        if code in chosen or (code in SECTOR_CODES and _mentioned(sector(code).label, code, words))  # type: ignore[union-attr]
     ]
-    if sectors:
-        reasons.append(gettext("Sector: %(sectors)s", sectors=", ".join(map(gettext, sectors))))
-    positions = [
-        reference.value_chain_position(code).label  # type: ignore[union-attr]
-        for code in profile.value_chain
-        if code in filters.value_chain
-        or _mentioned(reference.value_chain_position(code).label, code, words)  # type: ignore[union-attr]
-    ]
-    if positions:
-        reasons.append(
-            gettext("Value chain: %(positions)s", positions=", ".join(map(gettext, positions)))
-        )
-    if filters.economies:
-        reasons.append(gettext("Economy: %(economy)s", economy=economy_name(profile.economy)))
-    elif filters.exclude_economies:
-        excluded = ", ".join(economy_name(code) for code in filters.exclude_economies)
-        reasons.append(
-            gettext(
-                "Across economies: %(economy)s, outside %(excluded)s",
-                economy=economy_name(profile.economy),
-                excluded=excluded,
-            )
-        )
-    lowered = query.lower()
-    shared = [keyword for keyword in profile.keywords if keyword.lower() in lowered]
-    if shared:
-        reasons.append(gettext("Keywords: %(keywords)s", keywords=", ".join(shared)))
-    return reasons
 
 
-def cross_language_reason(passage: Passage | None, query: str) -> str | None:
-    """Say so when the best passage is in another language than the search."""
+def mentioned_positions(codes: Sequence[str], query: str, chosen: Sequence[str] = ()) -> list[str]:
+    """Return the value-chain codes among `codes` that the filters choose or the query names."""
+    words = content_words(query)
+    return [
+        code
+        for code in codes
+        if code in chosen
+        or (
+            code in VALUE_CHAIN_CODES and _mentioned(value_chain_position(code).label, code, words)  # type: ignore[union-attr]
+        )
+    ]
+
+
+# A standard's body written before its number: "IEC 62619", "ISO/SAE 21434", "UL 94".
+_STANDARD_BODY = r"(?:\b([A-Z][A-Z]{1,5}(?:/[A-Z]{2,5})?)\s+)?"
+
+
+def shared_terms(query: str, texts: Sequence[str]) -> list[str]:
+    """Return the query's exact terms (codes: standards, grades, part numbers) found in the
+    texts, as the query writes them ("IEC 62619", with the standard's body)."""
+    wanted = lexical.code_terms(query)
+    if not wanted:
+        return []
+    found = {term for text in texts for term in lexical.code_terms(text)}
+    shown: list[str] = []
+    for term in wanted:
+        if term not in found:
+            continue
+        written = re.search(_STANDARD_BODY + f"({re.escape(term)})", query, re.IGNORECASE)
+        if written is None:
+            shown.append(term)
+            continue
+        body, code = written.group(1), written.group(2)
+        shown.append(f"{body} {code}" if body and body.isupper() else code)
+    return list(dict.fromkeys(shown))
+
+
+def cross_language(passage: Passage | None, query: str) -> tuple[str, str] | None:
+    """Return (the passage's language, the query's) when they differ."""
     if passage is None:
         return None
     theirs, ours = passage.language, matching_language(query)
     if theirs == ours or "other" in (theirs, ours):
         return None
-    return gettext(
-        "Matched across languages (%(language)s): searched in %(query_language)s",
-        language=language_name(theirs),
-        query_language=language_name(ours),
-    )
+    return theirs, ours
 
 
 def _evidence_for(passage: Passage | None, query: str) -> list[Evidence]:
     if passage is None:
         return []
-    # "Profile", "Offers" and "Needs" name a part of the profile; an evidence title is data.
-    title = passage.title if passage.source is PassageSource.EVIDENCE else gettext(passage.title)
-    return [Evidence(title, best_snippet(passage.quote, query))]
+    return [Evidence(passage.source, passage.title, best_snippet(passage.quote, query))]
 
 
-def explain_search(page: SearchPage, query: str, filters: ProfileFilters | None) -> SearchResults:
-    """Load the profiles of a page of hits and attach reasons and quoted evidence."""
-    ids = [hit.profile_id for hit in page.hits]
-    profiles = {
-        profile.id: profile
-        for profile in db.session.scalars(
-            select(Profile)
-            .where(Profile.id.in_(ids))
-            .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
-        )
-    }
-    results = []
-    for hit in page.hits:
-        profile = profiles.get(hit.profile_id)
-        if profile is None:  # deleted since the index last caught up
-            continue
-        passages = profile_passages(profile)
-        passage = passages[hit.position] if hit.position < len(passages) else None
-        reasons = search_reasons(profile, query, filters)
-        across = cross_language_reason(passage, query)
-        if across:
-            reasons.insert(0, across)
-        if hit.supporting:
-            reasons.append(
-                ngettext(
-                    "%(num)d more passage of this profile match too",
-                    "%(num)d more passages of this profile match too",
-                    hit.supporting,
-                )
-            )
-        results.append(
-            SearchResult(
-                profile=profile,
-                score=hit.score,
-                reasons=reasons,
-                evidence=_evidence_for(passage, query),
-            )
-        )
-    return SearchResults(results, page.total, page.offset, page.limit)
+def explain_hit(
+    profile: Profile,
+    hit: ProfileHit,
+    query: str,
+    filters: SearchFilterFacts | None = None,
+) -> SearchResult:
+    """Attach the facts that connect one profile to a search."""
+    filters = filters or SearchFilterFacts()
+    passages = profile_passages(profile)
+    position = hit.position if hit.position is not None else hit.lexical_position
+    passage = passages[position] if position is not None and position < len(passages) else None
+    lowered = query.lower()
+    return SearchResult(
+        profile=profile,
+        hit=hit,
+        evidence=_evidence_for(passage, query),
+        sectors=mentioned_sectors(profile.sectors, query, filters.sectors),
+        positions=mentioned_positions(profile.value_chain, query, filters.value_chain),
+        economy=profile.economy if filters.economies else None,
+        outside=filters.exclude_economies if not filters.economies else (),
+        keywords=[keyword for keyword in profile.keywords if keyword.lower() in lowered],
+        terms=shared_terms(
+            query, [p.text for p in passages if p.source is not PassageSource.NEEDS]
+        ),
+        across_languages=cross_language(passage, query),
+        asks=tuple(asks) if len(asks := split_asks(query)) > 1 else (),
+    )
+
+
+def explain_search(
+    page: SearchPage,
+    query: str,
+    profiles: Mapping[int, Profile],
+    filters: SearchFilterFacts | None = None,
+    hidden_weaker: int = 0,
+) -> SearchResults:
+    """Attach reasons and quoted evidence to a page of hits (profiles loaded by the caller;
+    a hit whose profile has gone since the index last caught up is dropped)."""
+    results = [
+        explain_hit(profiles[hit.profile_id], hit, query, filters)
+        for hit in page.hits
+        if hit.profile_id in profiles
+    ]
+    return SearchResults(results, page.total, page.offset, page.limit, hidden_weaker)

@@ -1,4 +1,6 @@
-"""Wiring the engine into an application: one engine per app, the model shared per process."""
+"""Wiring the engine into an application: one engine per app (with what it keeps between
+requests), the models shared per process (their weights are read-only: two apps in one
+process, as the test suite makes, need not load them twice)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from partnermatch.matching import journal
 from partnermatch.matching.embedder import Embedder, MultilingualEmbedder, resolve_model
 from partnermatch.matching.engine import MatchingEngine
 from partnermatch.matching.multilingual import MultilingualMode, multilingual_mode
+from partnermatch.profiles.index_source import SqlProfileSource
 
 EXTENSION_KEY = "matching"
 
@@ -28,7 +31,9 @@ def init_matching(app: Flask) -> None:
         if mode is not MultilingualMode.OFF
         else None
     )
-    app.extensions[EXTENSION_KEY] = MatchingEngine(data_dir / "index", embedder, multilingual, mode)
+    app.extensions[EXTENSION_KEY] = MatchingEngine(
+        data_dir / "index", embedder, multilingual, mode, source=SqlProfileSource()
+    )
     journal.start_journal()
 
 

@@ -1,4 +1,4 @@
-"""The vector index: FAISS over passage vectors, persisted as versioned, atomic snapshots.
+"""The vector indexes: FAISS over passage vectors (persisted by partnermatch.matching.snapshots).
 
 Two FAISS indexes share one id space: "capability" holds what profiles are, offer and have
 done (what a search reads); "needs" holds what they seek (what reciprocity reads). A vector id
@@ -18,25 +18,16 @@ quantisation moves a cosine by about 0.001, which the filters' exactness does no
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
 
+from partnermatch.matching.lexical import LexicalIndex, LexicalPassage
 from partnermatch.matching.multilingual import DIMENSION as MULTILINGUAL_DIMENSION
 from partnermatch.matching.passages import MAX_PASSAGES
-from partnermatch.timeutil import utcnow
 
-SNAPSHOT_FILE_MODE = 0o644
-SNAPSHOT_FOLDER_MODE = 0o755
-SNAPSHOT_FORMAT = 4  # 3: the multilingual indexes beside MiniLM's; 4: passage languages
 # Up to this many vectors the base is exact; above it, HNSW (see README, "Choosing the index").
 EXACT_LIMIT = 100_000
 HNSW_M = 32
@@ -44,11 +35,8 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 # Under an HNSW base, a filter that leaves at most this many vectors is scored exactly.
 EXACT_SUBSET_LIMIT = 50_000
-CURRENT_FILE = "CURRENT"
-MANIFEST_FILE = "manifest.json"
 INDEX_NAMES = ("capability", "needs", "capability_ml", "needs_ml")
 QUANTISED_INDEXES = frozenset({"capability_ml", "needs_ml"})
-STALE_STAGING_SECONDS = 6 * 3600
 
 
 def _stored_vectors(index: faiss.Index) -> np.ndarray:
@@ -344,23 +332,51 @@ class VectorIndex:
         return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
+@dataclass(frozen=True)
+class EncodedPart:
+    """Encoded passages bound for one vector index: ids, vectors and language codes."""
+
+    ids: np.ndarray
+    vectors: np.ndarray
+    languages: np.ndarray
+
+    @classmethod
+    def empty(cls, dimension: int) -> EncodedPart:
+        return cls(
+            np.zeros(0, np.int64), np.zeros((0, dimension), np.float32), np.zeros(0, np.uint8)
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[EncodedPart], dimension: int) -> EncodedPart:
+        parts = [cls.empty(dimension), *parts]
+        return cls(
+            np.concatenate([part.ids for part in parts]),
+            np.concatenate([part.vectors.reshape(-1, dimension) for part in parts]),
+            np.concatenate([part.languages for part in parts]).astype(np.uint8),
+        )
+
+
 @dataclass
 class PassageIndex:
-    """The indexes that make up one state of the engine: MiniLM's pair, and the
-    multilingual model's pair (empty when PARTNERMATCH_MULTILINGUAL is off)."""
+    """The indexes that make up one state of the engine: MiniLM's pair, the multilingual
+    model's pair (empty when PARTNERMATCH_MULTILINGUAL is off) and the lexical index over
+    the same passages."""
 
     capability: VectorIndex
     needs: VectorIndex
     capability_ml: VectorIndex = field(default_factory=lambda: VectorIndex(MULTILINGUAL_DIMENSION))
     needs_ml: VectorIndex = field(default_factory=lambda: VectorIndex(MULTILINGUAL_DIMENSION))
+    lexical: LexicalIndex = field(default_factory=LexicalIndex.in_memory)
 
-    @classmethod
-    def empty(cls, dimension: int) -> PassageIndex:
-        return cls(VectorIndex(dimension), VectorIndex(dimension))
+    def vectors(self, name: str) -> VectorIndex:
+        """Return the vector index of that name (one of INDEX_NAMES)."""
+        if name not in INDEX_NAMES:
+            raise KeyError(name)
+        return getattr(self, name)
 
     @property
     def parts(self) -> list[VectorIndex]:
-        return [getattr(self, name) for name in INDEX_NAMES]
+        return [self.vectors(name) for name in INDEX_NAMES]
 
     @property
     def profile_ids(self) -> set[int]:
@@ -370,208 +386,14 @@ class PassageIndex:
         profile_ids = list(profile_ids)
         for part in self.parts:
             part.remove_profiles(profile_ids)
+        self.lexical.remove_profiles(profile_ids)
 
+    def add(self, parts: Mapping[str, EncodedPart], lexical: Iterable[LexicalPassage]) -> None:
+        """Add encoded passages (their profiles removed first) and the lexical leg's texts;
+        the lexical index sees them after `flush`."""
+        for name, part in parts.items():
+            self.vectors(name).add(part.ids, part.vectors, part.languages)
+        self.lexical.add_passages(lexical)
 
-@dataclass(frozen=True)
-class Manifest:
-    version: int
-    model_id: str
-    dimension: int
-    journal_seq: int
-    profiles: int
-    capability_passages: int
-    needs_passages: int
-    index_type: str
-    created_at: str
-    format: int = SNAPSHOT_FORMAT
-    # The multilingual model and PARTNERMATCH_MULTILINGUAL when built (None and "off": none).
-    multilingual_model_id: str | None = None
-    multilingual_mode: str = "off"
-    multilingual_dimension: int = MULTILINGUAL_DIMENSION
-    capability_ml_passages: int = 0
-    needs_ml_passages: int = 0
-    # Each file's size in bytes when written: a cheap check that none was truncated or
-    # replaced since (the health check reads it on every call, so no checksum of a 1 GB file).
-    file_sizes: dict[str, int] = field(default_factory=dict)
-
-
-class SnapshotDamaged(Exception):
-    """A snapshot's files cannot be read back as they were written."""
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_file_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file, fsync it, then rename it over the target."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    # mkstemp makes the file private to its owner; snapshots must be readable by the web
-    # workers even when a rebuild runs as another user (DATA_DIR's own mode guards access).
-    os.fchmod(handle, SNAPSHOT_FILE_MODE)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-class SnapshotStore:
-    """Versioned snapshots in a folder; CURRENT names the one to serve.
-
-    A snapshot is written completely into a temporary folder, fsynced, renamed to its
-    version folder, and only then does CURRENT move to it: a crash at any point leaves the
-    previous snapshot serving.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def current_version(self) -> str | None:
-        """Return the name of the snapshot being served, or None when there is none."""
-        try:
-            return (self.root / CURRENT_FILE).read_text().strip() or None
-        except FileNotFoundError:
-            return None
-
-    def read_manifest(self, version: str | None = None) -> Manifest | None:
-        """Return the manifest of a snapshot (default: the current one), None when there is
-        no snapshot; raise SnapshotDamaged when its manifest is missing or cannot be read."""
-        version = version or self.current_version()
-        if version is None:
-            return None
-        path = self.root / version / MANIFEST_FILE
-        try:
-            return Manifest(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise SnapshotDamaged("its manifest is missing") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as error:
-            raise SnapshotDamaged(f"its manifest cannot be read ({error})") from error
-
-    def check_files(self, version: str, manifest: Manifest) -> None:
-        """Raise SnapshotDamaged when a file is missing or not the size it was written."""
-        for name, size in manifest.file_sizes.items():
-            try:
-                found = (self.root / version / name).stat().st_size
-            except FileNotFoundError:
-                raise SnapshotDamaged(f"{name} is missing") from None
-            if found != size:
-                raise SnapshotDamaged(f"{name} has {found} bytes, {size} were written")
-
-    def load(self, version: str) -> tuple[Manifest, PassageIndex]:
-        """Load a snapshot's manifest and indexes; raise SnapshotDamaged when they are not
-        what was written."""
-        manifest = self.read_manifest(version)
-        if manifest is None:
-            raise SnapshotDamaged("it has no manifest")
-        self.check_files(version, manifest)
-        folder = self.root / version
-        indexes = {}
-        for name in INDEX_NAMES:
-            try:
-                base = faiss.read_index(str(folder / f"{name}.faiss"))
-                row_ids = np.load(folder / f"{name}.ids.npy")
-                row_languages = np.load(folder / f"{name}.languages.npy")
-            except (RuntimeError, ValueError, OSError, EOFError) as error:
-                raise SnapshotDamaged(f"{name} cannot be read ({error})") from error
-            dimension = (
-                manifest.multilingual_dimension if name in QUANTISED_INDEXES else manifest.dimension
-            )
-            if base.d != dimension or not base.ntotal == len(row_ids) == len(row_languages):
-                raise SnapshotDamaged(f"{name} does not match its row ids")
-            indexes[name] = VectorIndex(dimension, base, row_ids, row_languages)
-        return manifest, PassageIndex(**indexes)
-
-    def _next_version_number(self) -> int:
-        numbers = [
-            int(path.name[1:])
-            for path in self.root.glob("v*")
-            if path.is_dir() and path.name[1:].isdigit()
-        ]
-        return max(numbers, default=0) + 1
-
-    def save(
-        self,
-        index: PassageIndex,
-        *,
-        model_id: str,
-        journal_seq: int,
-        multilingual_model_id: str | None = None,
-        multilingual_mode: str = "off",
-    ) -> Manifest:
-        """Write a new snapshot and make it current; return its manifest."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        number = self._next_version_number()
-        version = f"v{number:06d}"
-        manifest = Manifest(
-            version=number,
-            model_id=model_id,
-            dimension=index.capability.dimension,
-            journal_seq=journal_seq,
-            profiles=len(index.profile_ids),
-            capability_passages=index.capability.size,
-            needs_passages=index.needs.size,
-            index_type=index.capability.kind,
-            created_at=utcnow().isoformat(timespec="seconds"),
-            multilingual_model_id=multilingual_model_id,
-            multilingual_mode=multilingual_mode,
-            multilingual_dimension=index.capability_ml.dimension,
-            capability_ml_passages=index.capability_ml.size,
-            needs_ml_passages=index.needs_ml.size,
-        )
-        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
-        staging.chmod(SNAPSHOT_FOLDER_MODE)  # as for files: mkdtemp makes it owner-only
-        try:
-            for name in INDEX_NAMES:
-                part: VectorIndex = getattr(index, name)
-                if not part.is_pristine:
-                    raise ValueError("only a freshly built index can be saved as a snapshot")
-                faiss.write_index(part.base, str(staging / f"{name}.faiss"))
-                np.save(staging / f"{name}.ids.npy", part.row_ids)
-                np.save(staging / f"{name}.languages.npy", part.row_languages)
-                for target in (
-                    staging / f"{name}.faiss",
-                    staging / f"{name}.ids.npy",
-                    staging / f"{name}.languages.npy",
-                ):
-                    target.chmod(SNAPSHOT_FILE_MODE)  # whatever the process's umask
-                    with target.open("rb") as stream:
-                        os.fsync(stream.fileno())
-            manifest = replace(
-                manifest,
-                file_sizes={path.name: path.stat().st_size for path in sorted(staging.iterdir())},
-            )
-            _write_file_atomically(
-                staging / MANIFEST_FILE, json.dumps(asdict(manifest), indent=2).encode()
-            )
-            os.rename(staging, self.root / version)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _fsync_directory(self.root)
-        _write_file_atomically(self.root / CURRENT_FILE, f"{version}\n".encode())
-        self._remove_old_snapshots(keep={version})
-        return manifest
-
-    def _remove_old_snapshots(self, keep: set[str]) -> None:
-        # Keep the previous snapshot too: a worker may still be loading it.
-        versions = sorted(
-            path.name for path in self.root.glob("v*") if path.is_dir() and path.name[1:].isdigit()
-        )
-        keep = keep | set(versions[-2:])
-        for name in versions:
-            if name not in keep:
-                shutil.rmtree(self.root / name, ignore_errors=True)
-        # Staging folders left by a crashed rebuild; a recent one may belong to a running one.
-        for staging in self.root.glob(".staging-*"):
-            if time.time() - staging.stat().st_mtime > STALE_STAGING_SECONDS:
-                shutil.rmtree(staging, ignore_errors=True)
+    def flush(self) -> None:
+        self.lexical.flush()

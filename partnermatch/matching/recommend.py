@@ -1,45 +1,43 @@
-"""Recommended partners for a profile, with each factor's contribution shown.
+"""Recommended partners for a profile, with each factor's contribution, role and strength.
 
-The score of a candidate C for a profile P adds four factors:
+The score of a candidate C for an asking profile P adds these factors:
 
-    score = 0.60 * need      P's needs against C's offers, profile and evidence (best pair)
+    score = 0.60 * need      P's needs, ask by ask, against C's offers, profile and evidence:
+                             the best ask's similarity plus LEXICAL_WEIGHT x its exact-term
+                             coverage, a side ask counting SIDE_ASK_WEIGHT of the main one
           + 0.25 * mutual    harmonic mean of `need` and `return`, where `return` is C's needs
-                             against P's offers, profile and evidence: zero unless both sides
-                             gain, so a two-sided match ranks above a one-sided one
-          + 0.10 * chain     value-chain complementarity (chain_fit below)
+                             against P's offers, profile and evidence: zero unless both gain
+          + 0.10 * chain     value-chain fit (partnermatch.matching.roles.chain_fit)
           + w    * across    1 when C is in another economy (w: RECOMMEND_CROSS_ECONOMY_WEIGHT)
+          - DEMOTION         when C is a peer (the same need) or a competitor (the same
+                             offers, sector and positions), unless P's needs ask for one
 
 These are the default FactorWeights; once coordinators have decided on enough suggestions,
-partnermatch.review.learning re-weights them from those decisions.
+partnermatch.review.learning re-weights the first four from those decisions. Each
+recommendation carries C's role (provider, customer, mutual, peer, competitor) and a
+strength band read from the stronger direction (need or return); recommendations below
+`min_strength` are not proposed.
 
-Similarities are cosine similarities of MiniLM embeddings, floored at 0; with the
-multilingual model on (PARTNERMATCH_MULTILINGUAL), passages in other languages are read by
-it and its cosines mapped onto MiniLM's scale (MatchingEngine.best_passage_pairs). The top N is then
-chosen greedily, each pick lowering the candidates that share its organisation (-0.10) or
-economy (-0.02 per earlier pick): a categorical form of maximal marginal relevance, so that
-one organisation or one economy does not fill the list. P itself and P's own organisation
-are never recommended.
+Similarities are cosine similarities on MiniLM's scale, floored at 0 (the multilingual
+model's mapped onto it). The top N is then chosen greedily, each pick lowering the
+candidates that share its organisation (-0.10) or economy (-0.02 per earlier pick), so that
+one organisation or economy does not fill the list. P itself and P's own organisation are
+never recommended.
 
-A process keeps its recent recommendations (RECOMMENDATIONS_KEPT) by the engine's position
-(snapshot version, journal position), the asking profile and the arguments: a profile page
-viewed again costs a database read, not a search. Any change to any profile moves the
-position, so nothing stale is served.
+The engine keeps recent recommendations (engine.kept) by its position (snapshot version,
+journal position), the asking profile and the arguments: a profile page viewed again costs
+a database read, not a search. Any change to any profile moves the position.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
-from partnermatch import reference
-from partnermatch.extensions import db
+from partnermatch.matching import roles, strength
+from partnermatch.matching.asks import ask_weight, split_asks
 from partnermatch.matching.engine import MatchingEngine, PairHit
-from partnermatch.matching.explain import best_snippet, content_words
+from partnermatch.matching.explain import best_snippet, mentioned_positions, shared_terms
 from partnermatch.matching.passages import (
     SEARCHABLE_SOURCES,
     Passage,
@@ -54,36 +52,8 @@ SAME_ORGANISATION_PENALTY = 0.10
 SAME_ECONOMY_PENALTY = 0.02
 # Candidates scored in full: the nearest by `need`; the other factors add at most 0.40.
 CANDIDATE_POOL = 200
-
-SUPPORT_FUNCTIONS = tuple(
-    code for code in reference.VALUE_CHAIN_CODES if code not in reference.CHAIN_POSITIONS
-)
-
-
-SOURCE_WORDS = {
-    PassageSource.ABOUT: "profile",
-    PassageSource.OFFERS: "offers",
-    PassageSource.NEEDS: "needs",
-    PassageSource.EVIDENCE: "evidence",
-}
-
-
-def chain_fit(mine: str, theirs: str) -> float:
-    """How well two value-chain positions complement each other, from 0 to 1.
-
-    Along the chain, neighbours complement each other best (a components maker and an
-    integrator: 1.0), two steps apart less (0.6), further apart little (0.3), and the same
-    position is usually a competitor (0.2). A support function (R&D, design, testing, policy
-    and funding) serves every chain position (0.8); two different support functions work
-    together now and then (0.5); the same support function is a peer (0.2).
-    """
-    chain = reference.CHAIN_POSITIONS
-    if mine in chain and theirs in chain:
-        gap = abs(chain.index(mine) - chain.index(theirs))
-        return {0: 0.2, 1: 1.0, 2: 0.6}.get(gap, 0.3)
-    if (mine in chain) != (theirs in chain):
-        return 0.8
-    return 0.2 if mine == theirs else 0.5
+ASKER = "asker"
+PARTNER = "partner"
 
 
 @dataclass(frozen=True)
@@ -102,125 +72,233 @@ DEFAULT_WEIGHTS = FactorWeights()
 
 @dataclass(frozen=True)
 class Factor:
-    label: str
+    feature: str  # need, mutual, chain, across, role, diversity
     contribution: float
     # Why, as a message with %(name)s fields and their values, so that each reader gets it in
-    # their language (see partnermatch.i18n.factor_detail); fields named *_economy hold an
-    # economy code, *_position a value-chain code, and numbers are scores.
+    # their language (partnermatch.presentation); fields named *_economy hold an economy
+    # code, *_position a value-chain code, *_role a role, and numbers are scores.
     detail_message: str
     value: float = 0.0  # the factor itself, before its weight
-    feature: str = ""  # need, mutual, chain, across (empty for diversity)
     detail_values: Mapping[str, str | float] = field(default_factory=dict)
-
-    @property
-    def detail(self) -> str:
-        """The detail in English, as the CLI and the API give it."""
-        return render_detail(self.detail_message, self.detail_values)
-
-
-def _position_label(code: str) -> str:
-    term = reference.value_chain_position(code)
-    return term.label.lower() if term else code
-
-
-def render_detail(
-    message: str,
-    values: Mapping[str, str | float],
-    translate: Callable[[str], str] = str,
-    economy: Callable[[str], str] = reference.economy_name,
-    position: Callable[[str], str] = _position_label,
-    score: Callable[[float], str] = "{:.2f}".format,
-) -> str:
-    """Fill a factor's detail message with its values, each named in the reader's words."""
-    shown: dict[str, str] = {}
-    for name, value in values.items():
-        if name.endswith("_economy"):
-            shown[name] = economy(str(value))
-        elif name.endswith("_position"):
-            shown[name] = position(str(value))
-        elif isinstance(value, float):
-            shown[name] = score(value)
-        else:
-            shown[name] = str(value)
-    return translate(message) % shown
 
 
 @dataclass(frozen=True)
 class Quote:
-    title: str  # whose words and where from: "Their offers", "Your needs", ...
+    whose: str  # ASKER or PARTNER
+    source: PassageSource
+    title: str  # an evidence item's title, else the source's name (a msgid)
     snippet: str
 
 
 @dataclass
 class Recommendation:
-    profile: Profile
+    profile: Profile  # the partner
     score: float
     factors: list[Factor]
     quotes: list[Quote] = field(default_factory=list)
-    # (their language, yours) when the words that matched are in two languages, else None
+    # (their language, the asker's) when the words that matched are in two languages
     across_languages: tuple[str, str] | None = None
+    asker_id: int = 0
+    asker_name: str = ""
+    role: str = roles.PROVIDER
+    strength: str = strength.WEAK
+    asks: tuple[str, ...] = ()  # the asker's asks, the main one first
+    answered_ask: int | None = None  # which of them the partner answers best
+    terms: tuple[str, ...] = ()  # exact terms of the asker's needs that the partner names
+    has_needs: bool = True  # False: the asker states no needs, its profile stood in
+    closeness: float = 0.0  # what the strength band is read from (the closest ask or return)
+
+    def factor(self, feature: str) -> Factor | None:
+        return next((f for f in self.factors if f.feature == feature), None)
+
+
+def _asks_of(passages: list[Passage], profile: Profile) -> tuple[list[Passage], list[str]]:
+    """The passages that ask (one per ask of the needs; the profile itself without needs)."""
+    needs = [p for p in passages if p.source is PassageSource.NEEDS]
+    if not needs:
+        about = [p for p in passages if p.source is PassageSource.ABOUT]
+        return about, [p.quote for p in about]
+    asks = split_asks(profile.needs)
+    context = needs[0].profile_language
+    return [
+        Passage(PassageSource.NEEDS, needs[0].title, ask, ask, None, context) for ask in asks
+    ], asks
+
+
+@dataclass
+class _Asker:
+    """The profile recommendations are for: its asks and offers."""
+
+    profile: Profile
+    passages: list[Passage]
+    asking: list[Passage]  # one per ask
+    asks: list[str]
+    offered: list[Passage]
+    has_needs: bool
+
+    @classmethod
+    def of(cls, engine: MatchingEngine, profile: Profile) -> _Asker:
+        engine.sync()  # fail fast, before any encoding, when there is no index to serve
+        passages = profile_passages(profile)
+        asking, asks = _asks_of(passages, profile)
+        offered = [p for p in passages if p.source in SEARCHABLE_SOURCES]
+        has_needs = any(p.source is PassageSource.NEEDS for p in passages)
+        return cls(profile, passages, asking, asks, offered, has_needs)
 
     @property
-    def reasons(self) -> list[str]:
-        reasons = [
-            f"{f.label}: {f.contribution:+.2f} ({f.detail})" for f in self.factors if f.contribution
-        ]
-        if self.across_languages:
-            theirs, yours = self.across_languages
-            reasons.insert(0, f"Matched across languages: theirs {theirs}, yours {yours}")
-        return reasons
+    def offers_only(self) -> list[Passage]:
+        offers = [p for p in self.passages if p.source is PassageSource.OFFERS]
+        return offers or [p for p in self.passages if p.source is PassageSource.ABOUT]
 
 
-def _value_chain_factor(
-    profile: Profile, candidate: Profile
-) -> tuple[float, str, dict[str, str | float]]:
-    """Return the best fit of the two profiles' positions, and why (a message and values)."""
-    needs_words = content_words(profile.needs)
-    best, message, values = 0.0, N_("no positions given"), {}
-    for theirs in candidate.value_chain:
-        label = reference.value_chain_position(theirs).label  # type: ignore[union-attr]
-        # A need that names the position asks for it, even when it is P's own.
-        if content_words(label) & needs_words - {"and"}:
-            return 1.0, N_("your needs ask for %(their_position)s"), {"their_position": theirs}
-        for mine in profile.value_chain:
-            fit = chain_fit(mine, theirs)
-            if fit > best:
-                best, message = fit, N_("%(your_position)s with %(their_position)s")
-                values = {"your_position": mine, "their_position": theirs}
-    return best, message, values
+def _need_of(by_ask: Mapping[int, PairHit], lexical_weight: float) -> tuple[float, int, PairHit]:
+    """The candidate's need value: its best ask, side asks discounted."""
+    best: tuple[float, int, PairHit] | None = None
+    for ask, pair in by_ask.items():
+        value = ask_weight(ask) * (max(pair.score, 0.0) + lexical_weight * pair.lexical)
+        if best is None or value > best[0]:
+            best = (value, ask, pair)
+    assert best is not None
+    return best
 
 
-def _their_quote(passages: list[Passage], position: int, query: str) -> Quote:
-    passage = passages[position]
-    if passage.source is PassageSource.EVIDENCE:
-        title = f"Their evidence: {passage.title}"
-    else:
-        title = f"Their {SOURCE_WORDS[passage.source]}"
-    return Quote(title, best_snippet(passage.quote, query))
+def _closest_ask(by_ask: Mapping[int, PairHit], lexical_weight: float) -> float:
+    """The candidate's match to the ask it meets best, side asks not discounted: a strong
+    answer to a side ask is a strong match for that ask (what the strength band reads)."""
+    return max(max(p.score, 0.0) + lexical_weight * p.lexical for p in by_ask.values())
+
+
+@dataclass(frozen=True)
+class _Signals:
+    back: PairHit | None
+    same_need: PairHit | None  # the asker's needs against the partner's needs
+    same_offer: PairHit | None  # the asker's offers against the partner's offers
+
+
+def _chain_factor(asker: _Asker, candidate: Profile, weights: FactorWeights) -> Factor:
+    asked = (
+        mentioned_positions(candidate.value_chain, asker.profile.needs) if asker.has_needs else []
+    )
+    fit = roles.chain_fit(asker.profile.value_chain, candidate.value_chain, asked)
+    return Factor("chain", weights.chain * fit.value, fit.message, fit.value, fit.values)
+
+
+def _score(
+    asker: _Asker,
+    candidate: Profile,
+    by_ask: Mapping[int, PairHit],
+    signals: _Signals,
+    weights: FactorWeights,
+    lexical_weight: float,
+) -> Recommendation:
+    profile = asker.profile
+    need, answered, hit = _need_of(by_ask, lexical_weight)
+    back = signals.back
+    back_score = max(back.score, 0.0) if back else 0.0
+    mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
+    across = 1.0 if candidate.economy != profile.economy else 0.0
+    same_need, same_offer = signals.same_need, signals.same_offer
+    role = roles.classify(
+        roles.RoleSignals(
+            need=max(hit.score, 0.0),
+            back=back_score,
+            same_need=same_need.score if same_need else 0.0,
+            same_offer=same_offer.score if same_offer else 0.0,
+            shared_sector=bool(set(profile.sectors) & set(candidate.sectors)),
+            overlapping_positions=bool(set(profile.value_chain) & set(candidate.value_chain)),
+            need_lexical=hit.lexical,
+            same_need_lexical=same_need.lexical if same_need else 0.0,
+        ),
+        peer_margin=roles.RECOMMEND_PEER_MARGIN,
+        competitor_similarity=roles.RECOMMEND_COMPETITOR_SIMILARITY,
+    )
+    factors = [
+        Factor(
+            "need",
+            weights.need * need,
+            N_("similarity %(similarity)s")
+            if asker.has_needs
+            else N_("profile similarity %(similarity)s"),
+            need,
+            {"similarity": need},
+        ),
+        Factor(
+            "mutual",
+            weights.mutual * mutual,
+            N_("similarity %(similarity)s") if back else N_("no needs stated"),
+            mutual,
+            {"similarity": back_score} if back else {},
+        ),
+        _chain_factor(asker, candidate, weights),
+        Factor(
+            "across",
+            weights.across * across,
+            N_("%(their_economy)s and %(your_economy)s") if across else N_("same economy"),
+            across,
+            {"their_economy": candidate.economy, "your_economy": profile.economy} if across else {},
+        ),
+    ]
+    lowered = roles.demotion(role, profile.needs, roles.RECOMMEND_DEMOTION)
+    if role in roles.DEMOTED_ROLES:
+        factors.append(
+            Factor(
+                "role",
+                -lowered,
+                N_("a %(partner_role)s, ranked below providers")
+                if lowered
+                else N_("a %(partner_role)s, as the need asks"),
+                float(lowered),
+                {"partner_role": role},
+            )
+        )
+    theirs = profile_passages(candidate)
+    asked = asker.asking[answered] if answered < len(asker.asking) else asker.asking[0]
+    quotes = _quotes(asked, theirs, hit, back if back_score else None, asker)
+    answer = theirs[hit.position] if hit.position < len(theirs) else None
+    bands = strength.get_bands().recommend
+    closeness = max(_closest_ask(by_ask, lexical_weight), back_score)
+    return Recommendation(
+        profile=candidate,
+        score=sum(factor.contribution for factor in factors),
+        factors=factors,
+        quotes=quotes,
+        across_languages=_languages_if_different(answer, asked),
+        asker_id=profile.id,
+        asker_name=profile.name,
+        role=role,
+        strength=bands.band(closeness),
+        asks=tuple(asker.asks),
+        answered_ask=answered if len(asker.asks) > 1 else None,
+        terms=tuple(
+            shared_terms(profile.needs, [p.text for p in theirs if p.source in SEARCHABLE_SOURCES])
+        ),
+        has_needs=asker.has_needs,
+        closeness=closeness,
+    )
+
+
+def _quote(whose: str, passage: Passage, query: str) -> Quote:
+    return Quote(whose, passage.source, passage.title, best_snippet(passage.quote, query))
 
 
 def _quotes(
-    asked: Passage,
-    theirs: list[Passage],
-    hit: PairHit,
-    back: PairHit | None,
-    offered: Passage | None,
+    asked: Passage, theirs: list[Passage], hit: PairHit, back: PairHit | None, asker: _Asker
 ) -> list[Quote]:
-    """Quote P's need, C's words that answer it and, when C needs what P offers, C's need."""
+    """Quote the asker's need, the partner's words that answer it and, when the partner
+    needs what the asker offers, the partner's need."""
     answer = theirs[hit.position] if hit.position < len(theirs) else None
-    quotes = [
-        Quote(
-            f"Your {SOURCE_WORDS[asked.source]}",
-            best_snippet(asked.quote, answer.quote if answer else ""),
-        )
-    ]
+    quotes = [_quote(ASKER, asked, answer.quote if answer else "")]
     if answer is not None:
-        quotes.append(_their_quote(theirs, hit.position, asked.quote))
-    if back is not None and offered is not None and back.position < len(theirs):
-        quotes.append(
-            Quote("Their needs", best_snippet(theirs[back.position].quote, offered.quote))
-        )
+        quotes.append(_quote(PARTNER, answer, asked.quote))
+    if back is not None and back.position < len(theirs) and back.query_index < len(asker.offered):
+        quotes.append(_quote(PARTNER, theirs[back.position], asker.offered[back.query_index].quote))
     return quotes
+
+
+def _languages_if_different(answer: Passage | None, asked: Passage) -> tuple[str, str] | None:
+    if answer is None or "other" in (answer.language, asked.language):
+        return None
+    return (answer.language, asked.language) if answer.language != asked.language else None
 
 
 def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]:
@@ -249,7 +327,7 @@ def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]
         if penalty:
             best.factors.append(
                 Factor(
-                    N_("Diversity"),
+                    "diversity",
                     penalty,
                     N_("others from the same economy or organisation rank above"),
                 )
@@ -260,169 +338,39 @@ def _diversify(scored: list[Recommendation], limit: int) -> list[Recommendation]
     return chosen
 
 
-@dataclass
-class _Asker:
-    """The profile recommendations are for: its passages and which of them ask and offer."""
-
-    profile: Profile
-    passages: list[Passage]
-    needs: list[int]
-    offers: list[int]
-    asking: list[int]
-
-    @classmethod
-    def of(cls, engine: MatchingEngine, profile: Profile) -> _Asker:
-        engine.sync()  # fail fast, before any encoding, when there is no index to serve
-        passages = profile_passages(profile)
-        needs = [i for i, p in enumerate(passages) if p.source is PassageSource.NEEDS]
-        offers = [i for i, p in enumerate(passages) if p.source in SEARCHABLE_SOURCES]
-        # Without stated needs, what the profile is about stands in for what it seeks.
-        asking = needs or [i for i, p in enumerate(passages) if p.source is PassageSource.ABOUT]
-        return cls(profile, passages, needs, offers, asking)
-
-    def asked(self) -> list[Passage]:
-        return [self.passages[i] for i in self.asking]
-
-    def offered(self) -> list[Passage]:
-        return [self.passages[i] for i in self.offers]
-
-
-def _score(
-    asker: _Asker,
-    candidate: Profile,
-    hit: PairHit,
-    back: PairHit | None,
-    weights: FactorWeights,
-) -> Recommendation:
-    profile = asker.profile
-    need = max(hit.score, 0.0)
-    back_score = max(back.score, 0.0) if back else 0.0
-    mutual = 2 * need * back_score / (need + back_score) if need and back_score else 0.0
-    chain, chain_message, chain_values = _value_chain_factor(profile, candidate)
-    across = 1.0 if candidate.economy != profile.economy else 0.0
-    need_label = (
-        N_("Your needs ↔ their offers") if asker.needs else N_("Your profile ↔ their offers")
-    )
-    factors = [
-        Factor(
-            need_label,
-            weights.need * need,
-            N_("similarity %(similarity)s"),
-            need,
-            "need",
-            {"similarity": need},
-        ),
-        Factor(
-            N_("Two-sided"),
-            weights.mutual * mutual,
-            N_("their needs ↔ your offers %(similarity)s") if back else N_("they state no needs"),
-            mutual,
-            "mutual",
-            {"similarity": back_score} if back else {},
-        ),
-        Factor(
-            N_("Value chain"), weights.chain * chain, chain_message, chain, "chain", chain_values
-        ),
-        Factor(
-            N_("Across economies"),
-            weights.across * across,
-            N_("%(their_economy)s and %(your_economy)s") if across else N_("same economy"),
-            across,
-            "across",
-            {"their_economy": candidate.economy, "your_economy": profile.economy} if across else {},
-        ),
-    ]
-    asked = asker.passages[asker.asking[hit.query_index]]
-    theirs = profile_passages(candidate)
-    quotes = _quotes(
-        asked,
-        theirs,
-        hit,
-        back if back_score else None,
-        asker.passages[asker.offers[back.query_index]] if back else None,
-    )
-    return Recommendation(
-        profile=candidate,
-        score=sum(factor.contribution for factor in factors),
-        factors=factors,
-        quotes=quotes,
-        across_languages=_languages_if_different(
-            theirs[hit.position] if hit.position < len(theirs) else None, asked
-        ),
-    )
-
-
-def _languages_if_different(answer: Passage | None, asked: Passage) -> tuple[str, str] | None:
-    if answer is None or "other" in (answer.language, asked.language):
-        return None
-    return (answer.language, asked.language) if answer.language != asked.language else None
-
-
-# Recommendations a process keeps, over all lists (a profile page shows 6, a cohort asks 40 an
-# SME): about 1 KB each with their quotes and factors (measured on the demo), some 10 MB.
-RECOMMENDATIONS_KEPT = 10_000
-
-
 @dataclass(frozen=True)
 class _Kept:
     """A recommendation as kept between requests: the partner by id, not as an ORM object
     (that belongs to the session of the request that computed it)."""
 
     profile_id: int
-    score: float
-    factors: tuple[Factor, ...]
-    quotes: tuple[Quote, ...]
-    across_languages: tuple[str, str] | None
+    fields: tuple
 
     @classmethod
     def of(cls, recommendation: Recommendation) -> _Kept:
+        r = recommendation
         return cls(
-            recommendation.profile.id,
-            recommendation.score,
-            tuple(recommendation.factors),
-            tuple(recommendation.quotes),
-            recommendation.across_languages,
+            r.profile.id,
+            (
+                r.score,
+                tuple(r.factors),
+                tuple(r.quotes),
+                r.across_languages,
+                r.asker_id,
+                r.asker_name,
+                r.role,
+                r.strength,
+                r.asks,
+                r.answered_ask,
+                r.terms,
+                r.has_needs,
+                r.closeness,
+            ),
         )
 
     def with_profile(self, profile: Profile) -> Recommendation:
-        return Recommendation(
-            profile, self.score, list(self.factors), list(self.quotes), self.across_languages
-        )
-
-
-class _KeptRecommendations:
-    """The most recently computed recommendations, least recently used dropped first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size  # recommendations, over all lists
-        self._entries: OrderedDict[Hashable, tuple[_Kept, ...]] = OrderedDict()
-        self._kept = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> tuple[_Kept, ...] | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: Hashable, recommendations: list[Recommendation]) -> None:
-        kept = tuple(_Kept.of(r) for r in recommendations)
-        with self._lock:
-            replaced = self._entries.pop(key, ())
-            self._entries[key] = kept
-            self._kept += len(kept) - len(replaced)
-            while self._kept > self.size and len(self._entries) > 1:
-                _, dropped = self._entries.popitem(last=False)
-                self._kept -= len(dropped)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._kept = 0
-
-
-_kept = _KeptRecommendations(RECOMMENDATIONS_KEPT)
+        score, factors, quotes, *rest = self.fields
+        return Recommendation(profile, score, list(factors), list(quotes), *rest)
 
 
 def recommend(
@@ -433,29 +381,27 @@ def recommend(
     kind: str | None = None,
     weights: FactorWeights = DEFAULT_WEIGHTS,
     diversify: bool = True,
+    min_strength: str = strength.GOOD,
+    exclude: Sequence[int] = (),
 ) -> list[Recommendation]:
-    """Return the best partners for a profile, each with its factors and quoted passages.
+    """Return the best partners for a profile, each with its factors, role and quotes.
 
-    `diversify=False` skips the organisation and economy penalties, for callers (cohort
-    assignment) that enforce their own constraints.
+    Partners below `min_strength` are left out, as are the profiles in `exclude` (pairs
+    already matched, say). `diversify=False` skips the organisation and economy penalties,
+    for callers (cohort assignment) that enforce their own constraints.
     """
-    key = (id(engine), str(engine.store.root), engine.position(), profile.id, limit, kind)
-    key += (weights, diversify)
-    kept = _kept.get(key)
+    key = (engine.position(), profile.id, limit, kind, weights, diversify, min_strength)
+    key += (tuple(sorted(exclude)),)
+    kept = engine.kept.get(key)
     if kept is not None:
         ids = [recommendation.profile_id for recommendation in kept]
-        loaded = {
-            partner.id: partner
-            for partner in db.session.scalars(
-                select(Profile)
-                .where(Profile.id.in_(ids))
-                .options(selectinload(Profile.organisation))
-            )
-        }
+        loaded = engine.source.profiles(ids)
         if len(loaded) == len(ids):  # else one has gone since: compute afresh
             return [r.with_profile(loaded[r.profile_id]) for r in kept]
-    recommendations = _recommend(engine, profile, limit, kind, weights, diversify)
-    _kept.put(key, recommendations)
+    recommendations = _recommend(
+        engine, profile, limit, kind, weights, diversify, min_strength, set(exclude)
+    )
+    engine.kept.put(key, [_Kept.of(r) for r in recommendations])
     return recommendations
 
 
@@ -466,44 +412,44 @@ def _recommend(
     kind: str | None,
     weights: FactorWeights,
     diversify: bool,
+    min_strength: str,
+    exclude: set[int],
 ) -> list[Recommendation]:
     asker = _Asker.of(engine, profile)
-    forward = engine.best_passage_pairs(asker.asked(), "capability")
-    excluded = {profile.id}
+    forward = engine.pairs_by_passage(asker.asking, "capability")
+    excluded = {profile.id, *exclude}
     if profile.organisation_id is not None:
-        excluded |= set(
-            db.session.scalars(
-                select(Profile.id).where(Profile.organisation_id == profile.organisation_id)
-            )
-        )
-    pool = sorted(
-        (hit for pid, hit in forward.items() if pid not in excluded),
-        key=lambda hit: hit.score,
-        reverse=True,
-    )
+        excluded |= engine.source.organisation_members(profile.organisation_id)
+    lexical_weight = engine.fusion.lexical_weight
+    needs = {
+        pid: _need_of(by_ask, lexical_weight)[0]
+        for pid, by_ask in forward.items()
+        if pid not in excluded
+    }
+    ranked = sorted(needs, key=lambda pid: -needs[pid])[: CANDIDATE_POOL * 2]
     candidates = {
-        candidate.id: candidate
-        for candidate in db.session.scalars(
-            select(Profile)
-            .where(Profile.id.in_([hit.profile_id for hit in pool[: CANDIDATE_POOL * 2]]))
-            .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
-        )
+        pid: candidate
+        for pid, candidate in engine.source.profiles(ranked).items()
         if kind is None or candidate.kind.value == kind
     }
-    pool = [hit for hit in pool if hit.profile_id in candidates][:CANDIDATE_POOL]
-    returning: dict[int, PairHit] = engine.best_passage_pairs(
-        asker.offered(), "needs", among=[hit.profile_id for hit in pool]
+    pool = [pid for pid in ranked if pid in candidates][:CANDIDATE_POOL]
+    returning = engine.best_passage_pairs(asker.offered, "needs", among=pool)
+    same_need = (
+        engine.best_passage_pairs(asker.asking, "needs", among=pool) if asker.has_needs else {}
     )
+    same_offer = engine.best_passage_pairs(asker.offers_only, "capability", among=pool)
     scored = [
         _score(
             asker,
-            candidates[hit.profile_id],
-            hit,
-            returning.get(hit.profile_id),
+            candidates[pid],
+            forward[pid],
+            _Signals(returning.get(pid), same_need.get(pid), same_offer.get(pid)),
             weights,
+            lexical_weight,
         )
-        for hit in pool
+        for pid in pool
     ]
+    scored = [r for r in scored if strength.at_least(r.strength, min_strength)]
     scored.sort(key=lambda recommendation: recommendation.score, reverse=True)
     return _diversify(scored, limit) if diversify else scored[:limit]
 
@@ -515,14 +461,22 @@ def explain_pair(
     *,
     weights: FactorWeights = DEFAULT_WEIGHTS,
 ) -> Recommendation | None:
-    """Score one candidate for a profile exactly as a recommendation would (no diversity)."""
+    """Score one candidate for a profile exactly as a recommendation would (no diversity,
+    no floor)."""
     asker = _Asker.of(engine, profile)
-    forward = engine.best_passage_pairs(asker.asked(), "capability", among=[candidate.id])
-    hit = forward.get(candidate.id)
-    if hit is None:
+    among = [candidate.id]
+    forward = engine.pairs_by_passage(asker.asking, "capability", among=among)
+    if candidate.id not in forward:
         return None
-    back = engine.best_passage_pairs(asker.offered(), "needs", among=[candidate.id])
-    return _score(asker, candidate, hit, back.get(candidate.id), weights)
+    back = engine.best_passage_pairs(asker.offered, "needs", among=among).get(candidate.id)
+    same_need = (
+        engine.best_passage_pairs(asker.asking, "needs", among=among) if asker.has_needs else {}
+    )
+    same_offer = engine.best_passage_pairs(asker.offers_only, "capability", among=among)
+    signals = _Signals(back, same_need.get(candidate.id), same_offer.get(candidate.id))
+    return _score(
+        asker, candidate, forward[candidate.id], signals, weights, engine.fusion.lexical_weight
+    )
 
 
 def similar_profiles(
@@ -533,12 +487,7 @@ def similar_profiles(
     best = engine.best_passage_pairs(passages, "capability")
     best.pop(profile.id, None)
     ranked = sorted(best.values(), key=lambda hit: hit.score, reverse=True)
-    profiles = {
-        candidate.id: candidate
-        for candidate in db.session.scalars(
-            select(Profile).where(Profile.id.in_([hit.profile_id for hit in ranked]))
-        )
-    }
+    profiles = engine.source.profiles([hit.profile_id for hit in ranked[: limit * 10]])
     results = [
         (profiles[hit.profile_id], hit.score)
         for hit in ranked

@@ -84,6 +84,7 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
             profile,
             shown,
             weights=current_weights(current_app.config),
+            min_strength=current_app.config["RECOMMEND_MIN_STRENGTH"],
         )
         similar = (
             similar_profiles(engine, profile, shown, kind="expert")

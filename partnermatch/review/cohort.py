@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 
 from partnermatch.extensions import db
+from partnermatch.matching import strength
 from partnermatch.matching.assign import (
     Assignment,
     Partner,
@@ -90,9 +91,11 @@ def suggest_for_cohort(
     cross_share: float | None = 0.5,
     capacity: int = 3,
     weights: FactorWeights = DEFAULT_WEIGHTS,
+    min_strength: str = strength.GOOD,
     on_sme: Callable[[Profile], None] | None = None,
 ) -> CohortReport:
-    """Suggest up to k partners to each SME of the cohort, as one optimal assignment."""
+    """Suggest up to k partners to each SME of the cohort, as one optimal assignment (no
+    pair weaker than `min_strength`)."""
     recommendations: dict[int, list[Recommendation]] = {}
     for sme in smes:
         recommendations[sme.id] = recommend(
@@ -101,6 +104,7 @@ def suggest_for_cohort(
             CANDIDATES_PER_SME,
             weights=weights,
             diversify=False,
+            min_strength=min_strength,
         )
         if on_sme:
             on_sme(sme)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from flask import current_app
 from scipy.optimize import minimize
 from sqlalchemy import func, select
 
@@ -23,6 +24,7 @@ from partnermatch.matching.recommend import DEFAULT_CROSS_ECONOMY_WEIGHT, Factor
 from partnermatch.review.models import Match, MatchState
 
 FEATURES = ("need", "mutual", "chain", "across")
+LEARNED_WEIGHTS_KEY = "learned_weights"
 MIN_DECISIONS = 50
 PRIOR_DECISIONS = 100
 RIDGE = 0.1  # keeps coefficients finite when the decisions separate perfectly
@@ -94,9 +96,6 @@ def learned_weights(decisions: Decisions, defaults: FactorWeights) -> FactorWeig
     )
 
 
-_cache: dict[tuple[Any, ...], FactorWeights] = {}
-
-
 def current_weights(settings: Mapping[str, Any]) -> FactorWeights:
     """Return the weights recommendations use now (refitted when the decisions change)."""
     defaults = FactorWeights(
@@ -107,8 +106,11 @@ def current_weights(settings: Mapping[str, Any]) -> FactorWeights:
             Match.state != MatchState.SUGGESTED
         )
     ).one()
-    key = (str(db.engine.url), *marker, defaults.across)
-    if key not in _cache:
-        _cache.clear()  # one programme per process: only the latest fit is worth keeping
-        _cache[key] = learned_weights(reviewed_decisions(), defaults)
-    return _cache[key]
+    key = (*marker, defaults.across)
+    # The app's latest fit, kept with the app (one programme per app: only the latest fit
+    # is worth keeping).
+    kept = current_app.extensions.get(LEARNED_WEIGHTS_KEY)
+    if kept is None or kept[0] != key:
+        kept = (key, learned_weights(reviewed_decisions(), defaults))
+        current_app.extensions[LEARNED_WEIGHTS_KEY] = kept
+    return kept[1]

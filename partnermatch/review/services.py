@@ -12,6 +12,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from partnermatch import presentation
 from partnermatch.auth.models import Role, User
 from partnermatch.extensions import db
 from partnermatch.matching.recommend import Recommendation
@@ -161,11 +162,14 @@ def _pair(match: Match) -> dict[str, str]:
 
 def factors_json(recommendation: Recommendation) -> list[dict[str, Any]]:
     """Return a recommendation's factors as stored on a match (values kept for learning)."""
+    perspective = presentation.perspective_of(recommendation, None)
     return [
         {
-            "label": factor.label,
+            "label": presentation.factor_label(
+                factor.feature, perspective, has_needs=recommendation.has_needs
+            ),
             "contribution": round(factor.contribution, 4),
-            "detail": factor.detail,
+            "detail": presentation.factor_detail(factor),
             "detail_message": factor.detail_message,
             "detail_values": dict(factor.detail_values),
             "value": round(factor.value, 4),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, SelectField, SelectMultipleField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from partnermatch import reference
 from partnermatch.forms import Form, economy_options, enum_options, options, term_options
+from partnermatch.matching import strength
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
 
@@ -42,10 +43,16 @@ class SearchForm(Form):
     page = IntegerField(
         _l("Page"), validators=[Optional(), NumberRange(min=1, max=1000)], default=1
     )
+    weaker = BooleanField(_l("Show weaker matches too"))
 
     @property
     def query(self) -> str:
         return (self.q.data or "").strip() if not self.q.errors else ""
+
+    @property
+    def min_strength(self) -> str:
+        """Strong and good matches by default; every match with "show weaker matches"."""
+        return strength.WEAK if self.weaker.data else strength.GOOD
 
     @property
     def page_number(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user
 
+from partnermatch.jobs.tasks import catch_up_in_background
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.search import search
@@ -15,6 +16,8 @@ from partnermatch.profiles.services import filtered_profile_ids
 from partnermatch.search.forms import SearchForm
 
 bp = Blueprint("search", __name__, url_prefix="/search")
+# When no match is good, the nearest few are shown (as weak) rather than an empty page.
+NEAREST_WHEN_NONE_GOOD = 3
 
 
 @bp.get("/")
@@ -29,6 +32,8 @@ def index() -> str:
     per_page = current_app.config["SEARCH_RESULTS_PER_PAGE"]
     page_number = form.page_number
     results = None
+    found_facts = None
+    catching_up = 0
     unavailable = None
     outside_economies = 0
     if form.query:
@@ -39,18 +44,25 @@ def index() -> str:
                 filters,
                 limit=per_page,
                 offset=(page_number - 1) * per_page,
+                searcher=own_profile or None,
+                min_strength=form.min_strength,
+                nearest=NEAREST_WHEN_NONE_GOOD,
             )
         except IndexUnavailable as error:
             unavailable = str(error)
         else:
             results = ResultPage(found.results, page_number, per_page, found.total)
-            if found.total == 0 and filters.economies:
+            found_facts = found
+            catching_up = catch_up_in_background()
+            if found.filtered_total == 0 and filters.economies:
                 outside_economies = len(filtered_profile_ids(replace(filters, economies=())))
     return render_template(
         "search/index.html",
         form=form,
         filters=filters,
         results=results,
+        found=found_facts,
+        catching_up=catching_up,
         unavailable=unavailable,
         outside_economies=outside_economies,
     )

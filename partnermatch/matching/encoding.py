@@ -1,0 +1,154 @@
+"""Encoding profiles' passages for the indexes: which model reads which passage.
+
+One PassageEncoder turns a batch of profiles' passages into one EncodedPart per vector index
+(capability and needs for MiniLM, capability_ml and needs_ml for the multilingual model) and
+the texts of the lexical index, as the multilingual mode says:
+
+- off: MiniLM reads every passage; no language is detected;
+- auto: MiniLM reads English passages (and those without words to tell a language by), the
+  multilingual model reads every passage;
+- always: the multilingual model reads every passage, MiniLM none.
+
+The lexical index reads every passage, whatever its language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from partnermatch.matching.embedder import Embedder, MultilingualEmbedder
+from partnermatch.matching.index import INDEX_NAMES, EncodedPart
+from partnermatch.matching.lexical import CAPABILITY, NEEDS, LexicalPassage
+from partnermatch.matching.multilingual import (
+    DIMENSION as MULTILINGUAL_DIMENSION,
+)
+from partnermatch.matching.multilingual import (
+    MultilingualMode,
+    language_code,
+)
+from partnermatch.matching.passages import SEARCHABLE_SOURCES, Passage, passage_id
+
+# What MiniLM reads in "auto" mode: English, and texts without words to tell a language by.
+MINILM_LANGUAGES = frozenset({"en", "other"})
+
+ProfilePassages = tuple[int, Sequence[Passage]]  # a profile's id and its passages
+
+
+@dataclass
+class EncodedBatch:
+    """A batch's passages, encoded: a part per vector index, and the lexical index's texts."""
+
+    parts: dict[str, EncodedPart]
+    lexical: list[LexicalPassage] = field(default_factory=list)
+
+    @classmethod
+    def concatenate(
+        cls, batches: Sequence[EncodedBatch], dimensions: dict[str, int]
+    ) -> EncodedBatch:
+        return cls(
+            {
+                name: EncodedPart.concatenate([batch.parts[name] for batch in batches], dimension)
+                for name, dimension in dimensions.items()
+            },
+            [text for batch in batches for text in batch.lexical],
+        )
+
+
+class PassageEncoder:
+    """Encodes passages with the models the multilingual mode asks for."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        multilingual: MultilingualEmbedder | None,
+        mode: MultilingualMode,
+    ) -> None:
+        if mode is not MultilingualMode.OFF and multilingual is None:
+            raise ValueError(f"The multilingual mode {mode.value!r} needs a multilingual model.")
+        self.embedder = embedder
+        self.multilingual = multilingual if mode is not MultilingualMode.OFF else None
+        self.mode = mode
+
+    @property
+    def dimensions(self) -> dict[str, int]:
+        """Each vector index's dimension."""
+        minilm, ml = self.embedder.dimension, MULTILINGUAL_DIMENSION
+        return {name: ml if name.endswith("_ml") else minilm for name in INDEX_NAMES}
+
+    def reads_with_minilm(self, passage: Passage) -> bool:
+        """True when MiniLM reads this passage (see the module)."""
+        if self.mode is MultilingualMode.OFF:
+            return True  # no language detected: off is exactly as before
+        return self.mode is MultilingualMode.AUTO and passage.language in MINILM_LANGUAGES
+
+    def uncached(self, passages: Sequence[Passage]) -> int:
+        """Return how many of these passages some model has not encoded yet (the larger
+        count of the two models)."""
+        missing = self.embedder.uncached([p.text for p in passages if self.reads_with_minilm(p)])
+        if self.multilingual is not None:
+            missing = max(missing, self.multilingual.uncached([p.text for p in passages]))
+        return missing
+
+    def texts_to_encode(self, batch: Sequence[ProfilePassages]) -> dict[str, list[str]]:
+        """Return the texts each model reads for this batch ("minilm", "multilingual")."""
+        passages = [passage for _, profile_passages in batch for passage in profile_passages]
+        return {
+            "minilm": [p.text for p in passages if self.reads_with_minilm(p)],
+            "multilingual": [p.text for p in passages] if self.multilingual is not None else [],
+        }
+
+    def encode(self, batch: Sequence[ProfilePassages]) -> EncodedBatch:
+        """Encode a batch of profiles' passages into a part per vector index."""
+        ids: list[int] = []
+        texts: list[str] = []
+        capability: list[bool] = []
+        minilm: list[bool] = []
+        languages: list[int] = []
+        for profile_id, passages in batch:
+            for position, passage in enumerate(passages):
+                ids.append(passage_id(profile_id, position))
+                texts.append(passage.text)
+                capability.append(passage.source in SEARCHABLE_SOURCES)
+                minilm.append(self.reads_with_minilm(passage))
+                languages.append(
+                    0 if self.mode is MultilingualMode.OFF else language_code(passage.language)
+                )
+        id_array = np.asarray(ids, dtype=np.int64)
+        language_array = np.asarray(languages, dtype=np.uint8)
+        searchable = np.asarray(capability, dtype=bool)
+        read = np.asarray(minilm, dtype=bool)
+        dimensions = self.dimensions
+        parts: dict[str, EncodedPart] = {}
+
+        def split(suffix: str, rows: np.ndarray, vectors: np.ndarray) -> None:
+            """File the encoded rows under capability{suffix} and needs{suffix}."""
+            capability_rows = searchable[rows]
+            parts[f"capability{suffix}"] = EncodedPart(
+                id_array[rows][capability_rows],
+                vectors[capability_rows],
+                language_array[rows][capability_rows],
+            )
+            parts[f"needs{suffix}"] = EncodedPart(
+                id_array[rows][~capability_rows],
+                vectors[~capability_rows],
+                language_array[rows][~capability_rows],
+            )
+
+        vectors = self.embedder.encode_passages(
+            [t for t, m in zip(texts, minilm, strict=True) if m]
+        )
+        split("", np.flatnonzero(read), vectors.reshape(-1, dimensions["capability"]))
+        if self.multilingual is not None:
+            ml_vectors = self.multilingual.encode_passages(texts)
+            split("_ml", np.arange(len(ids)), ml_vectors.reshape(-1, MULTILINGUAL_DIMENSION))
+        else:
+            parts["capability_ml"] = EncodedPart.empty(MULTILINGUAL_DIMENSION)
+            parts["needs_ml"] = EncodedPart.empty(MULTILINGUAL_DIMENSION)
+        lexical = [
+            (passage, text, CAPABILITY if searchable_passage else NEEDS)
+            for passage, text, searchable_passage in zip(ids, texts, capability, strict=True)
+        ]
+        return EncodedBatch(parts, lexical)
