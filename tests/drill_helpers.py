@@ -20,8 +20,8 @@ from sqlalchemy import select
 from partnermatch import PROJECT_ROOT
 from partnermatch.extensions import db
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.snapshots import CURRENT_FILE
 from partnermatch.matching.search import search
+from partnermatch.matching.snapshots import CURRENT_FILE
 from tests.conftest import make_test_app
 
 FLASK = Path(sys.executable).parent / "flask"
