@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import smtplib
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import click
 from flask import current_app
@@ -20,7 +22,7 @@ from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.jobs.runner import job_queue
-from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.engine import IndexStatus, IndexUnavailable
 from partnermatch.matching.explain import Evidence
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import Quote, recommend
@@ -48,6 +50,30 @@ class CommandGroup(AppGroup):
                 "The database has no PartnerMatch tables yet: "
                 "run `flask --app wsgi db upgrade` first."
             ) from error
+
+
+@contextmanager
+def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """Yield a function that counts work done: a bar on a terminal, and where no bar can be
+    drawn (`make run`'s output in a log, CI), a line at the start, every tenth and the end."""
+    if sys.stdout is not None and sys.stdout.isatty():
+        with click.progressbar(length=length, label=label) as bar:
+            yield bar.update
+        return
+    done = 0
+    shown = 0  # tenths reported so far
+    click.echo(f"{label}: 0 of {length:,}")
+
+    def update(count: int) -> None:
+        nonlocal done, shown
+        done += count
+        tenths = 10 * done // length if length else 10
+        if tenths > shown and done < length:
+            shown = tenths
+            click.echo(f"{label}: {done:,} of {length:,} ({100 * done // length}%)")
+
+    yield update
+    click.echo(f"{label}: {done:,} of {length:,} (done)")
 
 
 def _is_missing_table(error: DBAPIError) -> bool:
@@ -128,16 +154,28 @@ def rebuild_index(if_needed: bool, threads: int) -> None:
         if status.problem is None:
             click.echo(f"The search index is in place (version {status.manifest.version}).")
             return
-        click.echo(status.problem)
-        click.echo("Building it now.")
+        click.echo(_why_building(status))
     engine.set_threads(threads)
     started = time.perf_counter()
-    with click.progressbar(length=engine.profile_count(), label="Indexing profiles") as bar:
-        manifest = engine.rebuild(on_progress=bar.update)
+    with progress(engine.profile_count(), "Indexing profiles") as update:
+        manifest = engine.rebuild(on_progress=update)
     click.echo(
         f"Index version {manifest.version}: {manifest.profiles} profiles, "
         f"{manifest.capability_passages + manifest.needs_passages} passages "
         f"in {time.perf_counter() - started:.1f} s."
+    )
+
+
+def _why_building(status: IndexStatus) -> str:
+    """Say why a search index is being built, without the advice to build it."""
+    if status.manifest is None:
+        return (
+            "There is no search index yet (or it cannot be read): building it now. The first "
+            "build loads the language models and encodes every profile; it takes minutes."
+        )
+    return (
+        "The search index was built with other settings (model, format or multilingual "
+        "mode): building it again now."
     )
 
 
@@ -297,29 +335,54 @@ def import_command(path: str, fmt: str | None) -> None:
         rows = transfer.count_rows(path, fmt)
     except ValidationError as error:
         raise click.UsageError(f"{error.field}: {error.message}") from None
-    with click.progressbar(length=rows, label="Importing profiles") as bar:
-        report = transfer.import_profiles(path, fmt, on_row=lambda _line: bar.update(1))
-    db.session.commit()
+    click.echo(
+        f"Rows are kept {transfer.IMPORT_BATCH_ROWS} at a time: should the import stop, run "
+        "it again, and the rows already imported are found unchanged."
+    )
+    try:
+        with progress(rows, "Importing profiles") as update:
+            report = transfer.import_profiles(
+                path, fmt, on_row=lambda _line: update(1), commit=db.session.commit
+            )
+    except KeyboardInterrupt:
+        db.session.rollback()
+        raise click.ClickException(
+            "Import interrupted: the rows imported before the last batch are kept. Run the "
+            "same command again to finish; those rows are counted as unchanged."
+        ) from None
+    if report.file_rejected:
+        [error] = report.errors
+        raise click.ClickException(f"The file was refused, no row was read: {error}")
     for error in report.errors:
         click.echo(f"  rejected {error}", err=True)
     click.echo(
         f"Created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
         f"rejected {report.rejected}."
     )
+    if report.unchanged:
+        click.echo(
+            f"{report.unchanged} rows matched their profiles already (imported before): "
+            "importing a file again is safe."
+        )
     _make_searchable(report.created + report.updated)
-    if report.imported == 0 and (report.rejected or report.file_rejected):
+    if report.imported == 0 and report.rejected:
         raise SystemExit(1)
 
 
 def _make_searchable(changed: int) -> None:
     engine = get_engine()
-    if not changed:
+    status = engine.status()
+    if status.problem and engine.profile_count():
+        # A fresh install that imports and then searches finds an index.
+        click.echo(_why_building(status))
+        with progress(engine.profile_count(), "Indexing profiles") as update:
+            engine.rebuild(on_progress=update)
+        click.echo("The imported profiles are searchable (index built).")
+    elif not changed:
         return
-    if engine.status().problem:
-        click.echo("The search index has not been built: run `flask --app wsgi index rebuild`.")
     elif changed > IMPORT_REBUILD_THRESHOLD:
-        with click.progressbar(length=engine.profile_count(), label="Rebuilding the index") as bar:
-            engine.rebuild(on_progress=bar.update)
+        with progress(engine.profile_count(), "Rebuilding the index") as update:
+            engine.rebuild(on_progress=update)
         click.echo("The imported profiles are searchable (index rebuilt).")
     else:
         engine.sync()  # encodes the changed profiles now, so no search has to
@@ -403,7 +466,7 @@ def suggest_command(
     if not smes:
         raise click.ClickException("No SME profile is in this cohort.")
     try:
-        with click.progressbar(length=len(smes), label="Scoring candidates") as bar:
+        with progress(len(smes), "Scoring candidates") as update:
             report = suggest_for_cohort(
                 get_engine(),
                 smes,
@@ -411,7 +474,7 @@ def suggest_command(
                 cross_share=settings["COHORT_CROSS_ECONOMY_SHARE"] if share is None else share,
                 capacity=settings["INTRODUCTION_CAPACITY"] if capacity is None else capacity,
                 weights=current_weights(settings),
-                on_sme=lambda _sme: bar.update(1),
+                on_sme=lambda _sme: update(1),
             )
     except IndexUnavailable as error:
         raise click.ClickException(str(error)) from None

@@ -11,12 +11,13 @@ from flask_babel import LazyString, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
-from wtforms import SelectChoice, SelectMultipleField
+from wtforms import IntegerField, SelectChoice, SelectMultipleField
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from partnermatch import reference
 from partnermatch.errors import ValidationError
 from partnermatch.i18n import economy_name
+from partnermatch.inputs import parse_id, parse_int
 
 
 class _InterfaceTranslations:
@@ -59,6 +60,41 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+class WholeNumberField(IntegerField):
+    """A whole number from `low` to `high`, read by the application's one integer parser.
+
+    WTForms' IntegerField takes whatever int() takes ("٣", 5,000 digits is an error of its
+    own) and no upper bound unless a validator adds one: a page past 2^63 reached the
+    database. Empty input is None (add Optional() or InputRequired() as usual).
+    """
+
+    def __init__(
+        self, label: Any = None, validators: Any = None, *, low: int, high: int, **kwargs: Any
+    ) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.low, self.high = low, high
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        try:
+            self.data = parse_int(valuelist[0], self.name, low=self.low, high=self.high)
+        except ValidationError:
+            self.data = None
+            raise ValueError(
+                self.gettext("Give a whole number from %(low)s to %(high)s.")
+                % {"low": self.low, "high": self.high}
+            ) from None
+
+
+def coerce_id(value: Any) -> int:
+    """Coerce a submitted id for a choice field: ValueError (WTForms' message) if it is none."""
+    try:
+        return parse_id(value, "id")
+    except ValidationError:
+        raise ValueError("not an id") from None
 
 
 def options(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:

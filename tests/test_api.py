@@ -275,8 +275,8 @@ def test_every_route_is_in_the_openapi_document(app):
     routes = {
         (
             rule.rule.removeprefix("/api/v1")
-            .replace("<int:profile_id>", "{profile_id}")
-            .replace("<int:item_id>", "{item_id}"),
+            .replace("<id:profile_id>", "{profile_id}")
+            .replace("<id:item_id>", "{item_id}"),
             method,
         )
         for rule in app.url_map.iter_rules()
@@ -307,7 +307,7 @@ def every_protected_route(app) -> list[tuple[str, str]]:
     routes = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi":
-            path = rule.rule.replace("<int:profile_id>", "1").replace("<int:item_id>", "1")
+            path = rule.rule.replace("<id:profile_id>", "1").replace("<id:item_id>", "1")
             routes += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return routes
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
+from partnermatch.inputs import MAX_ID
 
 LIST = {"type": "array", "items": {"type": "string"}}
 ERROR = {
@@ -79,8 +80,9 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": ID}
+ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": ID}
 TEXT = {"type": "string"}
 PROFILE_BODY = {
     "type": "object",
@@ -199,12 +201,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Recommended partners for a profile, with the factors in `reasons`.",
                     "parameters": [
-                        {
-                            "name": "profile_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer"},
-                        },
+                        PROFILE_ID,
                         {
                             "name": "limit",
                             "in": "query",

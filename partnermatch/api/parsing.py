@@ -9,6 +9,7 @@ from typing import Any
 from partnermatch import reference
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
+from partnermatch.inputs import clean_text, parse_int
 from partnermatch.profiles.services import (
     EvidenceInput,
     OrganisationInput,
@@ -51,13 +52,10 @@ def _list(data: Mapping[str, Any], field: str) -> list[str]:
 
 def integer(value: Any, field: str, *, default: int, low: int, high: int) -> int:
     """Read a whole number within [low, high] from JSON or a query string."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ApiError(422, f"Give a whole number from {low} to {high}.", field)
-    return value
+    try:
+        return parse_int(value, field, low=low, high=high, default=default)  # type: ignore[return-value]
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
 
 
 def filters_from(data: Mapping[str, Any]) -> ProfileFilters:
@@ -95,10 +93,12 @@ def search_request(data: Mapping[str, Any]) -> SearchRequest:
     query = data.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ApiError(422, "Give the text to search for.", "query")
-    if len(query) > MAX_QUERY_CHARACTERS:
-        raise ApiError(422, f"Use at most {MAX_QUERY_CHARACTERS} characters.", "query")
+    try:
+        query = clean_text(query, "query", max_length=MAX_QUERY_CHARACTERS)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
     return SearchRequest(
-        query=query.strip(),
+        query=query,
         filters=filters_from(data),
         limit=integer(data.get("limit"), "limit", default=20, low=1, high=1000),
         offset=integer(data.get("offset"), "offset", default=0, low=0, high=1_000_000),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -17,6 +17,7 @@ from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import record_use, user_for_token
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
+from partnermatch.inputs import InputTooLarge, load_json
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
@@ -37,9 +38,9 @@ LIST_PARAMETERS = ("affiliations", "economies", "exclude_economies", "sectors", 
 
 @bp.before_request
 def limit_body_size() -> None:
-    length = request.content_length
-    if length is not None and length > current_app.config["API_MAX_BODY_BYTES"]:
-        abort(413)
+    # Per request, before anything reads the body: werkzeug then refuses a Content-Length
+    # over the limit and stops reading a chunked body at it, with a 413 either way.
+    request.max_content_length = current_app.config["API_MAX_BODY_BYTES"]
 
 
 @bp.before_request
@@ -75,12 +76,19 @@ def index_unavailable(error: IndexUnavailable) -> tuple[Response, int]:
 
 
 def json_body() -> dict[str, Any]:
-    """Return the request's JSON object, or raise a 400 that says what is wrong with it."""
-    if not request.get_data():
+    """Return the request's JSON object, or raise a 400 (413, 422) that says what is wrong."""
+    raw = request.get_data()
+    if not raw:
         raise ApiError(400, "Send a JSON object in the request body.")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "The request body is not valid JSON.")
+    try:
+        data = load_json(raw, max_bytes=current_app.config["API_MAX_BODY_BYTES"])
+    except InputTooLarge as error:
+        raise ApiError(413, error.message) from None
+    except ValidationError as error:
+        # A string that cannot be stored names its field (422); malformed JSON is a 400.
+        if error.field == "body":
+            raise ApiError(400, error.message) from None
+        raise ApiError(422, error.message, error.field) from None
     if not isinstance(data, dict):
         raise ApiError(400, "Send a JSON object, not a list or a value.")
     return data
@@ -165,7 +173,7 @@ def search_get() -> Response:
     return _search(parsing.query_string_data(request.args, LIST_PARAMETERS))
 
 
-@bp.get("/profiles/<int:profile_id>/recommendations")
+@bp.get("/profiles/<id:profile_id>/recommendations")
 def recommendations(profile_id: int) -> Response:
     profile = _profile_or_404(profile_id)
     limit = parsing.integer(request.args.get("limit"), "limit", default=10, low=1, high=100)
@@ -198,7 +206,7 @@ def profile_list() -> Response:
     )
 
 
-@bp.get("/profiles/<int:profile_id>")
+@bp.get("/profiles/<id:profile_id>")
 def profile_detail(profile_id: int) -> Response:
     return jsonify(profile_json(_profile_or_404(profile_id)))
 
@@ -257,7 +265,7 @@ def profile_create() -> tuple[Response, int]:
     return jsonify(profile_json(profile)), 201
 
 
-@bp.patch("/profiles/<int:profile_id>")
+@bp.patch("/profiles/<id:profile_id>")
 def profile_update(profile_id: int) -> Response:
     profile = _editable(profile_id)
     data = json_body()
@@ -270,7 +278,7 @@ def profile_update(profile_id: int) -> Response:
     return jsonify(profile_json(profile))
 
 
-@bp.delete("/profiles/<int:profile_id>")
+@bp.delete("/profiles/<id:profile_id>")
 def profile_delete(profile_id: int) -> tuple[str, int]:
     profiles.delete_profile(_editable(profile_id))
     db.session.commit()
@@ -295,12 +303,12 @@ def _evidence_of(profile: Profile, item_id: int) -> EvidenceItem:
     return item
 
 
-@bp.get("/profiles/<int:profile_id>/evidence")
+@bp.get("/profiles/<id:profile_id>/evidence")
 def evidence_list(profile_id: int) -> Response:
     return jsonify(evidence=[_evidence_json(item) for item in _profile_or_404(profile_id).evidence])
 
 
-@bp.post("/profiles/<int:profile_id>/evidence")
+@bp.post("/profiles/<id:profile_id>/evidence")
 def evidence_add(profile_id: int) -> tuple[Response, int]:
     profile = _editable(profile_id)
     item = _service_call(
@@ -310,7 +318,7 @@ def evidence_add(profile_id: int) -> tuple[Response, int]:
     return jsonify(_evidence_json(item)), 201
 
 
-@bp.patch("/profiles/<int:profile_id>/evidence/<int:item_id>")
+@bp.patch("/profiles/<id:profile_id>/evidence/<id:item_id>")
 def evidence_update(profile_id: int, item_id: int) -> Response:
     profile = _editable(profile_id)
     item = _evidence_of(profile, item_id)
@@ -321,7 +329,7 @@ def evidence_update(profile_id: int, item_id: int) -> Response:
     return jsonify(_evidence_json(item))
 
 
-@bp.delete("/profiles/<int:profile_id>/evidence/<int:item_id>")
+@bp.delete("/profiles/<id:profile_id>/evidence/<id:item_id>")
 def evidence_delete(profile_id: int, item_id: int) -> tuple[str, int]:
     profile = _editable(profile_id)
     profiles.remove_evidence(_evidence_of(profile, item_id))

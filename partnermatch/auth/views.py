@@ -33,6 +33,7 @@ from partnermatch.auth.tokens import ApiToken, create_token, revoke, tokens_of
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
 from partnermatch.forms import show_validation_error
+from partnermatch.pagination import page_number
 
 bp = Blueprint("auth", __name__)
 
@@ -131,7 +132,7 @@ def users() -> str | Response:
                 "success",
             )
             return redirect(url_for("auth.users"))
-    page = request.args.get("page", 1, type=int)
+    page = page_number(request.args)
     accounts = db.paginate(
         select(User).order_by(User.created_at.desc(), User.id.desc()),
         page=page,
@@ -164,7 +165,7 @@ def api_tokens() -> str | Response:
     )
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_api_token(token_id: int) -> Response:
     token = db.get_or_404(ApiToken, token_id)

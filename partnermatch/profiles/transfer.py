@@ -39,20 +39,28 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from partnermatch import reference
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import load_json, parse_int, refuse_unencodable
 from partnermatch.profiles import services
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import EvidenceInput, OrganisationInput, ProfileInput
+from partnermatch.profiles.services import (
+    MAX_CAPACITY,
+    EvidenceInput,
+    OrganisationInput,
+    ProfileInput,
+)
 from partnermatch.reference import Affiliation, OrganisationKind, ProfileKind
 
 Source = str | os.PathLike[str] | IO[str] | IO[bytes]
@@ -84,10 +92,14 @@ CSV_COLUMNS = (
     *(f"organisation_{name}" for name in ORGANISATION_FIELDS),
     *PROFILE_FIELDS,
 )
-REQUIRED_CSV_COLUMNS = ("external_id", "kind", "name", "economy", "sectors", "value_chain")
+# Sectors and value-chain positions may be missing (a list of researchers has neither): the
+# profiles are then imported and marked incomplete (services.profile_missing).
+REQUIRED_CSV_COLUMNS = ("external_id", "kind", "name", "economy")
 LIST_FIELDS = ("sectors", "value_chain", "keywords", "languages")
 EMAIL_ALIAS = "contact_email"
 MAX_EXTERNAL_ID = 100
+# A JSONL line holds one profile with its evidence; past this it is refused as a row.
+MAX_LINE_BYTES = 8 * 1024 * 1024
 GENERATED_ID = re.compile(r"pm-([1-9][0-9]*)")
 
 
@@ -166,17 +178,15 @@ def _read_text(source: Source) -> str:
     else:
         content = source.read()
     if isinstance(content, bytes):
-        # utf-8-sig drops the byte-order mark that spreadsheet programs write.
-        return content.decode("utf-8-sig")
+        # utf-8-sig drops the byte-order mark that spreadsheet programs write. A byte that is
+        # not UTF-8 becomes a lone surrogate, which the text cleaner refuses in the row that
+        # holds it: one bad row does not lose the others.
+        return content.decode("utf-8-sig", errors="surrogateescape")
     return content.removeprefix("\ufeff")
 
 
 def _parse(source: Source, fmt: str) -> _ParsedFile:
-    try:
-        text = _read_text(source)
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        return _ParsedFile([], RowError(line, "file", "This file is not UTF-8 text."))
+    text = _read_text(source)
     return _parse_jsonl(text) if fmt == "jsonl" else _parse_csv(text)
 
 
@@ -187,15 +197,9 @@ def _parse_jsonl(text: str) -> _ParsedFile:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            rows.append(
-                _SourceRow(
-                    number,
-                    None,
-                    ValidationError("row", f"Not valid JSON: {error.msg} (column {error.colno})."),
-                )
-            )
+            record = load_json(line, field="row", max_bytes=MAX_LINE_BYTES)
+        except ValidationError as error:
+            rows.append(_SourceRow(number, None, error))
             continue
         if not isinstance(record, dict):
             message = f"Each line must be a JSON object, not {type(record).__name__}."
@@ -206,6 +210,12 @@ def _parse_jsonl(text: str) -> _ParsedFile:
 
 
 def _csv_header(cells: list[str]) -> tuple[list[str], RowError | None]:
+    for position, cell in enumerate(cells, start=1):
+        try:
+            refuse_unencodable(cell, "header")
+        except ValidationError:
+            message = f"Column {position}'s name is not UTF-8 text: save the file as UTF-8."
+            return [], RowError(1, "header", message)
     header = [cell.strip().lower() for cell in cells]
     header = ["email" if name == EMAIL_ALIAS else name for name in header]
     for position, name in enumerate(header, start=1):
@@ -224,8 +234,24 @@ def _csv_header(cells: list[str]) -> tuple[list[str], RowError | None]:
     return header, None
 
 
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    # The csv module stops at a field over its limit (128 KiB) with an error that leaves the
+    # reader inside the field: no field can be longer than the file, so none stops the
+    # reading, and an over-long value is refused by its field's own length rule instead.
+    previous = csv.field_size_limit(max(limit, csv.field_size_limit()))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _parse_csv(text: str) -> _ParsedFile:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    with _csv_field_limit(len(text) + 1):
+        return _read_csv_rows(csv.reader(io.StringIO(text, newline="")))
+
+
+def _read_csv_rows(reader: Iterator[list[str]]) -> _ParsedFile:
     try:
         first = next(reader)
     except StopIteration:
@@ -236,18 +262,23 @@ def _parse_csv(text: str) -> _ParsedFile:
     if header_error is not None:
         return _ParsedFile([], header_error)
     rows: list[_SourceRow] = []
+    # Count records, not physical lines: a quoted value may span lines, and a spreadsheet
+    # shows the record's row number.
     number = 1
-    try:
-        # Count records, not physical lines: a quoted value may span lines, and a spreadsheet
-        # shows the record's row number.
-        for number, cells in enumerate(reader, start=2):
-            row = _csv_row_of(number, cells, header)
-            if row is not None:
-                rows.append(row)
-    except csv.Error as error:
-        rows.append(
-            _SourceRow(number + 1, None, ValidationError("row", f"Not valid CSV: {error}."))
-        )
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # Report the record and read on from the next one.
+            error_row = ValidationError("row", f"Not valid CSV: {error}.")
+            rows.append(_SourceRow(number, None, error_row))
+            continue
+        row = _csv_row_of(number, cells, header)
+        if row is not None:
+            rows.append(row)
     return _ParsedFile(rows)
 
 
@@ -258,6 +289,11 @@ def _csv_row_of(number: int, cells: list[str], header: list[str]) -> _SourceRow 
     if len(cells) < len(header) or any(cell.strip() for cell in cells[len(header) :]):
         message = f"This row has {len(cells)} values; the header names {len(header)} columns."
         return _SourceRow(number, None, ValidationError("row", message))
+    for name, cell in zip(header, cells, strict=False):
+        try:
+            refuse_unencodable(cell, name)
+        except ValidationError as error:
+            return _SourceRow(number, None, error)
     return _SourceRow(number, _csv_record(dict(zip(header, cells, strict=False))))
 
 
@@ -318,15 +354,7 @@ def _external_id(record: Mapping[str, Any]) -> str:
 
 def _capacity(value: Any) -> int | None:
     """Read a capacity from JSON (a number or null) or CSV (digits or an empty cell)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise ValidationError(
-        "introduction_capacity", "Give a whole number from 0 to 100, or leave it empty."
-    )
+    return parse_int(value, "introduction_capacity", low=0, high=MAX_CAPACITY)
 
 
 def _organisation(value: Any) -> OrganisationInput | None:
@@ -505,6 +533,15 @@ def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportR
             RowError(row.line, _field_name(error.field, fmt, email_key), error.message, external_id)
         )
         return
+    except OperationalError:
+        raise  # the database is out of reach: no later row can be written either
+    except Exception as error:
+        # Whatever else a row raises rejects that row only, with what went wrong.
+        report.rejected += 1
+        detail = str(error).encode("utf-8", "backslashreplace").decode("utf-8")
+        message = f"This row could not be imported ({type(error).__name__}: {detail[:300]})."
+        report.errors.append(RowError(row.line, "row", message, external_id))
+        return
     if outcome == "created":
         report.created += 1
     elif outcome == "updated":
@@ -513,12 +550,24 @@ def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportR
         report.unchanged += 1
 
 
+# Rows between two commits of an import run by a caller that commits in batches.
+IMPORT_BATCH_ROWS = 500
+
+
 def import_profiles(
-    source: Source, fmt: str | None = None, *, on_row: Callable[[int], None] | None = None
+    source: Source,
+    fmt: str | None = None,
+    *,
+    on_row: Callable[[int], None] | None = None,
+    commit: Callable[[], None] | None = None,
+    batch_rows: int = IMPORT_BATCH_ROWS,
 ) -> ImportReport:
     """Create or update a profile for each good row of a file and report the bad rows.
 
-    ``on_row`` is called with the row's line number after each row, good or bad.
+    ``on_row`` is called with the row's line number after each row, good or bad. ``commit``,
+    when given, is called after every ``batch_rows`` rows and at the end: the profiles and
+    their index journal entries are then kept batch by batch, so an import stopped part-way
+    keeps what it had done, and running it again finds those rows unchanged.
     """
     fmt = format_for(source, fmt)
     report = ImportReport()
@@ -528,10 +577,14 @@ def import_profiles(
         report.file_rejected = True
         return report
     seen: dict[str, int] = {}
-    for row in parsed.rows:
+    for count, row in enumerate(parsed.rows, start=1):
         _import_row(row, fmt, seen, report)
         if on_row is not None:
             on_row(row.line)
+        if commit is not None and count % batch_rows == 0:
+            commit()
+    if commit is not None:
+        commit()
     return report
 
 

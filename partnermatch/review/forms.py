@@ -7,7 +7,7 @@ from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, T
 from wtforms.validators import DataRequired, Length, Optional
 
 from partnermatch import reference
-from partnermatch.forms import Form, economy_options, options, term_options
+from partnermatch.forms import Form, coerce_id, economy_options, options, term_options
 from partnermatch.review.models import OUTCOMES
 from partnermatch.review.services import MAX_NOTE
 
@@ -74,7 +74,7 @@ class QueueFilterForm(Form):
 
 
 class BulkReviewForm(Form):
-    match_ids = SelectMultipleField(_l("Matches"), coerce=int, validate_choice=False)
+    match_ids = SelectMultipleField(_l("Matches"), coerce=coerce_id, validate_choice=False)
     action = SelectField(
         _l("Action"), choices=options([("approve", _l("Approve")), ("reject", _l("Reject"))])
     )

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, SelectField, SelectMultipleField, TextAreaField
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms import SelectField, SelectMultipleField, TextAreaField
+from wtforms.validators import Length, Optional
 
 from partnermatch import reference
-from partnermatch.forms import Form, economy_options, enum_options, options, term_options
+from partnermatch.forms import (
+    Form,
+    WholeNumberField,
+    economy_options,
+    enum_options,
+    options,
+    term_options,
+)
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
 
@@ -39,9 +46,7 @@ class SearchForm(Form):
     value_chain = SelectMultipleField(
         _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
-    page = IntegerField(
-        _l("Page"), validators=[Optional(), NumberRange(min=1, max=1000)], default=1
-    )
+    page = WholeNumberField(_l("Page"), validators=[Optional()], low=1, high=1000, default=1)
 
     @property
     def query(self) -> str:
