@@ -62,10 +62,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     from partnermatch.auth.models import User
+    from partnermatch.auth.services import user_for_session
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str) -> User | None:
+        return user_for_session(session_id)
 
 
 @event.listens_for(Engine, "connect")

@@ -21,6 +21,7 @@ from partnermatch.auth.tokens import create_token
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text
 from partnermatch.jobs.runner import job_queue
 from partnermatch.matching.engine import IndexStatus, IndexUnavailable
 from partnermatch.matching.explain import Evidence
@@ -245,6 +246,7 @@ def search_command(
 ) -> None:
     """Search profiles by the meaning of TEXT."""
     try:
+        text = clean_text(text, "TEXT", required=True)
         filters = ProfileFilters(
             kind=kind,
             economies=tuple(reference.normalise_economy(e, "economy") for e in economies),

@@ -64,6 +64,7 @@ ACCESS = {
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
     "auth.users": ADMIN,
+    "auth.set_account_active": ADMIN,
     **{
         f"api.{name}": TOKEN
         for name in (
@@ -114,6 +115,7 @@ def world(app, db):
         "match_id": match.id,
         "token_id": token.id,
         "job_id": job.id,
+        "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",
     }
@@ -184,6 +186,23 @@ def test_responses_carry_security_headers_and_a_request_id(app, db):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert len(response.headers["X-Request-ID"]) == 32
     assert client.get("/", headers={"X-Request-ID": "lb-1234"}).headers["X-Request-ID"] == "lb-1234"
+
+
+def test_production_sends_strict_transport_security_and_development_does_not(tmp_path, app):
+    production = make_test_app(
+        tmp_path / "production",
+        PARTNERMATCH_ENV="production",
+        BASE_URL="https://partners.example.org",
+    )
+
+    with production.app_context():
+        db.create_all()
+        header = production.test_client().get("/").headers.get("Strict-Transport-Security")
+        db.session.remove()
+        db.engine.dispose()
+
+    assert header == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in app.test_client().get("/healthz").headers
 
 
 def test_session_cookies_are_http_only_and_same_site(app, db):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from partnermatch.auth.models import User
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text
 from partnermatch.timeutil import utcnow
 
 TOKEN_PREFIX = "pm_"
@@ -44,7 +45,7 @@ def _hash(token: str) -> str:
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token for a user; return it with its secret, which is shown only this once."""
-    name = name.strip()
+    name = clean_text(name, "name")
     if not name or len(name) > 100:
         raise ValidationError("name", "Name the token (up to 100 characters), e.g. 'CRM sync'.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -13,7 +13,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from partnermatch.auth.models import Role, User
+from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text
 from partnermatch.matching.recommend import Recommendation
 from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile, ProfileSector
@@ -106,7 +108,10 @@ def _response(match: Match, side: str) -> Response:
 
 
 def _note(note: str | None) -> str:
-    note = (note or "").strip()
+    try:
+        note = clean_text(note, "note")
+    except ValidationError as error:
+        raise TransitionError(error.message) from None
     if len(note) > MAX_NOTE:
         raise TransitionError(f"Keep the note under {MAX_NOTE} characters.")
     return note
