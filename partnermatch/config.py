@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from partnermatch import ratelimits
+
 
 class ConfigurationError(RuntimeError):
     """The settings cannot start the application."""
@@ -180,6 +182,12 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
         app.config["SECRET_KEY"] = development_secret_key(Path(app.instance_path))
     app.config["BASE_URL"] = base_url(app.config)
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    # Rate-limit counters every worker sees: in Redis when there is one, else in a file of
+    # DATA_DIR that the workers of this machine share (partnermatch/ratelimits.py).
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_URI",
+        app.config["REDIS_URL"] or ratelimits.storage_uri(app.config["DATA_DIR"]),
+    )
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

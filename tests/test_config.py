@@ -116,7 +116,11 @@ def test_production_without_a_base_url_refuses_to_start(tmp_path, clean_environm
         ({"BASE_URL": "https://partners.example.org/"}, "https://partners.example.org"),
         ({"SERVER_NAME": "partners.example.org"}, "https://partners.example.org"),
         (
-            {"SERVER_NAME": "example.org", "APPLICATION_ROOT": "/pm/", "PREFERRED_URL_SCHEME": "https"},
+            {
+                "SERVER_NAME": "example.org",
+                "APPLICATION_ROOT": "/pm/",
+                "PREFERRED_URL_SCHEME": "https",
+            },
             "https://example.org/pm",
         ),
     ],

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -14,7 +15,7 @@ from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.openapi import openapi_document
 from partnermatch.auth.models import Role
-from partnermatch.auth.tokens import record_use, user_for_token
+from partnermatch.auth.tokens import ApiToken, active_token, record_use
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
 from partnermatch.inputs import InputTooLarge, load_json
@@ -28,8 +29,38 @@ from partnermatch.profiles.services import EvidenceInput, ProfileInput
 from partnermatch.review.learning import current_weights
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+TOKEN_KEY = "partnermatch.api_token"
+
+
+def _bearer_secret() -> str | None:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def request_token() -> ApiToken | None:
+    """Return the active token this request authenticates with, looked up once a request
+    (the rate limit's key reads it before authentication does)."""
+    # Kept on the request itself (g outlives a request when a test holds the app context).
+    if TOKEN_KEY not in request.environ:
+        secret = _bearer_secret()
+        request.environ[TOKEN_KEY] = active_token(secret) if secret else None
+    return request.environ[TOKEN_KEY]
+
+
+def rate_limit_key() -> str:
+    """Count by the token's id: however its header is spelt (bearer, BEARER, two spaces), a
+    token has one bucket. Requests without a valid token count by client address."""
+    token = request_token()
+    return f"api-token:{token.id}" if token else f"api-client:{get_remote_address()}"
+
+
 limiter.limit(
     lambda: current_app.config["API_RATE_LIMIT"],
+    key_func=rate_limit_key,
     exempt_when=lambda: str(current_app.config["API_RATE_LIMIT"]).lower() == "off",
 )(bp)
 PUBLIC_ENDPOINTS = {"api.openapi"}
@@ -47,18 +78,18 @@ def limit_body_size() -> None:
 def authenticate() -> tuple[Response, int] | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = _bearer_secret()
+    if secret is None:
         return error_response(401, "Send 'Authorization: Bearer TOKEN' (tokens: account settings).")
-    user = user_for_token(secret.strip())
-    if user is None:
+    token = request_token()
+    if token is None:
         db.session.rollback()
         return error_response(401, "This token is unknown or revoked.")
+    user = token.user
     # End the read first, so that the write below starts a transaction of its own: under WAL
     # a transaction that read before another process committed can no longer write.
     db.session.commit()
-    record_use(secret.strip())
+    record_use(secret)
     db.session.commit()
     g.api_user = user
     return None

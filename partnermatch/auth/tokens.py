@@ -77,14 +77,20 @@ def revoke(token: ApiToken) -> None:
 USE_RECORDED_EVERY = timedelta(minutes=5)
 
 
-def user_for_token(secret: str) -> User | None:
-    """Return the active user an active token belongs to, or None."""
+def active_token(secret: str) -> ApiToken | None:
+    """Return the active token with this secret, of an active account, or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
     if token is None or not token.active or not token.user.active:
         return None
-    return token.user
+    return token
+
+
+def user_for_token(secret: str) -> User | None:
+    """Return the active user an active token belongs to, or None."""
+    token = active_token(secret)
+    return token.user if token else None
 
 
 def record_use(secret: str) -> None:
