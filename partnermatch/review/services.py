@@ -56,11 +56,39 @@ def side_of(match: Match, user: User | Any) -> str | None:
     return None
 
 
+# Before approval a match is the coordinators' business: a cohort suggestion waiting for
+# review (or turned down) was never sent to anyone, and a partner hears of an SME's request
+# only once a coordinator approves it. The SME sees its own request from the start.
+UNSENT_STATES = (MatchState.SUGGESTED, MatchState.REJECTED)
+# Actions whose notes are the coordinators' own (an approval's or a rejection's reasons).
+STAFF_NOTE_ACTIONS = ("approve", "reject")
+
+
+def sent_to(match: Match, side: str) -> bool:
+    """Tell whether a match has reached this side ("sme" or "partner") in its present state."""
+    if match.state not in UNSENT_STATES:
+        return True
+    return side == "sme" and match.origin is MatchOrigin.REQUESTED
+
+
 def can_view(match: Match, user: User | Any) -> bool:
-    """Staff see every match; each party sees its own."""
+    """Staff see every match; each party sees its own once it was sent to them."""
     if not getattr(user, "is_authenticated", False):
         return False
-    return user.is_staff or side_of(match, user) is not None
+    if user.is_staff:
+        return True
+    side = side_of(match, user)
+    return side is not None and sent_to(match, side)
+
+
+def history_for(match: Match, user: User | Any) -> list[tuple[MatchEvent, str]]:
+    """Return the match's events with the note each shows to this user: coordinators' review
+    notes are for the programme's staff only."""
+    staff = getattr(user, "is_staff", False)
+    return [
+        (event, event.note if staff or event.action not in STAFF_NOTE_ACTIONS else "")
+        for event in match.events
+    ]
 
 
 def can_see_contacts(match: Match, user: User | Any) -> bool:
@@ -403,11 +431,16 @@ def matches_of(profile: Profile) -> list[Match]:
 
 
 def requests_of(profile: Profile) -> list[Match]:
-    """An SME's own requests still waiting for a coordinator."""
+    """An SME's own requests still waiting for a coordinator (cohort suggestions are not
+    theirs to see until approved: see sent_to)."""
     return list(
         db.session.scalars(
             select(Match)
-            .where(Match.sme_profile_id == profile.id, Match.state == MatchState.SUGGESTED)
+            .where(
+                Match.sme_profile_id == profile.id,
+                Match.state == MatchState.SUGGESTED,
+                Match.origin == MatchOrigin.REQUESTED,
+            )
             .options(*_with_parties())
             .order_by(Match.created_at.desc())
         )

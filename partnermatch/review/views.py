@@ -174,6 +174,7 @@ def match(match_id: int) -> str:
     return render_template(
         "review/match.html",
         match=match,
+        history=services.history_for(match, current_user),
         actions=services.available_actions(match, current_user),
         side=services.side_of(match, current_user),
         show_contacts=services.can_see_contacts(match, current_user),
