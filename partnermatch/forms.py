@@ -12,12 +12,13 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
 from wtforms import IntegerField, SelectChoice, SelectMultipleField
+from wtforms.validators import ValidationError as FieldError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from partnermatch import reference
 from partnermatch.errors import ValidationError
 from partnermatch.i18n import economy_name
-from partnermatch.inputs import parse_id, parse_int
+from partnermatch.inputs import clean_text, parse_id, parse_int
 
 
 class _InterfaceTranslations:
@@ -87,6 +88,17 @@ class WholeNumberField(IntegerField):
                 self.gettext("Give a whole number from %(low)s to %(high)s.")
                 % {"low": self.low, "high": self.high}
             ) from None
+
+
+def storable_text(form: FlaskForm, field: Any) -> None:
+    """A validator: refuse text the database cannot store (NUL, lone surrogates), with a
+    message on the field (the services refuse it too, in English)."""
+    try:
+        clean_text(field.data, field.name)
+    except ValidationError:
+        raise FieldError(
+            _l("The text holds a character that cannot be read (NUL or invalid Unicode).")
+        ) from None
 
 
 def coerce_id(value: Any) -> int:

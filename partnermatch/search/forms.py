@@ -5,19 +5,17 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length, Optional
-from wtforms.validators import ValidationError as FieldError
 
 from partnermatch import reference
-from partnermatch.errors import ValidationError
 from partnermatch.forms import (
     Form,
     WholeNumberField,
     economy_options,
     enum_options,
     options,
+    storable_text,
     term_options,
 )
-from partnermatch.inputs import clean_text
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
 
@@ -30,7 +28,7 @@ class SearchForm(Form):
 
     q = TextAreaField(
         _l("What are you looking for?"),
-        validators=[Length(max=MAX_QUERY_CHARACTERS)],
+        validators=[Length(max=MAX_QUERY_CHARACTERS), storable_text],
         description=_l(
             "Describe the partner in your own words: what they should know, make or offer."
         ),
@@ -50,14 +48,6 @@ class SearchForm(Form):
         _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
     page = WholeNumberField(_l("Page"), validators=[Optional()], low=1, high=1000, default=1)
-
-    def validate_q(self, field: TextAreaField) -> None:
-        try:
-            clean_text(field.data, "q")
-        except ValidationError:
-            raise FieldError(
-                _l("The text holds a character that cannot be read (NUL or invalid Unicode).")
-            ) from None
 
     @property
     def query(self) -> str:
