@@ -533,8 +533,10 @@ def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportR
             RowError(row.line, _field_name(error.field, fmt, email_key), error.message, external_id)
         )
         return
-    except OperationalError:
-        raise  # the database is out of reach: no later row can be written either
+    except (OperationalError, OSError, MemoryError):
+        # The database or the machine failed, not the row: no later row would fare better.
+        # The batches committed so far are kept; running the import again goes on from there.
+        raise
     except Exception as error:
         # Whatever else a row raises rejects that row only, with what went wrong.
         report.rejected += 1
