@@ -234,7 +234,7 @@ JSONL_FAULTS = [
     ("evidence[0].title", {"evidence": [{"kind": "product", "title": ""}]}),
     ("evidence[0].title", {"evidence": [{"kind": "product", "title": "t" * 301}]}),
     ("evidence[1].kind", {"evidence": [{"kind": "product", "title": "t"}, {"title": "u"}]}),
-    ("evidence[0].year", {"evidence": [{"kind": "product", "title": "t", "year": "2020"}]}),
+    ("evidence[0].year", {"evidence": [{"kind": "product", "title": "t", "year": "twenty"}]}),
     ("evidence[0].url", {"evidence": [{"kind": "product", "title": "t", "url": "file:///x"}]}),
 ]
 CSV_FAULTS = [

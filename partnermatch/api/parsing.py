@@ -10,13 +10,9 @@ from partnermatch import reference
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
 from partnermatch.inputs import clean_text, parse_int
-from partnermatch.profiles.services import (
-    EvidenceInput,
-    OrganisationInput,
-    ProfileFilters,
-    ProfileInput,
-)
-from partnermatch.profiles.transfer import EVIDENCE_FIELDS, ORGANISATION_FIELDS
+from partnermatch.profiles import schema
+from partnermatch.profiles.schema import EvidenceInput, ProfileInput
+from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
 
 MAX_QUERY_CHARACTERS = 20_000
@@ -115,96 +111,32 @@ def query_string_data(args: Any, lists: tuple[str, ...]) -> dict[str, Any]:
     return data
 
 
-PROFILE_FIELDS = (
-    "kind",
-    "external_id",
-    "name",
-    "organisation",
-    "affiliation",
-    "economy",
-    "city",
-    "sectors",
-    "value_chain",
-    "summary",
-    "offers",
-    "needs",
-    "keywords",
-    "languages",
-    "website",
-    "contact_email",
-    "introduction_capacity",
-)
+# The body of POST and PATCH /profiles: the identity (set at creation) and the profile's
+# fields, as the profile schema names them for the API.
+PROFILE_FIELDS = schema.names((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA), schema.API)
 
 
 def check_fields(data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     """Refuse keys the endpoint does not know, naming the first."""
-    for key in data:
-        if key not in allowed:
-            raise ApiError(422, f"Unknown field: use {', '.join(allowed)}.", key)
+    try:
+        schema.check_keys(data, allowed)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
 
 
 def profile_changes(data: Mapping[str, Any], current: ProfileInput) -> ProfileInput:
     """Return the profile's fields with the given ones replaced (PATCH semantics)."""
     check_fields(data, PROFILE_FIELDS)
-    changes: dict[str, Any] = {}
-    for key in (
-        "name",
-        "economy",
-        "affiliation",
-        "city",
-        "summary",
-        "offers",
-        "needs",
-        "website",
-        "contact_email",
-    ):
-        if key in data:
-            if not isinstance(data[key], str):
-                raise ApiError(422, "Give text here.", key)
-            changes[key] = data[key]
-    for key in ("sectors", "value_chain", "keywords", "languages"):
-        if key in data:
-            changes[key] = tuple(_list(data, key))
-    if "introduction_capacity" in data:
-        value = data["introduction_capacity"]
-        changes["introduction_capacity"] = (
-            None
-            if value is None
-            else integer(value, "introduction_capacity", default=0, low=0, high=100)
-        )
-    if "organisation" in data:
-        organisation = data["organisation"]
-        if organisation is None:
-            changes["organisation"] = None
-        elif not isinstance(organisation, Mapping) or not isinstance(organisation.get("name"), str):
-            raise ApiError(
-                422, "Give the organisation as an object with a name, or null.", "organisation"
-            )
-        else:
-            check_fields(organisation, ORGANISATION_FIELDS)
-            changes["organisation"] = OrganisationInput(
-                name=organisation["name"],
-                kind=str(organisation.get("kind") or "other"),
-                economy=str(organisation.get("economy") or ""),
-                website=str(organisation.get("website") or ""),
-            )
+    try:
+        changes = schema.read_fields(data, schema.PROFILE_SCHEMA, schema.API)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
     return replace(current, **changes)
 
 
 def evidence_input(data: Mapping[str, Any], current: EvidenceInput | None = None) -> EvidenceInput:
     """Return an evidence item's fields from a body, over the current ones for PATCH."""
-    check_fields(data, EVIDENCE_FIELDS)
-    base = current or EvidenceInput(kind="", title="")
-    changes: dict[str, Any] = {}
-    for key in ("kind", "title", "text", "url"):
-        if key in data:
-            if not isinstance(data[key], str):
-                raise ApiError(422, "Give text here.", key)
-            changes[key] = data[key]
-    if "year" in data:
-        changes["year"] = (
-            None
-            if data["year"] is None
-            else integer(data["year"], "year", default=0, low=1900, high=2100)
-        )
-    return replace(base, **changes)
+    try:
+        return schema.read_evidence(data, "", current)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None

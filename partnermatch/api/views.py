@@ -23,6 +23,7 @@ from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
+from partnermatch.profiles import schema
 from partnermatch.profiles import services as profiles
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import EvidenceInput, ProfileInput
@@ -127,43 +128,26 @@ def json_body() -> dict[str, Any]:
 
 def profile_json(profile: Profile, *, full: bool = True) -> dict[str, Any]:
     """Return a profile as the API shows it: the contact email only where the page would."""
+    fields = schema.record_of(
+        profile, schema.API, private=full and profiles.can_see_contact(g.api_user, profile)
+    )
     data: dict[str, Any] = {
         "id": profile.id,
         "external_id": profile.external_id,
         "kind": profile.kind.value,
-        "name": profile.name,
-        "affiliation": profile.affiliation.value,
-        "economy": profile.economy,
-        "city": profile.city,
-        "sectors": profile.sectors,
-        "value_chain": profile.value_chain,
+        **{
+            name: value
+            for name, value in fields.items()
+            if full or schema.PROFILE_FIELDS[name].listed
+        },
     }
     if full:
-        organisation = profile.organisation
         data.update(
-            organisation=organisation.as_record() if organisation else None,
-            summary=profile.summary,
-            offers=profile.offers,
-            needs=profile.needs,
-            keywords=list(profile.keywords),
-            languages=list(profile.languages),
-            website=profile.website,
-            introduction_capacity=profile.introduction_capacity,
-            evidence=[
-                {
-                    "id": e.id,
-                    "kind": e.kind.value,
-                    "title": e.title,
-                    "text": e.text,
-                    "year": e.year,
-                    "url": e.url,
-                }
-                for e in profile.evidence
-            ],
+            evidence=[_evidence_json(item) for item in profile.evidence],
+            # What the profile lacks to be complete (services.profile_missing).
+            missing=profiles.profile_missing(profile),
             updated_at=profile.updated_at.isoformat(),
         )
-        if profiles.can_see_contact(g.api_user, profile):
-            data["contact_email"] = profile.contact_email
     return data
 
 
@@ -262,7 +246,7 @@ def _service_call(action: Any) -> Any:
         return action()
     except ValidationError as error:
         db.session.rollback()
-        raise ApiError(422, error.message, error.field) from None
+        raise ApiError(422, error.message, schema.dotted(error.field)) from None
 
 
 @bp.post("/profiles")
@@ -317,14 +301,7 @@ def profile_delete(profile_id: int) -> tuple[str, int]:
 
 
 def _evidence_json(item: EvidenceItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "kind": item.kind.value,
-        "title": item.title,
-        "text": item.text,
-        "year": item.year,
-        "url": item.url,
-    }
+    return {"id": item.id, **schema.evidence_record(item)}
 
 
 def _evidence_of(profile: Profile, item_id: int) -> EvidenceItem:
@@ -353,7 +330,7 @@ def evidence_add(profile_id: int) -> tuple[Response, int]:
 def evidence_update(profile_id: int, item_id: int) -> Response:
     profile = _editable(profile_id)
     item = _evidence_of(profile, item_id)
-    current = EvidenceInput(item.kind.value, item.title, item.text, item.year, item.url)
+    current = EvidenceInput(**schema.evidence_record(item))
     changes = parsing.evidence_input(json_body(), current)
     _service_call(lambda: profiles.update_evidence(item, changes))
     db.session.commit()

@@ -23,60 +23,21 @@ from partnermatch.profiles.models import (
     ProfileSector,
     ProfileValueChain,
 )
+from partnermatch.profiles.schema import (
+    MAX_CAPACITY,
+    MAX_KEYWORD_LENGTH,
+    MAX_KEYWORDS,
+    MAX_LENGTHS,
+    EvidenceInput,
+    OrganisationInput,
+    ProfileInput,
+    profile_input_of,
+)
 from partnermatch.reference import N_, Affiliation, OrganisationKind, ProfileKind
 
-MAX_LENGTHS = {
-    "name": 200,
-    "city": 120,
-    "website": 300,
-    "contact_email": 254,
-    "organisation_name": 200,
-    "title": 300,
-    "url": 500,
-    "summary": 5000,
-    "offers": 5000,
-    "needs": 5000,
-    "text": 20000,
-}
-MAX_KEYWORDS = 20
-MAX_CAPACITY = 100
+__all__ = ["MAX_CAPACITY", "EvidenceInput", "OrganisationInput", "ProfileInput"]
+
 PROFILE_KIND_FOR_ROLE = {Role.SME: ProfileKind.SME, Role.EXPERT: ProfileKind.EXPERT}
-
-
-@dataclass(frozen=True)
-class OrganisationInput:
-    name: str
-    kind: str = OrganisationKind.OTHER
-    economy: str = ""
-    website: str = ""
-
-
-@dataclass(frozen=True)
-class ProfileInput:
-    name: str
-    economy: str
-    affiliation: str = Affiliation.INDUSTRY
-    city: str = ""
-    sectors: tuple[str, ...] = ()
-    value_chain: tuple[str, ...] = ()
-    summary: str = ""
-    offers: str = ""
-    needs: str = ""
-    keywords: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    website: str = ""
-    contact_email: str = ""
-    organisation: OrganisationInput | None = None
-    introduction_capacity: int | None = None
-
-
-@dataclass(frozen=True)
-class EvidenceInput:
-    kind: str
-    title: str
-    text: str = ""
-    year: int | None = None
-    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -200,8 +161,10 @@ def normalise_keywords(values: Any, field_name: str = "keywords") -> list[str]:
     keywords = _string_list(values, field_name)
     if len(keywords) > MAX_KEYWORDS:
         raise ValidationError(field_name, f"Use at most {MAX_KEYWORDS} keywords.")
-    if any(len(keyword) > 60 for keyword in keywords):
-        raise ValidationError(field_name, "Keep each keyword under 60 characters.")
+    if any(len(keyword) > MAX_KEYWORD_LENGTH for keyword in keywords):
+        raise ValidationError(
+            field_name, f"Keep each keyword under {MAX_KEYWORD_LENGTH} characters."
+        )
     return keywords
 
 
@@ -238,11 +201,13 @@ def _apply_profile_input(profile: Profile, kind: ProfileKind, data: ProfileInput
     }
     capacity = data.introduction_capacity
     if capacity is not None and (
-        isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= 100
+        isinstance(capacity, bool)
+        or not isinstance(capacity, int)
+        or not 0 <= capacity <= MAX_CAPACITY
     ):
         raise ValidationError(
             "introduction_capacity",
-            "Give a number of introductions from 0 to 100, or leave it empty.",
+            f"Give a number of introductions from 0 to {MAX_CAPACITY}, or leave it empty.",
         )
     keywords = normalise_keywords(data.keywords)
     languages = reference.normalise_languages(_string_list(data.languages, "languages"))
@@ -343,28 +308,7 @@ def delete_profile(profile: Profile) -> None:
 
 def profile_input_for(profile: Profile) -> ProfileInput:
     """Return the editable fields of a profile, to prefill a form or patch a few fields."""
-    organisation = profile.organisation
-    return ProfileInput(
-        name=profile.name,
-        economy=profile.economy,
-        affiliation=profile.affiliation,
-        city=profile.city,
-        sectors=tuple(profile.sectors),
-        value_chain=tuple(profile.value_chain),
-        summary=profile.summary,
-        offers=profile.offers,
-        needs=profile.needs,
-        keywords=tuple(profile.keywords),
-        languages=tuple(profile.languages),
-        website=profile.website,
-        contact_email=profile.contact_email,
-        introduction_capacity=profile.introduction_capacity,
-        organisation=OrganisationInput(
-            organisation.name, organisation.kind, organisation.economy, organisation.website
-        )
-        if organisation
-        else None,
-    )
+    return profile_input_of(profile)
 
 
 # --- evidence ------------------------------------------------------------------------------

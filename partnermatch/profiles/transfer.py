@@ -52,50 +52,40 @@ from sqlalchemy.orm import selectinload
 from partnermatch import reference
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
-from partnermatch.inputs import load_json, parse_int, refuse_unencodable
-from partnermatch.profiles import services
+from partnermatch.inputs import load_json, refuse_unencodable
+from partnermatch.profiles import schema, services
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import (
-    MAX_CAPACITY,
-    EvidenceInput,
-    OrganisationInput,
-    ProfileInput,
-)
-from partnermatch.reference import Affiliation, OrganisationKind, ProfileKind
+from partnermatch.profiles.schema import EvidenceInput, ProfileInput
+from partnermatch.reference import ProfileKind
 
 Source = str | os.PathLike[str] | IO[str] | IO[bytes]
 Destination = str | os.PathLike[str] | IO[str]
 
 FORMATS = ("jsonl", "csv")
-PROFILE_FIELDS = (
-    "affiliation",
-    "economy",
-    "city",
-    "sectors",
-    "value_chain",
-    "summary",
-    "offers",
-    "needs",
-    "keywords",
-    "languages",
-    "website",
-    "email",
-    "introduction_capacity",
+# The files' fields come from the profile schema: the identity, the profile's fields in the
+# files' naming (email for the API's contact_email) and the evidence list.
+JSONL_FIELDS = (
+    *schema.names(schema.IDENTITY_SCHEMA, schema.FILE),
+    *(field.named(schema.FILE) for field in schema.PROFILE_SCHEMA),
+    "evidence",
 )
-JSONL_FIELDS = ("external_id", "kind", "name", "organisation", *PROFILE_FIELDS, "evidence")
-ORGANISATION_FIELDS = ("name", "kind", "economy", "website")
-EVIDENCE_FIELDS = ("kind", "title", "text", "year", "url")
-CSV_COLUMNS = (
-    "external_id",
-    "kind",
-    "name",
-    *(f"organisation_{name}" for name in ORGANISATION_FIELDS),
-    *PROFILE_FIELDS,
+ORGANISATION_FIELDS = schema.names(schema.ORGANISATION_SCHEMA, schema.API)
+# A CSV row is flat: the organisation's fields are columns organisation_name, ... in its place.
+CSV_COLUMNS = tuple(
+    column
+    for field in (*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA)
+    for column in (
+        [f"organisation_{name}" for name in ORGANISATION_FIELDS]
+        if field.type == schema.ORGANISATION
+        else [field.named(schema.FILE)]
+    )
 )
 # Sectors and value-chain positions may be missing (a list of researchers has neither): the
 # profiles are then imported and marked incomplete (services.profile_missing).
 REQUIRED_CSV_COLUMNS = ("external_id", "kind", "name", "economy")
-LIST_FIELDS = ("sectors", "value_chain", "keywords", "languages")
+LIST_FIELDS = tuple(
+    field.named(schema.FILE) for field in schema.PROFILE_SCHEMA if field.type == schema.LIST
+)
 EMAIL_ALIAS = "contact_email"
 MAX_EXTERNAL_ID = 100
 # A JSONL line holds one profile with its evidence; past this it is refused as a row.
@@ -324,20 +314,6 @@ def count_rows(source: Source, fmt: str | None = None) -> int:
 # --- import --------------------------------------------------------------------------------
 
 
-def _check_keys(record: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
-    for key in record:
-        if key not in allowed:
-            raise ValidationError(f"{prefix}{key}", f"Unknown field: use {', '.join(allowed)}.")
-
-
-def _text_list(value: Any, field_name: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError(field_name, 'Give a list of text values, such as ["metal"].')
-    return tuple(value)
-
-
 def _external_id(record: Mapping[str, Any]) -> str:
     value = record.get("external_id")
     if not isinstance(value, str) or not value.strip():
@@ -352,52 +328,17 @@ def _external_id(record: Mapping[str, Any]) -> str:
     return value
 
 
-def _capacity(value: Any) -> int | None:
-    """Read a capacity from JSON (a number or null) or CSV (digits or an empty cell)."""
-    return parse_int(value, "introduction_capacity", low=0, high=MAX_CAPACITY)
-
-
-def _organisation(value: Any) -> OrganisationInput | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ValidationError("organisation", "Give the organisation as an object with a name.")
-    _check_keys(value, ORGANISATION_FIELDS, "organisation_")
-    name = value.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError("organisation_name", "Name the organisation, or leave it out.")
-    return OrganisationInput(
-        name=name,
-        kind=value.get("kind") or OrganisationKind.OTHER,
-        economy=value.get("economy") or "",
-        website=value.get("website") or "",
-    )
-
-
 def _evidence(value: Any) -> list[EvidenceInput]:
     if not isinstance(value, list):
         raise ValidationError("evidence", "Give evidence as a list of objects.")
-    items = []
-    for position, item in enumerate(value):
-        prefix = f"evidence[{position}]."
-        if not isinstance(item, Mapping):
-            raise ValidationError(prefix.rstrip("."), "Give each evidence item as an object.")
-        _check_keys(item, EVIDENCE_FIELDS, prefix)
-        items.append(
-            EvidenceInput(
-                kind=item.get("kind") or "",
-                title=item.get("title") or "",
-                text=item.get("text") or "",
-                year=item.get("year"),
-                url=item.get("url") or "",
-            )
-        )
-    return items
+    return [schema.read_evidence(item, f"evidence[{n}]") for n, item in enumerate(value)]
 
 
 def _row_data(record: Mapping[str, Any]) -> _RowData:
     """Check a record's shape and turn it into service inputs; the services check the values."""
-    _check_keys(record, (*JSONL_FIELDS, EMAIL_ALIAS))
+    schema.check_keys(
+        record, JSONL_FIELDS[:2] + schema.names(schema.PROFILE_SCHEMA, schema.FILE) + ("evidence",)
+    )
     external_id = _external_id(record)
     if not record.get("kind"):
         raise ValidationError("kind", "Give the kind of profile: sme or expert.")
@@ -405,23 +346,9 @@ def _row_data(record: Mapping[str, Any]) -> _RowData:
     email_key = EMAIL_ALIAS if EMAIL_ALIAS in record and "email" not in record else "email"
     if "email" in record and EMAIL_ALIAS in record and record["email"] != record[EMAIL_ALIAS]:
         raise ValidationError("email", f"Give either email or {EMAIL_ALIAS}, not both.")
-    profile = ProfileInput(
-        name=record.get("name") or "",
-        economy=record.get("economy") or "",
-        affiliation=record.get("affiliation") or Affiliation.INDUSTRY,
-        city=record.get("city") or "",
-        sectors=_text_list(record.get("sectors"), "sectors"),
-        value_chain=_text_list(record.get("value_chain"), "value_chain"),
-        summary=record.get("summary") or "",
-        offers=record.get("offers") or "",
-        needs=record.get("needs") or "",
-        keywords=_text_list(record.get("keywords"), "keywords"),
-        languages=_text_list(record.get("languages"), "languages"),
-        website=record.get("website") or "",
-        contact_email=record.get(email_key) or "",
-        introduction_capacity=_capacity(record.get("introduction_capacity")),
-        organisation=_organisation(record.get("organisation")),
-    )
+    # A row describes the whole profile: a field it leaves out is emptied.
+    fields = schema.read_fields(record, schema.PROFILE_SCHEMA, schema.FILE)
+    profile = ProfileInput(**{"name": "", "economy": "", **fields})
     evidence = _evidence(record["evidence"]) if "evidence" in record else None
     return _RowData(external_id, kind, profile, evidence, email_key)
 
@@ -492,12 +419,12 @@ def create_from_record(record: Mapping[str, Any]) -> Profile:
 
 
 def _field_name(name: str, fmt: str, email_key: str) -> str:
-    """Name a field as the file names it."""
+    """Name a field as the file names it: a JSON path in JSONL, a column in CSV."""
     if name == "contact_email":
         return email_key
-    if fmt == "jsonl" and name.startswith("organisation_"):
-        return "organisation." + name.removeprefix("organisation_")
-    return name
+    if fmt == "csv":
+        return name.replace("organisation.", "organisation_", 1)
+    return schema.dotted(name)
 
 
 def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportReport) -> None:
@@ -595,35 +522,11 @@ def import_profiles(
 
 def _record(profile: Profile) -> dict[str, Any]:
     """Return a profile as one JSONL record."""
-    organisation = profile.organisation
     return {
         "external_id": profile.external_id or f"pm-{profile.id}",
         "kind": profile.kind.value,
-        "name": profile.name,
-        "organisation": organisation.as_record() if organisation else None,
-        "affiliation": profile.affiliation.value,
-        "economy": profile.economy,
-        "city": profile.city,
-        "sectors": profile.sectors,
-        "value_chain": profile.value_chain,
-        "summary": profile.summary,
-        "offers": profile.offers,
-        "needs": profile.needs,
-        "keywords": list(profile.keywords),
-        "languages": list(profile.languages),
-        "website": profile.website,
-        "email": profile.contact_email,
-        "introduction_capacity": profile.introduction_capacity,
-        "evidence": [
-            {
-                "kind": item.kind.value,
-                "title": item.title,
-                "text": item.text,
-                "year": item.year,
-                "url": item.url,
-            }
-            for item in profile.evidence
-        ],
+        **schema.record_of(profile, schema.FILE),
+        "evidence": [schema.evidence_record(item) for item in profile.evidence],
     }
 
 
