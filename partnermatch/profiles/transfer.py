@@ -20,7 +20,12 @@ Import
     belongs to nobody; a profile's kind cannot change. An organisation is found by name and
     economy as everywhere else: a row does not change the kind of an existing organisation.
     Row numbers are line numbers for JSONL and row numbers as a spreadsheet shows them for
-    CSV (the header is row 1).
+    CSV (the header is row 1). Whatever is wrong with a row rejects that row: a value the
+    services refuse, bytes that are not UTF-8, a line nested too deep, an unexpected error;
+    a failing database stops the import. Rows without sectors or value-chain positions are
+    imported and marked incomplete (services.profile_missing). A caller may commit every
+    IMPORT_BATCH_ROWS rows (``commit=``): an import stopped part-way keeps those batches,
+    and running it again finds their rows unchanged.
 
 Export
     Every profile, ordered by id, so that export, import into an empty database and export
