@@ -82,6 +82,8 @@ class WholeNumberField(IntegerField):
             return
         try:
             self.data = parse_int(valuelist[0], self.name, low=self.low, high=self.high)
+            if self.data is None:  # blank: Optional() lets it through, InputRequired() not
+                raise ValidationError(self.name, "blank")
         except ValidationError:
             self.data = None
             raise ValueError(

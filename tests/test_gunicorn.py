@@ -236,3 +236,28 @@ def test_a_token_has_one_bucket_for_both_workers_however_its_header_is_spelt(lim
         3 * API_LIMIT
     )
     assert len({worker for _status, worker in statuses}) == 2, "one worker answered them all"
+
+
+def test_a_chunked_body_past_256_kb_gets_413_from_a_real_server(limited):
+    """gunicorn passes a chunked body without Content-Length: the limit must hold anyway."""
+    base, secret = limited
+    host, port = base.removeprefix("http://").split(":")
+    chunk = b"x" * 65536
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(
+            (
+                "POST /api/v1/search HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: Bearer {secret}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+            + b'10\r\n{"query": "xxxxx\r\n'
+        )
+        try:  # 1 MB; the server may answer and close before it has read it all
+            for _ in range(16):
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            connection.sendall(b'2\r\n"}\r\n0\r\n\r\n')
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status_line = connection.makefile("rb").readline()
+
+    assert status_line.split()[1] == b"413", status_line

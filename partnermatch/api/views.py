@@ -71,8 +71,10 @@ LIST_PARAMETERS = ("affiliations", "economies", "exclude_economies", "sectors", 
 @bp.before_request
 def limit_body_size() -> None:
     # Per request, before anything reads the body: werkzeug then refuses a Content-Length
-    # over the limit and stops reading a chunked body at it, with a 413 either way.
-    request.max_content_length = current_app.config["API_MAX_BODY_BYTES"]
+    # over it (413) and stops reading a chunked body (no Content-Length, as gunicorn passes
+    # it) at it, silently: one byte past the limit is read, so that the JSON loader's size
+    # check sees the body is too large and answers 413, not "not valid JSON".
+    request.max_content_length = current_app.config["API_MAX_BODY_BYTES"] + 1
 
 
 @bp.before_request
