@@ -21,7 +21,7 @@ from partnermatch.auth.tokens import create_token
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
-from partnermatch.inputs import clean_text
+from partnermatch.inputs import clean_text, parse_id
 from partnermatch.jobs.runner import job_queue
 from partnermatch.matching.engine import IndexStatus, IndexUnavailable
 from partnermatch.matching.explain import Evidence
@@ -51,6 +51,24 @@ class CommandGroup(AppGroup):
                 "The database has no PartnerMatch tables yet: "
                 "run `flask --app wsgi db upgrade` first."
             ) from error
+
+
+class IdParam(click.ParamType):
+    """A database id on the command line, read by the application's id parser (1 to 2^63 - 1):
+    click's int would pass a larger one on to the database, which fails on it."""
+
+    name = "id"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        try:
+            return parse_id(value, "id")
+        except ValidationError as error:
+            self.fail(error.message, param, ctx)
+
+
+ID = IdParam()
 
 
 @contextmanager
@@ -284,7 +302,7 @@ def search_command(
 
 
 @matches_cli.command("recommend")
-@click.argument("profile_id", type=int)
+@click.argument("profile_id", type=ID)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--kind", type=click.Choice(["sme", "expert"]), help="Only SMEs or only experts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -430,7 +448,7 @@ def send_outbox_command() -> None:
 @click.option("--sector", "sectors", multiple=True, help="SMEs of these sectors (repeatable).")
 @click.option("--economy", "economies", multiple=True, help="SMEs of these economies (repeatable).")
 @click.option(
-    "--sme", "sme_ids", type=int, multiple=True, help="These SME profile ids (repeatable)."
+    "--sme", "sme_ids", type=ID, multiple=True, help="These SME profile ids (repeatable)."
 )
 @click.option(
     "--k", type=click.IntRange(1, 10), default=3, show_default=True, help="Suggestions per SME."

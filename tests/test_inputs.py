@@ -306,3 +306,11 @@ def test_a_lone_surrogate_in_an_evidence_title_gets_422(app, db):
     )
 
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "title"
+
+
+@pytest.mark.parametrize("value", [str(2**63), "²", "0"])
+def test_the_command_line_reads_ids_with_the_id_parser(runner, value):
+    result = runner.invoke(args=["matches", "recommend", value])
+
+    assert result.exit_code == 2  # a usage error, not a traceback
+    assert "Give a whole number from 1 to 9223372036854775807." in result.output
