@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from partnermatch.config import instance_path_setting, load_config
 from partnermatch.extensions import csrf, db, limiter, login_manager, migrate
+from partnermatch.inputs import IdConverter
 from partnermatch.matching.extension import init_matching
 from partnermatch.reference import N_
 from partnermatch.security import register_security
@@ -36,6 +37,7 @@ def create_app(
     )
     load_config(app, test_config)
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_template_helpers(app)
     register_i18n(app)
@@ -51,7 +53,6 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     init_matching(app)
@@ -60,10 +61,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     from partnermatch.auth.models import User
+    from partnermatch.auth.services import user_for_session
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str) -> User | None:
+        return user_for_session(session_id)
 
 
 @event.listens_for(Engine, "connect")
@@ -99,6 +101,11 @@ def _begin_sqlite_transaction(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
+def register_url_converters(app: Flask) -> None:
+    # Every route that takes an id reads it as <id:...>: digits from 1 to 2^63 - 1, else 404.
+    app.url_map.converters["id"] = IdConverter
+
+
 def register_blueprints(app: Flask) -> None:
     from partnermatch.api.views import bp as api_bp
     from partnermatch.auth.views import bp as auth_bp
@@ -132,6 +139,7 @@ def register_template_helpers(app: Flask) -> None:
     from partnermatch import reference
     from partnermatch.auth.models import Role
     from partnermatch.notifications.services import unread_count
+    from partnermatch.profiles.services import MISSING_LABELS
 
     @app.context_processor
     def inject_reference() -> dict[str, Any]:
@@ -144,6 +152,7 @@ def register_template_helpers(app: Flask) -> None:
         return {"unread_notifications": unread_count(current_user)}
 
     app.jinja_env.filters["economy_name"] = reference.economy_name
+    app.jinja_env.filters["missing_label"] = lambda code: MISSING_LABELS.get(code, code)
     app.jinja_env.filters["sector_label"] = lambda code: getattr(
         reference.sector(code), "label", code
     )

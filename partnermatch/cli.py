@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import smtplib
+import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import click
 from flask import current_app
@@ -18,8 +21,9 @@ from partnermatch.auth.tokens import create_token
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text, parse_id
 from partnermatch.jobs.runner import job_queue
-from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.engine import IndexStatus, IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
@@ -46,6 +50,48 @@ class CommandGroup(AppGroup):
                 "The database has no PartnerMatch tables yet: "
                 "run `flask --app wsgi db upgrade` first."
             ) from error
+
+
+class IdParam(click.ParamType):
+    """A database id on the command line, read by the application's id parser (1 to 2^63 - 1):
+    click's int would pass a larger one on to the database, which fails on it."""
+
+    name = "id"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        try:
+            return parse_id(value, "id")
+        except ValidationError as error:
+            self.fail(error.message, param, ctx)
+
+
+ID = IdParam()
+
+
+@contextmanager
+def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """Yield a function that counts work done: a bar on a terminal, and where no bar can be
+    drawn (`make run`'s output in a log, CI), a line at the start, every tenth and the end."""
+    if sys.stdout is not None and sys.stdout.isatty():
+        with click.progressbar(length=length, label=label) as bar:
+            yield bar.update
+        return
+    done = 0
+    shown = 0  # tenths reported so far
+    click.echo(f"{label}: 0 of {length:,}")
+
+    def update(count: int) -> None:
+        nonlocal done, shown
+        done += count
+        tenths = 10 * done // length if length else 10
+        if tenths > shown and done < length:
+            shown = tenths
+            click.echo(f"{label}: {done:,} of {length:,} ({100 * done // length}%)")
+
+    yield update
+    click.echo(f"{label}: {done:,} of {length:,} (done)")
 
 
 def _is_missing_table(error: DBAPIError) -> bool:
@@ -126,16 +172,28 @@ def rebuild_index(if_needed: bool, threads: int) -> None:
         if status.problem is None:
             click.echo(f"The search index is in place (version {status.manifest.version}).")
             return
-        click.echo(status.problem)
-        click.echo("Building it now.")
+        click.echo(_why_building(status))
     engine.set_threads(threads)
     started = time.perf_counter()
-    with click.progressbar(length=engine.profile_count(), label="Indexing profiles") as bar:
-        manifest = engine.rebuild(on_progress=bar.update)
+    with progress(engine.profile_count(), "Indexing profiles") as update:
+        manifest = engine.rebuild(on_progress=update)
     click.echo(
         f"Index version {manifest.version}: {manifest.profiles} profiles, "
         f"{manifest.capability_passages + manifest.needs_passages} passages "
         f"in {time.perf_counter() - started:.1f} s."
+    )
+
+
+def _why_building(status: IndexStatus) -> str:
+    """Say why a search index is being built, without the advice to build it."""
+    if status.manifest is None:
+        return (
+            "There is no search index yet (or it cannot be read): building it now. The first "
+            "build loads the language models and encodes every profile; it takes minutes."
+        )
+    return (
+        "The search index was built with other settings (model, format or multilingual "
+        "mode): building it again now."
     )
 
 
@@ -198,6 +256,7 @@ def search_command(
 ) -> None:
     """Search profiles by the meaning of TEXT."""
     try:
+        text = clean_text(text, "TEXT", required=True)
         filters = ProfileFilters(
             kind=kind,
             economies=tuple(reference.normalise_economy(e, "economy") for e in economies),
@@ -238,7 +297,7 @@ def search_command(
 
 
 @matches_cli.command("recommend")
-@click.argument("profile_id", type=int)
+@click.argument("profile_id", type=ID)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--kind", type=click.Choice(["sme", "expert"]), help="Only SMEs or only experts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -297,29 +356,54 @@ def import_command(path: str, fmt: str | None) -> None:
         rows = transfer.count_rows(path, fmt)
     except ValidationError as error:
         raise click.UsageError(f"{error.field}: {error.message}") from None
-    with click.progressbar(length=rows, label="Importing profiles") as bar:
-        report = transfer.import_profiles(path, fmt, on_row=lambda _line: bar.update(1))
-    db.session.commit()
+    click.echo(
+        f"Rows are kept {transfer.IMPORT_BATCH_ROWS} at a time: should the import stop, run "
+        "it again, and the rows already imported are found unchanged."
+    )
+    try:
+        with progress(rows, "Importing profiles") as update:
+            report = transfer.import_profiles(
+                path, fmt, on_row=lambda _line: update(1), commit=db.session.commit
+            )
+    except KeyboardInterrupt:
+        db.session.rollback()
+        raise click.ClickException(
+            "Import interrupted: the rows imported before the last batch are kept. Run the "
+            "same command again to finish; those rows are counted as unchanged."
+        ) from None
+    if report.file_rejected:
+        [error] = report.errors
+        raise click.ClickException(f"The file was refused, no row was read: {error}")
     for error in report.errors:
         click.echo(f"  rejected {error}", err=True)
     click.echo(
         f"Created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
         f"rejected {report.rejected}."
     )
+    if report.unchanged:
+        click.echo(
+            f"{report.unchanged} rows matched their profiles already (imported before): "
+            "importing a file again is safe."
+        )
     _make_searchable(report.created + report.updated)
-    if report.imported == 0 and (report.rejected or report.file_rejected):
+    if report.imported == 0 and report.rejected:
         raise SystemExit(1)
 
 
 def _make_searchable(changed: int) -> None:
     engine = get_engine()
-    if not changed:
+    status = engine.status()
+    if status.problem and engine.profile_count():
+        # A fresh install that imports and then searches finds an index.
+        click.echo(_why_building(status))
+        with progress(engine.profile_count(), "Indexing profiles") as update:
+            engine.rebuild(on_progress=update)
+        click.echo("The imported profiles are searchable (index built).")
+    elif not changed:
         return
-    if engine.status().problem:
-        click.echo("The search index has not been built: run `flask --app wsgi index rebuild`.")
     elif changed > IMPORT_REBUILD_THRESHOLD:
-        with click.progressbar(length=engine.profile_count(), label="Rebuilding the index") as bar:
-            engine.rebuild(on_progress=bar.update)
+        with progress(engine.profile_count(), "Rebuilding the index") as update:
+            engine.rebuild(on_progress=update)
         click.echo("The imported profiles are searchable (index rebuilt).")
     else:
         engine.sync()  # encodes the changed profiles now, so no search has to
@@ -365,7 +449,7 @@ def send_outbox_command() -> None:
 @click.option("--sector", "sectors", multiple=True, help="SMEs of these sectors (repeatable).")
 @click.option("--economy", "economies", multiple=True, help="SMEs of these economies (repeatable).")
 @click.option(
-    "--sme", "sme_ids", type=int, multiple=True, help="These SME profile ids (repeatable)."
+    "--sme", "sme_ids", type=ID, multiple=True, help="These SME profile ids (repeatable)."
 )
 @click.option(
     "--k", type=click.IntRange(1, 10), default=3, show_default=True, help="Suggestions per SME."
@@ -403,7 +487,7 @@ def suggest_command(
     if not smes:
         raise click.ClickException("No SME profile is in this cohort.")
     try:
-        with click.progressbar(length=len(smes), label="Scoring candidates") as bar:
+        with progress(len(smes), "Scoring candidates") as update:
             report = suggest_for_cohort(
                 get_engine(),
                 smes,
@@ -412,7 +496,7 @@ def suggest_command(
                 capacity=settings["INTRODUCTION_CAPACITY"] if capacity is None else capacity,
                 weights=current_weights(settings),
                 min_strength=settings["RECOMMEND_MIN_STRENGTH"],
-                on_sme=lambda _sme: bar.update(1),
+                on_sme=lambda _sme: update(1),
             )
     except IndexUnavailable as error:
         raise click.ClickException(str(error)) from None

@@ -10,8 +10,11 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
+
+from partnermatch import ratelimits
 
 
 class ConfigurationError(RuntimeError):
@@ -36,6 +39,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_SMTP_USERNAME": "SMTP_USERNAME",
     "PARTNERMATCH_SMTP_PASSWORD": "SMTP_PASSWORD",
     "PARTNERMATCH_MAIL_FROM": "MAIL_FROM",
+    "PARTNERMATCH_BASE_URL": "BASE_URL",
 }
 
 SECRET_KEY_FILE = "secret_key"
@@ -108,6 +112,11 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "SMTP_USERNAME": None,
         "SMTP_PASSWORD": None,
         "MAIL_FROM": "PartnerMatch <no-reply@partnermatch.invalid>",
+        # Where the site is reached, for the links in emails (written outside any request):
+        # required in production unless SERVER_NAME gives it; development links to `make run`.
+        "BASE_URL": None,
+        # Strict-Transport-Security in production: browsers then refuse plain HTTP for a year.
+        "HSTS_MAX_AGE": 365 * 24 * 3600,
         # Interface languages, each named in itself (the language switcher shows these), and
         # the one used when neither the account, the session nor the browser picks another.
         "LANGUAGES": {
@@ -174,7 +183,14 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
                 "random string (python -c 'import secrets; print(secrets.token_hex(32))')."
             )
         app.config["SECRET_KEY"] = development_secret_key(Path(app.instance_path))
+    app.config["BASE_URL"] = base_url(app.config)
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    # Rate-limit counters every worker sees: in Redis when there is one, else in a file of
+    # DATA_DIR that the workers of this machine share (partnermatch/ratelimits.py).
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_URI",
+        app.config["REDIS_URL"] or ratelimits.storage_uri(app.config["DATA_DIR"]),
+    )
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +202,37 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
         # After a database server restart, pooled connections are dead: test each one before
         # use, so the first requests after an outage do not fail.
         options.setdefault("pool_pre_ping", True)
+
+
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"  # where `make run` serves
+
+
+def base_url(config: Mapping[str, Any]) -> str:
+    """Return the site's address for links in emails: BASE_URL, else one derived once from
+    SERVER_NAME, else (development only) `make run`'s address. No trailing slash."""
+    production = config["PARTNERMATCH_ENV"] == "production"
+    url = config.get("BASE_URL")
+    if not url and config.get("SERVER_NAME"):
+        scheme = config.get("PREFERRED_URL_SCHEME") or "http"
+        if production and scheme == "http":
+            scheme = "https"  # production runs behind TLS (see HSTS)
+        root = (config.get("APPLICATION_ROOT") or "/").rstrip("/")
+        url = f"{scheme}://{config['SERVER_NAME']}{root}"
+    if not url:
+        if production:
+            raise ConfigurationError(
+                "PARTNERMATCH_BASE_URL is not set. In production, emails link to the site by its "
+                "public address: set PARTNERMATCH_BASE_URL (or BASE_URL in instance/config.py) "
+                "to it, such as https://partners.example.org, or set SERVER_NAME."
+            )
+        url = DEVELOPMENT_BASE_URL
+    parts = urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"PARTNERMATCH_BASE_URL is {url!r}: give the site's address as "
+            "https://host[:port][/path], without a query."
+        )
+    return str(url).rstrip("/")
 
 
 def development_secret_key(instance_path: Path) -> str:

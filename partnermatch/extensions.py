@@ -2,8 +2,8 @@
 
 from enum import StrEnum
 
-from flask import request
 from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -31,12 +31,8 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
-def _rate_limit_key() -> str:
-    # Per token: the limit is on what one token does, wherever its requests come from.
-    return request.headers.get("Authorization", "") or (request.remote_addr or "unknown")
-
-
-limiter = Limiter(key_func=_rate_limit_key, default_limits=[])
+# Limits count per client address unless they name their own key (the API's: per token).
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 def enum_column(enum_cls: type[StrEnum], name: str) -> Enum:

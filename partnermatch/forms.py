@@ -11,12 +11,14 @@ from flask_babel import LazyString, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
-from wtforms import SelectChoice, SelectMultipleField
+from wtforms import IntegerField, SelectChoice, SelectMultipleField
+from wtforms.validators import ValidationError as FieldError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from partnermatch import reference
 from partnermatch.errors import ValidationError
 from partnermatch.i18n import economy_name
+from partnermatch.inputs import clean_text, parse_id, parse_int
 
 
 class _InterfaceTranslations:
@@ -59,6 +61,54 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+class WholeNumberField(IntegerField):
+    """A whole number from `low` to `high`, read by the application's one integer parser.
+
+    WTForms' IntegerField takes whatever int() takes ("٣", 5,000 digits is an error of its
+    own) and no upper bound unless a validator adds one: a page past 2^63 reached the
+    database. Empty input is None (add Optional() or InputRequired() as usual).
+    """
+
+    def __init__(
+        self, label: Any = None, validators: Any = None, *, low: int, high: int, **kwargs: Any
+    ) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.low, self.high = low, high
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        try:
+            self.data = parse_int(valuelist[0], self.name, low=self.low, high=self.high)
+            if self.data is None:  # blank: Optional() lets it through, InputRequired() not
+                raise ValidationError(self.name, "blank")
+        except ValidationError:
+            self.data = None
+            raise ValueError(
+                self.gettext("Give a whole number from %(low)s to %(high)s.")
+                % {"low": self.low, "high": self.high}
+            ) from None
+
+
+def storable_text(form: FlaskForm, field: Any) -> None:
+    """A validator: refuse text the database cannot store (NUL, lone surrogates), with a
+    message on the field (the services refuse it too, in English)."""
+    try:
+        clean_text(field.data, field.name)
+    except ValidationError:
+        raise FieldError(
+            _l("The text holds a character that cannot be read (NUL or invalid Unicode).")
+        ) from None
+
+
+def coerce_id(value: Any) -> int:
+    """Coerce a submitted id for a choice field: ValueError (WTForms' message) if it is none."""
+    try:
+        return parse_id(value, "id")
+    except ValidationError:
+        raise ValueError("not an id") from None
 
 
 def options(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:

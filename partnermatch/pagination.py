@@ -1,11 +1,28 @@
-"""Pages over results that are not a database query (semantic search ranks in memory)."""
+"""Pages: the page number of a list, and pages over results that are not a database query
+(semantic search ranks in memory)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from flask import abort
+
+from partnermatch.errors import ValidationError
+from partnermatch.inputs import parse_int
+
+# The last page any list offers: its offset (page times length) stays far inside a database integer.
+MAX_PAGE = 100_000
+
+
+def page_number(args: Mapping[str, Any]) -> int:
+    """Read ?page= from a query string: a number from 1 to MAX_PAGE, else 404 (no such page)."""
+    try:
+        return parse_int(args.get("page"), "page", low=1, high=MAX_PAGE, default=1)  # type: ignore[return-value]
+    except ValidationError:
+        abort(404)
 
 
 @dataclass(frozen=True)

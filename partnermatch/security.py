@@ -89,9 +89,17 @@ def register_security(app: Flask) -> None:
         )
         g.request_started = time.perf_counter()
 
+    headers = dict(SECURITY_HEADERS)
+    if app.config["PARTNERMATCH_ENV"] == "production":
+        # Production is served over TLS (a proxy in front): browsers keep to HTTPS from the
+        # first visit on, so a network cannot downgrade a later one to plain HTTP.
+        headers["Strict-Transport-Security"] = (
+            f"max-age={int(app.config['HSTS_MAX_AGE'])}; includeSubDomains"
+        )
+
     @app.after_request
     def add_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
         request_id = g.get("request_id")
         if request_id:

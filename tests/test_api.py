@@ -247,29 +247,47 @@ def test_a_body_over_the_limit_gets_413(demo, token):
     )
 
 
-def test_a_token_over_its_rate_limit_gets_429(tmp_path, shared_embedding_cache):
+@pytest.fixture
+def limited_token(tmp_path, shared_embedding_cache):
+    """An app whose API allows 4 requests a minute, and a token on it."""
     from tests.conftest import make_test_app
 
     app = make_test_app(
-        tmp_path, API_RATE_LIMIT="3 per minute", EMBEDDING_CACHE=str(shared_embedding_cache)
+        tmp_path, API_RATE_LIMIT="4 per minute", EMBEDDING_CACHE=str(shared_embedding_cache)
     )
     with app.app_context():
         db.create_all()
         _token, secret = create_token(make_user(Role.SME), "burst")
         db.session.commit()
-        client = app.test_client()
-
-        statuses = [
-            client.get("/api/v1/reference", headers=bearer(secret)).status_code for _ in range(4)
-        ]
-
-        assert statuses == [200, 200, 200, 429]
-        assert (
-            client.get("/api/v1/reference", headers=bearer(secret)).get_json()["error"]["code"]
-            == "rate_limited"
-        )
+        yield app.test_client(), secret
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_token_over_its_rate_limit_gets_429(limited_token):
+    client, secret = limited_token
+
+    statuses = [
+        client.get("/api/v1/reference", headers=bearer(secret)).status_code for _ in range(5)
+    ]
+
+    assert statuses == [200, 200, 200, 200, 429]
+    assert (
+        client.get("/api/v1/reference", headers=bearer(secret)).get_json()["error"]["code"]
+        == "rate_limited"
+    )
+
+
+def test_a_token_has_one_bucket_however_its_header_is_spelt(limited_token):
+    client, secret = limited_token
+    spellings = [f"Bearer {secret}", f"bearer {secret}", f"BEARER {secret}", f"Bearer  {secret}"]
+
+    statuses = [
+        client.get("/api/v1/reference", headers={"Authorization": spelling}).status_code
+        for spelling in spellings * 2
+    ]
+
+    assert statuses == [200] * 4 + [429] * 4
 
 
 def test_every_route_is_in_the_openapi_document(app):
@@ -283,8 +301,8 @@ def test_every_route_is_in_the_openapi_document(app):
     routes = {
         (
             rule.rule.removeprefix("/api/v1")
-            .replace("<int:profile_id>", "{profile_id}")
-            .replace("<int:item_id>", "{item_id}"),
+            .replace("<id:profile_id>", "{profile_id}")
+            .replace("<id:item_id>", "{item_id}"),
             method,
         )
         for rule in app.url_map.iter_rules()
@@ -315,7 +333,7 @@ def every_protected_route(app) -> list[tuple[str, str]]:
     routes = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi":
-            path = rule.rule.replace("<int:profile_id>", "1").replace("<int:item_id>", "1")
+            path = rule.rule.replace("<id:profile_id>", "1").replace("<id:item_id>", "1")
             routes += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return routes
 

@@ -65,7 +65,10 @@ def test_a_coordinator_creates_an_unowned_profile_with_an_external_id(app, db):
     [
         ({"economy": "Atlantis"}, "economy"),
         ({"sectors": ["alchemy"]}, "sectors"),
-        ({"sectors": []}, "sectors"),
+        ({"introduction_capacity": "--5"}, "introduction_capacity"),
+        ({"organisation": {"name": "ACME", "kind": "guild"}}, "organisation.kind"),
+        ({"organisation": {"kind": "sme"}}, "organisation.name"),
+        ({"city": ["Cebu"]}, "city"),
         ({"name": ""}, "name"),
         ({"introduction_capacity": 500}, "introduction_capacity"),
         ({"website": "not a url"}, "website"),
@@ -85,6 +88,20 @@ def test_a_bad_patch_names_the_field_and_changes_nothing(app, db, change, field)
     assert response.status_code == 422 and response.get_json()["error"]["field"] == field
     db.session.expire_all()
     assert db.session.get(Profile, profile.id).name == "Original"
+
+
+def test_a_profile_without_sectors_or_positions_is_kept_and_says_what_it_misses(app, db):
+    owner = make_user(Role.SME)
+    profile = make_profile(owner=owner)
+
+    response = app.test_client().patch(
+        f"/api/v1/profiles/{profile.id}",
+        json={"sectors": [], "value_chain": []},
+        headers=token_for(owner),
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["missing"] == ["sectors", "value_chain"]
 
 
 def test_the_owner_patches_some_fields(app, db):

@@ -101,6 +101,6 @@ def test_the_profile_form_sets_and_checks_the_capacity(app, db, login_as):
     )
     client.post(f"/profiles/{profile.id}/edit", data={**form, "introduction_capacity": "2"})
 
-    assert "Number must be between 0 and 100" in refused.get_data(as_text=True)
+    assert "Give a whole number from 0 to 100." in refused.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Profile, profile.id).introduction_capacity == 2

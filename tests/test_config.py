@@ -18,6 +18,7 @@ def clean_environment(monkeypatch):
         "PARTNERMATCH_DATA_DIR",
         "PARTNERMATCH_SECRET_KEY",
         "PARTNERMATCH_EMBEDDING_MODEL",
+        "PARTNERMATCH_BASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -75,6 +76,7 @@ def test_production_without_secret_key_refuses_to_start(tmp_path, clean_environm
 def test_production_cookies_are_secure(tmp_path, clean_environment):
     clean_environment.setenv("PARTNERMATCH_ENV", "production")
     clean_environment.setenv("PARTNERMATCH_SECRET_KEY", "a-long-random-production-key")
+    clean_environment.setenv("PARTNERMATCH_BASE_URL", "https://partners.example.org")
 
     app = create_app(instance_path=tmp_path)
 
@@ -98,3 +100,49 @@ def test_unknown_environment_name_is_refused(tmp_path, clean_environment):
 
     with pytest.raises(ConfigurationError, match="'development' or 'production'"):
         create_app(instance_path=tmp_path)
+
+
+def test_production_without_a_base_url_refuses_to_start(tmp_path, clean_environment):
+    clean_environment.setenv("PARTNERMATCH_ENV", "production")
+    clean_environment.setenv("PARTNERMATCH_SECRET_KEY", "a-long-random-production-key")
+
+    with pytest.raises(ConfigurationError, match="PARTNERMATCH_BASE_URL is not set"):
+        create_app(instance_path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"BASE_URL": "https://partners.example.org/"}, "https://partners.example.org"),
+        ({"SERVER_NAME": "partners.example.org"}, "https://partners.example.org"),
+        (
+            {
+                "SERVER_NAME": "example.org",
+                "APPLICATION_ROOT": "/pm/",
+                "PREFERRED_URL_SCHEME": "https",
+            },
+            "https://example.org/pm",
+        ),
+    ],
+)
+def test_production_takes_the_base_url_or_derives_it_once_from_the_server_name(
+    tmp_path, clean_environment, settings, expected
+):
+    app = create_app(
+        {"PARTNERMATCH_ENV": "production", "SECRET_KEY": "k" * 32, **settings},
+        instance_path=tmp_path,
+    )
+
+    assert app.config["BASE_URL"] == expected
+
+
+@pytest.mark.parametrize("url", ["partners.example.org", "ftp://example.org", "https://x.org/?a=1"])
+def test_a_base_url_that_is_not_a_web_address_is_refused(tmp_path, clean_environment, url):
+    clean_environment.setenv("PARTNERMATCH_BASE_URL", url)
+
+    with pytest.raises(ConfigurationError, match="give the site's address"):
+        create_app(instance_path=tmp_path)
+
+
+def test_development_links_to_make_run(tmp_path, clean_environment):
+    assert create_app(instance_path=tmp_path).config["BASE_URL"] == "http://127.0.0.1:5000"

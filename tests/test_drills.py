@@ -4,6 +4,7 @@ a crash part-way. The app stays up, says what is wrong, and loses no committed d
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,7 +268,8 @@ def test_a_crash_part_way_through_an_import_leaves_no_half_profile(site, tmp_pat
         row_12 = db.session.scalar(select(Profile).where(Profile.external_id == "drill-12"))
         db.session.remove()
     assert partial == 0 and row_12 is None
-    assert table_rows(app) == before  # the import commits once: a crash commits nothing
+    # Rows are committed in batches of 500: a crash inside the first commits nothing.
+    assert table_rows(app) == before
     assert_serves_version(site, 1)
 
     again = site.app().test_cli_runner().invoke(args=["profiles", "import", str(path)])
@@ -276,3 +278,38 @@ def test_a_crash_part_way_through_an_import_leaves_no_half_profile(site, tmp_pat
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(EvidenceItem)) == 20
         db.session.remove()
+
+
+def test_an_import_killed_part_way_keeps_its_committed_batches_and_a_rerun_finishes_it(
+    site, tmp_path
+):
+    """kill -9 in the middle of a long import: the batches committed before it stay, each
+    with its journal entries, and running the same import again picks up from there."""
+    rows = 4 * transfer.IMPORT_BATCH_ROWS
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps(drill_row(n)) + "\n" for n in range(1, rows + 1)))
+
+    def committed() -> tuple[int, int]:
+        # What another connection sees: committed profiles and the profiles the journal names.
+        with sqlite3.connect(site.database) as connection:
+            profiles = connection.execute(
+                "SELECT count(*) FROM profiles WHERE external_id LIKE 'drill-%'"
+            ).fetchone()[0]
+            journal = connection.execute(
+                "SELECT count(DISTINCT profile_id) FROM index_journal"
+            ).fetchone()[0]
+        return profiles, journal
+
+    process = site.start("profiles", "import", str(path))
+    wait_for(lambda: committed()[0] >= transfer.IMPORT_BATCH_ROWS, process, timeout=600)
+    kill(process)
+
+    kept, journalled = committed()
+    assert 0 < kept < rows and kept % transfer.IMPORT_BATCH_ROWS == 0
+    assert journalled == kept  # each committed profile has its journal entry
+
+    again = site.app().test_cli_runner().invoke(args=["profiles", "import", str(path)])
+
+    assert f"Created {rows - kept}, updated 0, unchanged {kept}, rejected 0." in again.output
+    assert f"{kept} rows matched their profiles already (imported before)" in again.output
+    assert committed()[0] == rows

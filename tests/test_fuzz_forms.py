@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from flask import Flask
@@ -21,7 +23,9 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from partnermatch.auth.models import Role, User
+from partnermatch.auth.tokens import create_token
 from partnermatch.extensions import db
+from partnermatch.matching.extension import get_engine
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.reference import SECTORS, VALUE_CHAIN
 from partnermatch.review import services as review
@@ -109,7 +113,12 @@ ANY_TEXT = st.one_of(
 )
 # A key posted several times is a list; a missing key is left out of the post.
 ANY_VALUE = ANY_TEXT | st.lists(ANY_TEXT, min_size=2, max_size=3)
-NUMBER_TEXT = st.sampled_from(["", "0", "3", "100", "101", "-1", "3.5", "1e2", "٣", "x", " 7 "])
+# Numbers as typed, and what passes str.isdigit() but not int(): minus signs, superscripts,
+# 5,000 digits, past 2^63.
+ODD_NUMBERS = ["--5", "²", "⁵", "9" * 5000, str(2**63), "+-1", "0x10"]
+NUMBER_TEXT = st.sampled_from(
+    ["", "0", "3", "100", "101", "-1", "3.5", "1e2", "٣", "x", " 7 ", *ODD_NUMBERS]
+)
 SECTOR_CODES = [term.code for term in SECTORS]
 POSITION_CODES = [term.code for term in VALUE_CHAIN]
 ECONOMIES = [
@@ -243,6 +252,7 @@ BAD_PROFILE_FIELDS = [
     ("introduction_capacity", "101"),
     ("introduction_capacity", "-1"),
     ("introduction_capacity", "many"),
+    *(("introduction_capacity", number) for number in ODD_NUMBERS),
     ("keywords", ", ".join(f"kw{number}" for number in range(21))),
     ("keywords", "k" * 61),
     ("languages", "Klingon"),
@@ -412,6 +422,7 @@ BAD_EVIDENCE_FIELDS = [
     ("year", "2101"),
     ("year", "last year"),
     ("year", "2020.5"),
+    *(("year", number) for number in ODD_NUMBERS),
     ("url", "ftp://example.org/paper.pdf"),
     ("url", "https://example.org/" + "u" * 490),
     ("kind", "thesis"),
@@ -675,7 +686,8 @@ def test_an_introduction_request_keeps_its_note_or_is_refused_without_a_write(si
     )
 
     given_note = first(note) or ""
-    if len(given_note) <= review.MAX_NOTE:
+    # NUL cannot be stored (PostgreSQL refuses it): refused like an over-long note.
+    if len(given_note) <= review.MAX_NOTE and "\x00" not in given_note:
         assert response.status_code == 302
         with site.app_context():
             match = db.session.scalar(select(Match).where(Match.partner_profile_id == partner_id))
@@ -724,15 +736,16 @@ def test_a_review_decision_keeps_its_note_or_changes_nothing(site, coordinator, 
     given_note = (first(note) or "").strip()
     with site.app_context():
         match = db.session.get(Match, match_id)
-        if len(given_note) <= review.MAX_NOTE:
+        storable = "\x00" not in given_note
+        if len(given_note) <= review.MAX_NOTE and storable:
             assert match.state.value == {"approve": "approved", "reject": "rejected"}[decision]
             assert match.events[-1].note == given_note
             if given_note:
                 assert str(escape(given_note)) in page
         else:
             assert match.state is MatchState.SUGGESTED
-            assert "Keep the note under" in page
-    if len(given_note) > review.MAX_NOTE:
+            assert "Keep the note under" in page or "Remove the NUL character" in page
+    if len(given_note) > review.MAX_NOTE or not storable:
         assert snapshot(site) == before
 
 
@@ -767,6 +780,7 @@ def test_an_answer_to_an_introduction_is_recorded_only_when_well_formed(
     valid = (
         first(decision) in ("accept", "decline")
         and len(given_reason) <= review.MAX_NOTE
+        and "\x00" not in given_reason
         and (first(side) or "") in ("", "sme")
     )
     with site.app_context():
@@ -811,3 +825,112 @@ def test_a_file_posted_in_place_of_a_text_field_is_refused_not_a_server_error(
 
     assert response.status_code in (200, 400)
     assert snapshot(site) == before
+
+
+# --- query strings, ids and API bodies: never a server error ------------------------------------
+
+LIST_PAGES = [
+    "/profiles/",
+    "/search/?q=casting&",
+    "/review/",
+    "/users",
+    "/notifications",
+    "/outbox",
+]
+ID_ROUTES = ["/profiles/{}", "/matches/{}", "/jobs/{}", "/profiles/{}/edit", "/api/v1/profiles/{}"]
+ANY_NUMBER = NUMBER_TEXT | st.integers(-(2**70), 2**70).map(str) | ANY_TEXT
+
+
+@pytest.fixture(scope="module")
+def indexed_site(tmp_path_factory, shared_embedding_cache) -> Iterator[Flask]:
+    """A few profiles with a search index, so that searches answer rather than 503."""
+    app = make_test_app(
+        tmp_path_factory.mktemp("fuzz-queries"), EMBEDDING_CACHE=str(shared_embedding_cache)
+    )
+    with app.app_context():
+        db.create_all()
+        for number in range(3):
+            make_profile(name=f"Foundry {number}", offers="Aluminium die casting.")
+        get_engine().rebuild()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def staff_client(indexed_site) -> FlaskClient:
+    email = f"admin{next(_numbers)}@example.org"
+    with indexed_site.app_context():
+        _token, secret = create_token(make_user(Role.ADMIN, email=email), "fuzz")
+        db.session.commit()
+    client = logged_in(indexed_site, email)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    return client
+
+
+@FUZZ
+@given(path=st.sampled_from(LIST_PAGES), page=ANY_NUMBER)
+def test_any_page_number_on_a_list_is_refused_or_ignored_never_a_server_error(
+    staff_client, path, page
+):
+    separator = "" if path.endswith("&") else "?"
+
+    response = staff_client.get(f"{path}{separator}{urlencode({'page': page})}")
+
+    assert response.status_code in (200, 404), response.status_code
+
+
+@FUZZ
+@given(route=st.sampled_from(ID_ROUTES), value=ANY_NUMBER.filter(lambda v: "/" not in v))
+def test_any_id_in_a_path_is_found_or_not_found_never_a_server_error(staff_client, route, value):
+    response = staff_client.get(route.format(quote(value, safe="")))
+
+    assert response.status_code in (200, 404, 405), response.status_code
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["limit", "offset", "page", "per_page"]),
+    value=ANY_NUMBER,
+    path=st.sampled_from(["/api/v1/search?q=casting&", "/api/v1/profiles?"]),
+)
+def test_any_number_in_an_api_query_string_is_refused_with_its_field(
+    staff_client, name, value, path
+):
+    response = staff_client.get(f"{path}{urlencode({name: value})}")
+
+    assert response.status_code < 500, response.status_code
+    if response.status_code == 422:
+        assert response.get_json()["error"]["field"] in (name, "query")
+
+
+JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | ANY_TEXT
+SURROGATES = st.text(st.characters(categories=("Cs",)), min_size=1, max_size=3)
+JSON_SHAPES = st.recursive(
+    JSON_LEAVES | SURROGATES,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "query", "limit", "title", "year", "economy"]) | ANY_TEXT,
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=12,
+)
+DEEP = st.integers(30, 1500).map(lambda depth: "[" * depth + "]" * depth)
+
+
+@FUZZ
+@given(
+    body=JSON_SHAPES.map(lambda value: json.dumps(value, allow_nan=True)) | DEEP,
+    path=st.sampled_from(["/api/v1/search", "/api/v1/profiles"]),
+)
+def test_any_json_body_is_answered_with_a_4xx_or_a_success_never_a_server_error(
+    staff_client, body, path
+):
+    response = staff_client.post(path, data=body, content_type="application/json")
+
+    assert response.status_code < 500, (response.status_code, body[:200])
+    if response.status_code >= 400:
+        assert set(response.get_json()["error"]) == {"code", "message", "field"}

@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,8 +117,9 @@ class Row:
 def good_row(draw, fmt: str) -> Row:
     kind = draw(st.sampled_from(["sme", "expert"]))
     economy_given, economy = draw(st.sampled_from(ECONOMIES))
-    sectors = draw(st.lists(st.sampled_from(SECTOR_CODES), min_size=1, max_size=3, unique=True))
-    positions = draw(st.lists(st.sampled_from(POSITION_CODES), min_size=1, unique=True))
+    # Sectors and positions may be missing: the profile is kept and marked incomplete.
+    sectors = draw(st.lists(st.sampled_from(SECTOR_CODES), max_size=3, unique=True))
+    positions = draw(st.lists(st.sampled_from(POSITION_CODES), unique=True))
     languages = draw(st.lists(st.sampled_from(LANGUAGES), max_size=2, unique=True))
     keywords = draw(KEYWORDS)
     organisation = draw(st.none() | st.just(f"Organisation {next(_numbers)}"))
@@ -196,13 +198,26 @@ JSONL_FAULTS = [
     ("economy", {"economy": None}),
     ("sectors", {"sectors": ["unobtainium"]}),
     ("sectors", {"sectors": "metal"}),
-    ("sectors", {"sectors": []}),
     ("value_chain", {"value_chain": ["warp"]}),
     ("value_chain", {"value_chain": [1, 2]}),
     ("introduction_capacity", {"introduction_capacity": "many"}),
     ("introduction_capacity", {"introduction_capacity": 101}),
     ("introduction_capacity", {"introduction_capacity": True}),
     ("introduction_capacity", {"introduction_capacity": 2.5}),
+    # Numbers that pass str.isdigit() but not int(), and one past 2^63.
+    ("introduction_capacity", {"introduction_capacity": "--5"}),
+    ("introduction_capacity", {"introduction_capacity": "²"}),
+    ("introduction_capacity", {"introduction_capacity": "⁵"}),
+    ("introduction_capacity", {"introduction_capacity": "9" * 5000}),
+    ("introduction_capacity", {"introduction_capacity": 2**63}),
+    ("evidence[0].year", {"evidence": [{"kind": "product", "title": "t", "year": 2**63}]}),
+    # Lone surrogates (a JSON escape, or a byte that is not UTF-8) in any string.
+    ("name", {"name": "Lone \ud800 half"}),
+    ("city", {"city": "Caf\udce9"}),
+    ("external_id", {"external_id": "ext-\udfff"}),
+    ("keywords[0]", {"keywords": ["\ud83d"]}),
+    ("organisation.name", {"organisation": {"name": "\udc00 Ltd"}}),
+    ("evidence[0].title", {"evidence": [{"kind": "product", "title": "\ud800"}]}),
     ("summary", {"summary": "s" * 5001}),
     ("city", {"city": ["Hanoi"]}),
     ("website", {"website": "ftp://example.org"}),
@@ -219,7 +234,7 @@ JSONL_FAULTS = [
     ("evidence[0].title", {"evidence": [{"kind": "product", "title": ""}]}),
     ("evidence[0].title", {"evidence": [{"kind": "product", "title": "t" * 301}]}),
     ("evidence[1].kind", {"evidence": [{"kind": "product", "title": "t"}, {"title": "u"}]}),
-    ("evidence[0].year", {"evidence": [{"kind": "product", "title": "t", "year": "2020"}]}),
+    ("evidence[0].year", {"evidence": [{"kind": "product", "title": "t", "year": "twenty"}]}),
     ("evidence[0].url", {"evidence": [{"kind": "product", "title": "t", "url": "file:///x"}]}),
 ]
 CSV_FAULTS = [
@@ -232,7 +247,13 @@ CSV_FAULTS = [
     ("economy", {"economy": "Atlantis"}),
     ("economy", {"economy": ""}),
     ("sectors", {"sectors": "unobtainium"}),
-    ("sectors", {"sectors": " ; "}),
+    ("introduction_capacity", {"introduction_capacity": "--5"}),
+    ("introduction_capacity", {"introduction_capacity": "²"}),
+    ("introduction_capacity", {"introduction_capacity": "⁵"}),
+    ("introduction_capacity", {"introduction_capacity": "9" * 5000}),
+    ("name", {"name": "Caf\udce9"}),  # written as the byte 0xE9: not UTF-8
+    # Over the csv module's field limit (128 KiB): refused by the field's own length rule.
+    ("summary", {"summary": "s" * 140_000}),
     ("value_chain", {"value_chain": "warp;design"}),
     ("introduction_capacity", {"introduction_capacity": "many"}),
     ("introduction_capacity", {"introduction_capacity": "-1"}),
@@ -244,7 +265,17 @@ CSV_FAULTS = [
     ("organisation_name", {"organisation_name": "", "organisation_kind": "sme"}),
     ("organisation_kind", {"organisation_name": "Acme", "organisation_kind": "guild"}),
 ]
-BROKEN_JSON = ['{"external_id": "broken", ', "[1, 2]", '"a string"', "{'single': 1}", "nul\x00l"]
+BROKEN_JSON = [
+    '{"external_id": "broken", ',
+    "[1, 2]",
+    '"a string"',
+    "{'single': 1}",
+    "nul\x00l",
+    "[" * 1000 + "]" * 1000,  # nested past Python's recursion limit
+    '{"a": ' * 40 + "1" + "}" * 40,
+    '{"external_id": "nan", "introduction_capacity": NaN}',
+    '{"\\ud800": "a lone surrogate as a field name"}',
+]
 
 
 @st.composite
@@ -299,7 +330,18 @@ def import_file(draw, fmt: str) -> tuple[bytes, list[Row]]:
         ]
         lines = [",".join(header)] + [csv_line(row, columns) for row in rows]
     text = newline.join(lines) + draw(st.sampled_from(["", newline]))
-    return (b"\xef\xbb\xbf" if bom else b"") + text.encode(), rows
+    return (b"\xef\xbb\xbf" if bom else b"") + raw_bytes(text), rows
+
+
+def raw_bytes(text: str) -> bytes:
+    """Encode as UTF-8, writing lone surrogates as bytes that are not UTF-8: U+DC80-U+DCFF as
+    the byte they stand for (0x80-0xFF), any other as its three surrogate bytes."""
+    return b"".join(
+        part.encode(
+            "utf-8", "surrogateescape" if "\udc80" <= part[:1] <= "\udcff" else "surrogatepass"
+        )
+        for part in re.split("([\ud800-\udfff])", text)
+    )
 
 
 def csv_line(row: Row, columns: list[str]) -> str:

@@ -392,7 +392,7 @@ def test_emails_are_written_in_each_persons_language(app, db):
     assert "Un coordinador propone una presentación entre Pin Xanh y Dr. Sato." in (
         sent[spanish.email].body
     )
-    assert "Ver /m/1" in sent[spanish.email].body
+    assert "Ver http://127.0.0.1:5000/m/1" in sent[spanish.email].body  # BASE_URL + link
     assert sent[spanish.email].subject.startswith("PartnerMatch: Un coordinador propone")
     assert sent[english.email].body.startswith(
         "Hello Bob,\n\nA coordinator proposes an introduction between Pin Xanh and Dr. Sato."

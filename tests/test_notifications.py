@@ -187,3 +187,22 @@ def test_a_connection_lost_mid_batch_sends_no_message_twice(runner, pair, mail_s
     assert broken.exit_code == 1 and "Could not reach mail.programme.example" in broken.output
     assert "Sent 1, failed 0" in resumed.output
     assert [subject for _host, _to, subject in mail_server.delivered] == ["#0", "#1", "#2"]
+
+
+def test_emails_link_to_the_match_with_the_sites_address(tmp_path, shared_embedding_cache):
+    from tests.conftest import make_test_app
+
+    app = make_test_app(tmp_path, BASE_URL="https://partners.example.org/")
+    with app.app_context():
+        db.create_all()
+        sme = make_user(Role.SME)
+        make_profile(owner=sme)
+        make_user(Role.COORDINATOR)
+        match = services.request_introduction(sme, make_profile("expert"))
+        db.session.commit()
+
+        [email] = db.session.scalars(select(OutboxMessage))
+
+        assert f"See https://partners.example.org/matches/{match.id}\n" in email.body
+        db.session.remove()
+        db.engine.dispose()

@@ -226,7 +226,7 @@ def test_invalid_evidence_re_renders_with_the_message(client, db, login_as):
     page = response.get_data(as_text=True)
     assert "Not a valid choice" in page
     assert "This field is required" in page
-    assert "between 1900 and 2100" in page
+    assert "Give a whole number from 1900 to 2100." in page
     assert db.session.scalar(select(func.count(EvidenceItem.id))) == 0
 
 

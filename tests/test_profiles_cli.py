@@ -82,13 +82,55 @@ def test_import_fails_only_when_no_row_could_be_imported(runner, tmp_path):
     assert profile_count() == 0
 
 
-def test_import_without_an_index_says_how_to_build_one(runner, tmp_path):
+def test_an_import_on_a_fresh_install_builds_the_index_so_a_search_finds_the_profiles(
+    runner, tmp_path
+):
     path = write_jsonl(tmp_path / "experts.jsonl", [record("e1")])
 
     result = runner.invoke(args=["profiles", "import", path])
 
-    assert "run `flask --app wsgi index rebuild`" in result.output
-    assert profile_count() == 1
+    assert result.exit_code == 0, result.output
+    assert "run `flask --app wsgi index rebuild`" not in result.output
+    assert "The imported profiles are searchable (index built)." in result.output
+    found = search(get_engine(), "corrosion of galvanised steel")
+    assert [r.profile.external_id for r in found.results] == ["e1"]
+
+
+def test_a_file_refused_at_its_header_says_so_and_exits_1(runner, tmp_path):
+    path = tmp_path / "profiles.csv"
+    path.write_text("external_id,kind,name,colour\ne1,sme,One,red\n")
+
+    result = runner.invoke(args=["profiles", "import", str(path)])
+
+    assert result.exit_code == 1
+    assert "The file was refused, no row was read: line 1: colour: Unknown column" in (
+        result.output
+    )
+    assert "rejected 0" not in result.output
+    assert profile_count() == 0
+
+
+def test_an_import_run_again_says_the_rows_it_finds_were_imported_before(runner, tmp_path):
+    path = write_jsonl(tmp_path / "experts.jsonl", [record("e1"), record("e2")])
+    runner.invoke(args=["profiles", "import", path])
+
+    again = runner.invoke(args=["profiles", "import", path])
+
+    assert "Created 0, updated 0, unchanged 2, rejected 0." in again.output
+    assert "2 rows matched their profiles already (imported before)" in again.output
+    assert "importing a file again is safe" in again.output
+
+
+def test_without_a_terminal_long_commands_print_progress_lines(runner, tmp_path):
+    path = write_jsonl(tmp_path / "experts.jsonl", [record(f"e{n}") for n in range(20)])
+
+    result = runner.invoke(args=["profiles", "import", path])
+
+    lines = [line for line in result.output.splitlines() if line.startswith("Importing profiles")]
+    assert lines[0] == "Importing profiles: 0 of 20"
+    assert "Importing profiles: 10 of 20 (50%)" in lines
+    assert lines[-1] == "Importing profiles: 20 of 20 (done)"
+    assert len(lines) == 11  # the start, each tenth up to 90%, the end
 
 
 def test_an_unknown_file_type_is_refused(runner, tmp_path):

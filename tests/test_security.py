@@ -64,6 +64,7 @@ ACCESS = {
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
     "auth.users": ADMIN,
+    "auth.set_account_active": ADMIN,
     **{
         f"api.{name}": TOKEN
         for name in (
@@ -114,6 +115,7 @@ def world(app, db):
         "match_id": match.id,
         "token_id": token.id,
         "job_id": job.id,
+        "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",
     }
@@ -184,6 +186,23 @@ def test_responses_carry_security_headers_and_a_request_id(app, db):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert len(response.headers["X-Request-ID"]) == 32
     assert client.get("/", headers={"X-Request-ID": "lb-1234"}).headers["X-Request-ID"] == "lb-1234"
+
+
+def test_production_sends_strict_transport_security_and_development_does_not(tmp_path, app):
+    production = make_test_app(
+        tmp_path / "production",
+        PARTNERMATCH_ENV="production",
+        BASE_URL="https://partners.example.org",
+    )
+
+    with production.app_context():
+        db.create_all()
+        header = production.test_client().get("/").headers.get("Strict-Transport-Security")
+        db.session.remove()
+        db.engine.dispose()
+
+    assert header == "max-age=31536000; includeSubDomains"
+    assert "Strict-Transport-Security" not in app.test_client().get("/healthz").headers
 
 
 def test_session_cookies_are_http_only_and_same_site(app, db):
@@ -322,3 +341,63 @@ def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as
         [title] = re.findall(r"<title>(.*?)</title>", head, re.S)
         assert "<" not in title and title.strip().endswith("PartnerMatch"), (endpoint, title[:80])
         assert page.count("<main") == 1, endpoint
+
+
+# --- who may open a match, state by state --------------------------------------------------------
+
+NOTE = "nope, their foundry is too small"  # a coordinator's note: staff only
+OPENS = 200
+HIDDEN = 404  # not 403: even whether a match exists is private
+# (origin, state after the coordinator's step) -> what the SME and the partner get.
+MATCH_STATES = {
+    ("requested", "suggested"): (OPENS, HIDDEN),
+    ("requested", "rejected"): (OPENS, HIDDEN),
+    ("requested", "approved"): (OPENS, OPENS),
+    ("suggested", "suggested"): (HIDDEN, HIDDEN),
+    ("suggested", "rejected"): (HIDDEN, HIDDEN),
+    ("suggested", "approved"): (OPENS, OPENS),
+}
+
+
+@pytest.mark.parametrize(("origin", "state"), list(MATCH_STATES))
+def test_parties_open_a_match_only_from_the_state_in_which_it_was_sent_to_them(
+    app, login_as, origin, state
+):
+    from partnermatch.review.models import Match, MatchOrigin, MatchState
+
+    sme_user, partner_user, coordinator = (
+        make_user(Role.SME),
+        make_user(Role.EXPERT),
+        make_user(Role.COORDINATOR),
+    )
+    sme = make_profile(owner=sme_user)
+    partner = make_profile("expert", owner=partner_user)
+    if origin == "requested":
+        match = review.request_introduction(sme_user, partner)
+    else:
+        match = Match(sme=sme, partner=partner, origin=MatchOrigin.SUGGESTED)
+        db.session.add(match)
+        db.session.flush()
+    if state == "rejected":
+        review.reject(match, coordinator, NOTE)
+    elif state == "approved":
+        review.approve(match, coordinator, NOTE)
+    db.session.commit()
+    assert match.state is MatchState(state)
+    expected = dict(zip(("sme", "partner"), MATCH_STATES[(origin, state)], strict=True))
+
+    for side, user in (("sme", sme_user), ("partner", partner_user), ("staff", coordinator)):
+        client = login_as(user)
+        response = client.get(f"/matches/{match.id}")
+        page = response.get_data(as_text=True)
+        client.post("/logout")
+        if side == "staff":
+            assert response.status_code == OPENS
+            assert (NOTE in page) is (state != "suggested")  # the note of the review step
+            continue
+        assert response.status_code == expected[side], (side, response.status_code)
+        assert NOTE not in page
+        if expected[side] == HIDDEN:
+            for action in ("respond", "outcome"):
+                assert login_as(user).post(f"/matches/{match.id}/{action}").status_code == HIDDEN
+                client.post("/logout")

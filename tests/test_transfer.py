@@ -111,6 +111,11 @@ def csv_text(header: list[str], *rows: list[str]) -> str:
     return stream.getvalue()
 
 
+def write_csv(path: Path, header: list[str], *rows: list[str]) -> Path:
+    path.write_text(csv_text(header, *rows), encoding="utf-8")
+    return path
+
+
 def profile_count() -> int:
     return database.session.scalar(select(func.count(Profile.id)))
 
@@ -460,13 +465,10 @@ def test_an_import_cannot_change_a_profiles_kind_or_use_unknown_fields(db, tmp_p
 
 
 def test_an_unknown_csv_column_rejects_the_whole_file(db, tmp_path):
-    path = tmp_path / "profiles.csv"
-    path.write_text(
-        csv_text(
-            ["external_id", "kind", "name", "economy", "sector", "value_chain"],
-            ["good-1", "sme", "One", "TW", "metal", "processing"],
-        ),
-        encoding="utf-8",
+    path = write_csv(
+        tmp_path / "profiles.csv",
+        ["external_id", "kind", "name", "economy", "sector", "value_chain"],
+        ["good-1", "sme", "One", "TW", "metal", "processing"],
     )
 
     report = import_profiles(path)
@@ -481,28 +483,168 @@ def test_an_unknown_csv_column_rejects_the_whole_file(db, tmp_path):
 def test_a_missing_required_csv_column_rejects_the_whole_file(db, tmp_path):
     path = tmp_path / "profiles.csv"
     path.write_text(
-        csv_text(["external_id", "kind", "name", "economy"], ["good-1", "sme", "One", "TW"]),
-        encoding="utf-8",
+        csv_text(["external_id", "kind", "name"], ["good-1", "sme", "One"]), encoding="utf-8"
     )
 
     report = import_profiles(path)
 
     assert report.file_rejected
     assert [(error.field, error.message) for error in report.errors] == [
-        ("header", "Missing column(s): sectors, value_chain.")
+        ("header", "Missing column(s): economy.")
     ]
     assert profile_count() == 0
 
 
-def test_a_file_that_is_not_utf8_is_rejected_at_its_first_bad_line(db, tmp_path):
+def test_a_row_that_is_not_utf8_is_rejected_and_the_others_are_kept(db, tmp_path):
     path = tmp_path / "profiles.jsonl"
-    path.write_bytes(json.dumps(sme_record()).encode() + b"\n" + "Café".encode("latin-1"))
+    latin1 = json.dumps(expert_record(city="Café"), ensure_ascii=False).encode("latin-1")
+    path.write_bytes(json.dumps(sme_record()).encode() + b"\n" + latin1 + b"\n")
 
     report = import_profiles(path)
 
-    assert report.file_rejected
-    assert errors_of(report) == [(2, "file")]
-    assert profile_count() == 0
+    assert not report.file_rejected
+    assert errors_of(report) == [(2, "city")]
+    assert "not UTF-8" in report.errors[0].message
+    assert [profile.external_id for profile in database.session.scalars(select(Profile))] == [
+        "sme-vn-saigon-parts"
+    ]
+
+
+def test_lone_surrogates_reject_their_row_naming_the_field(db, tmp_path):
+    path = tmp_path / "profiles.jsonl"
+    path.write_text(
+        json.dumps(sme_record(external_id="good"))
+        + "\n"
+        + json.dumps(sme_record(external_id="odd-1", name="Lone \ud800 half"))
+        + "\n"
+        + json.dumps(
+            expert_record(external_id="odd-2", evidence=[{"kind": "patent", "title": "\udfff"}])
+        )
+        + "\n"
+        + '{"external_id": "odd-3", "\\ud800": 1}\n',
+        encoding="utf-8",
+    )
+
+    report = import_profiles(path)
+
+    assert errors_of(report) == [(2, "name"), (3, "evidence[0].title"), (4, "row")]
+    assert "U+D800" in report.errors[0].message
+    assert (report.created, report.rejected) == (1, 3)
+
+
+def test_a_json_line_nested_too_deep_is_a_rejected_row(db, tmp_path):
+    path = write_jsonl(
+        tmp_path / "profiles.jsonl",
+        "[" * 1000 + "]" * 1000,
+        sme_record(),
+        '{"a": ' * 40 + "1" + "}" * 40,
+    )
+
+    report = import_profiles(path)
+
+    assert errors_of(report) == [(1, "row"), (3, "row")]
+    assert all("levels deep" in error.message for error in report.errors)
+    assert report.created == 1
+
+
+def test_an_exception_in_one_row_rejects_that_row_only(db, tmp_path, monkeypatch):
+    original = services.create_profile
+
+    def failing(kind, data, **kwargs):
+        if data.name == "Boom":
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return original(kind, data, **kwargs)
+
+    monkeypatch.setattr(services, "create_profile", failing)
+    path = write_jsonl(
+        tmp_path / "profiles.jsonl",
+        sme_record(external_id="a"),
+        sme_record(external_id="b", name="Boom"),
+        expert_record(external_id="c"),
+    )
+
+    report = import_profiles(path)
+
+    assert errors_of(report) == [(2, "row")]
+    assert report.errors[0].message == (
+        "This row could not be imported "
+        "(OverflowError: Python int too large to convert to SQLite INTEGER)."
+    )
+    assert sorted(database.session.scalars(select(Profile.external_id))) == ["a", "c"]
+
+
+def test_odd_numbers_reject_their_row_and_keep_the_good_ones(db, tmp_path):
+    odd = [{"introduction_capacity": value} for value in ("--5", "²", "⁵", "9" * 5000)]
+    path = write_jsonl(
+        tmp_path / "profiles.jsonl",
+        *(sme_record(external_id=f"good-{n}") for n in range(3)),
+        *(sme_record(external_id=f"odd-{n}", **change) for n, change in enumerate(odd)),
+    )
+
+    report = import_profiles(path)
+
+    assert (report.created, report.rejected) == (3, 4)
+    assert {error.field for error in report.errors} == {"introduction_capacity"}
+
+
+def test_a_csv_field_over_the_csv_modules_limit_rejects_its_row_and_reading_goes_on(db, tmp_path):
+    header = ["external_id", "kind", "name", "economy", "sectors", "value_chain", "summary"]
+    rows = [
+        [f"row-{n}", "sme", f"Row {n}", "TW", "metal", "processing", "Casting."] for n in range(6)
+    ]
+    rows[2][6] = "x" * (csv.field_size_limit() + 10)  # row 4 as a spreadsheet numbers it
+    path = tmp_path / "profiles.csv"
+    path.write_text(csv_text(header, *rows), encoding="utf-8")
+
+    report = import_profiles(path)
+
+    assert errors_of(report) == [(4, "summary")]
+    assert report.errors[0].message.startswith("Use at most 5000 characters")
+    assert (report.created, report.rejected) == (5, 1)
+
+
+def test_rows_without_sectors_or_positions_are_imported_as_incomplete_profiles(db, tmp_path):
+    path = write_csv(
+        tmp_path / "researchers.csv",
+        ["external_id", "kind", "name", "economy", "affiliation", "summary"],
+        ["r-1", "expert", "Dr. Lan Pham", "VN", "academia", "Battery chemistry."],
+        ["r-2", "expert", "Dr. Budi Santoso", "ID", "research", ""],
+    )
+
+    report = import_profiles(path)
+
+    assert (report.created, report.rejected) == (2, 0)
+    missing = {
+        profile.external_id: services.profile_missing(profile)
+        for profile in database.session.scalars(select(Profile))
+    }
+    assert missing == {
+        "r-1": ["sectors", "value_chain"],
+        "r-2": ["sectors", "value_chain", "description"],
+    }
+    assert services.profile_missing(make_profile()) == []
+
+
+def test_an_import_that_commits_in_batches_keeps_each_batch_with_its_journal(db, tmp_path):
+    path = write_jsonl(
+        tmp_path / "profiles.jsonl", *(sme_record(external_id=f"b-{n}") for n in range(5))
+    )
+    kept: list[tuple[int, int]] = []
+
+    def commit() -> None:
+        database.session.commit()
+        # What another connection sees: the committed profiles and their journal entries.
+        with database.engine.connect() as other:
+            profiles = other.execute(select(func.count(Profile.id))).scalar()
+            entries = other.execute(
+                select(func.count(func.distinct(journal.IndexJournalEntry.profile_id)))
+            ).scalar()
+        kept.append((profiles, entries))
+
+    report = import_profiles(path, commit=commit, batch_rows=2)
+
+    assert report.created == 5
+    assert kept == [(2, 2), (4, 4), (5, 5)]
 
 
 def test_progress_is_reported_row_by_row(db, tmp_path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
+from partnermatch.inputs import MAX_ID
+from partnermatch.profiles import schema
 
 LIST = {"type": "array", "items": {"type": "string"}}
 ERROR = {
@@ -79,52 +81,12 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-TEXT = {"type": "string"}
-PROFILE_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "kind": {"type": "string", "enum": ["sme", "expert"]},
-        "external_id": TEXT,
-        "name": TEXT,
-        "organisation": {
-            "type": ["object", "null"],
-            "properties": {"name": TEXT, "kind": TEXT, "economy": TEXT, "website": TEXT},
-        },
-        "affiliation": {
-            "type": "string",
-            "enum": ["industry", "government", "academia", "research"],
-        },
-        "economy": {"type": "string", "description": "a code (VN) or a name (Viet Nam)"},
-        "city": TEXT,
-        "sectors": LIST,
-        "value_chain": LIST,
-        "summary": TEXT,
-        "offers": TEXT,
-        "needs": TEXT,
-        "keywords": LIST,
-        "languages": LIST,
-        "website": TEXT,
-        "contact_email": TEXT,
-        "introduction_capacity": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
-    },
-}
-EVIDENCE_BODY = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "kind": {
-            "type": "string",
-            "enum": ["publication", "project", "product", "patent", "other"],
-        },
-        "title": TEXT,
-        "text": TEXT,
-        "year": {"type": ["integer", "null"], "minimum": 1900, "maximum": 2100},
-        "url": TEXT,
-    },
-}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": ID}
+ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": ID}
+# The bodies come from the profile schema, as import, export and the parsing read it.
+PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
+EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -199,12 +161,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Recommended partners for a profile, with the factors in `reasons`.",
                     "parameters": [
-                        {
-                            "name": "profile_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer"},
-                        },
+                        PROFILE_ID,
                         {
                             "name": "limit",
                             "in": "query",

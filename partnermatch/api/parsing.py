@@ -9,14 +9,11 @@ from typing import Any
 from partnermatch import reference
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
+from partnermatch.inputs import clean_text, parse_int
 from partnermatch.matching import strength
-from partnermatch.profiles.services import (
-    EvidenceInput,
-    OrganisationInput,
-    ProfileFilters,
-    ProfileInput,
-)
-from partnermatch.profiles.transfer import EVIDENCE_FIELDS, ORGANISATION_FIELDS
+from partnermatch.profiles import schema
+from partnermatch.profiles.schema import EvidenceInput, ProfileInput
+from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
 
 MAX_QUERY_CHARACTERS = 20_000
@@ -54,13 +51,10 @@ def _list(data: Mapping[str, Any], field: str) -> list[str]:
 
 def integer(value: Any, field: str, *, default: int, low: int, high: int) -> int:
     """Read a whole number within [low, high] from JSON or a query string."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ApiError(422, f"Give a whole number from {low} to {high}.", field)
-    return value
+    try:
+        return parse_int(value, field, low=low, high=high, default=default)  # type: ignore[return-value]
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
 
 
 def filters_from(data: Mapping[str, Any]) -> ProfileFilters:
@@ -98,10 +92,12 @@ def search_request(data: Mapping[str, Any]) -> SearchRequest:
     query = data.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ApiError(422, "Give the text to search for.", "query")
-    if len(query) > MAX_QUERY_CHARACTERS:
-        raise ApiError(422, f"Use at most {MAX_QUERY_CHARACTERS} characters.", "query")
+    try:
+        query = clean_text(query, "query", max_length=MAX_QUERY_CHARACTERS)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
     return SearchRequest(
-        query=query.strip(),
+        query=query,
         filters=filters_from(data),
         limit=integer(data.get("limit"), "limit", default=20, low=1, high=1000),
         offset=integer(data.get("offset"), "offset", default=0, low=0, high=1_000_000),
@@ -128,96 +124,32 @@ def query_string_data(args: Any, lists: tuple[str, ...]) -> dict[str, Any]:
     return data
 
 
-PROFILE_FIELDS = (
-    "kind",
-    "external_id",
-    "name",
-    "organisation",
-    "affiliation",
-    "economy",
-    "city",
-    "sectors",
-    "value_chain",
-    "summary",
-    "offers",
-    "needs",
-    "keywords",
-    "languages",
-    "website",
-    "contact_email",
-    "introduction_capacity",
-)
+# The body of POST and PATCH /profiles: the identity (set at creation) and the profile's
+# fields, as the profile schema names them for the API.
+PROFILE_FIELDS = schema.names((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA), schema.API)
 
 
 def check_fields(data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     """Refuse keys the endpoint does not know, naming the first."""
-    for key in data:
-        if key not in allowed:
-            raise ApiError(422, f"Unknown field: use {', '.join(allowed)}.", key)
+    try:
+        schema.check_keys(data, allowed)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
 
 
 def profile_changes(data: Mapping[str, Any], current: ProfileInput) -> ProfileInput:
     """Return the profile's fields with the given ones replaced (PATCH semantics)."""
     check_fields(data, PROFILE_FIELDS)
-    changes: dict[str, Any] = {}
-    for key in (
-        "name",
-        "economy",
-        "affiliation",
-        "city",
-        "summary",
-        "offers",
-        "needs",
-        "website",
-        "contact_email",
-    ):
-        if key in data:
-            if not isinstance(data[key], str):
-                raise ApiError(422, "Give text here.", key)
-            changes[key] = data[key]
-    for key in ("sectors", "value_chain", "keywords", "languages"):
-        if key in data:
-            changes[key] = tuple(_list(data, key))
-    if "introduction_capacity" in data:
-        value = data["introduction_capacity"]
-        changes["introduction_capacity"] = (
-            None
-            if value is None
-            else integer(value, "introduction_capacity", default=0, low=0, high=100)
-        )
-    if "organisation" in data:
-        organisation = data["organisation"]
-        if organisation is None:
-            changes["organisation"] = None
-        elif not isinstance(organisation, Mapping) or not isinstance(organisation.get("name"), str):
-            raise ApiError(
-                422, "Give the organisation as an object with a name, or null.", "organisation"
-            )
-        else:
-            check_fields(organisation, ORGANISATION_FIELDS)
-            changes["organisation"] = OrganisationInput(
-                name=organisation["name"],
-                kind=str(organisation.get("kind") or "other"),
-                economy=str(organisation.get("economy") or ""),
-                website=str(organisation.get("website") or ""),
-            )
+    try:
+        changes = schema.read_fields(data, schema.PROFILE_SCHEMA, schema.API)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
     return replace(current, **changes)
 
 
 def evidence_input(data: Mapping[str, Any], current: EvidenceInput | None = None) -> EvidenceInput:
     """Return an evidence item's fields from a body, over the current ones for PATCH."""
-    check_fields(data, EVIDENCE_FIELDS)
-    base = current or EvidenceInput(kind="", title="")
-    changes: dict[str, Any] = {}
-    for key in ("kind", "title", "text", "url"):
-        if key in data:
-            if not isinstance(data[key], str):
-                raise ApiError(422, "Give text here.", key)
-            changes[key] = data[key]
-    if "year" in data:
-        changes["year"] = (
-            None
-            if data["year"] is None
-            else integer(data["year"], "year", default=0, low=1900, high=2100)
-        )
-    return replace(base, **changes)
+    try:
+        return schema.read_evidence(data, "", current)
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -14,21 +15,53 @@ from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.openapi import openapi_document
 from partnermatch.auth.models import Role
-from partnermatch.auth.tokens import record_use, user_for_token
+from partnermatch.auth.tokens import ApiToken, active_token, record_use
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
+from partnermatch.inputs import InputTooLarge, load_json
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
+from partnermatch.profiles import schema
 from partnermatch.profiles import services as profiles
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import EvidenceInput, ProfileInput
 from partnermatch.review.learning import current_weights
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+TOKEN_KEY = "partnermatch.api_token"
+
+
+def _bearer_secret() -> str | None:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def request_token() -> ApiToken | None:
+    """Return the active token this request authenticates with, looked up once a request
+    (the rate limit's key reads it before authentication does)."""
+    # Kept on the request itself (g outlives a request when a test holds the app context).
+    if TOKEN_KEY not in request.environ:
+        secret = _bearer_secret()
+        request.environ[TOKEN_KEY] = active_token(secret) if secret else None
+    return request.environ[TOKEN_KEY]
+
+
+def rate_limit_key() -> str:
+    """Count by the token's id: however its header is spelt (bearer, BEARER, two spaces), a
+    token has one bucket. Requests without a valid token count by client address."""
+    token = request_token()
+    return f"api-token:{token.id}" if token else f"api-client:{get_remote_address()}"
+
+
 limiter.limit(
     lambda: current_app.config["API_RATE_LIMIT"],
+    key_func=rate_limit_key,
     exempt_when=lambda: str(current_app.config["API_RATE_LIMIT"]).lower() == "off",
 )(bp)
 PUBLIC_ENDPOINTS = {"api.openapi"}
@@ -37,27 +70,29 @@ LIST_PARAMETERS = ("affiliations", "economies", "exclude_economies", "sectors", 
 
 @bp.before_request
 def limit_body_size() -> None:
-    length = request.content_length
-    if length is not None and length > current_app.config["API_MAX_BODY_BYTES"]:
-        abort(413)
+    # Per request, before anything reads the body: werkzeug then refuses a Content-Length
+    # over it (413) and stops reading a chunked body (no Content-Length, as gunicorn passes
+    # it) at it, silently: one byte past the limit is read, so that the JSON loader's size
+    # check sees the body is too large and answers 413, not "not valid JSON".
+    request.max_content_length = current_app.config["API_MAX_BODY_BYTES"] + 1
 
 
 @bp.before_request
 def authenticate() -> tuple[Response, int] | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = _bearer_secret()
+    if secret is None:
         return error_response(401, "Send 'Authorization: Bearer TOKEN' (tokens: account settings).")
-    user = user_for_token(secret.strip())
-    if user is None:
+    token = request_token()
+    if token is None:
         db.session.rollback()
         return error_response(401, "This token is unknown or revoked.")
+    user = token.user
     # End the read first, so that the write below starts a transaction of its own: under WAL
     # a transaction that read before another process committed can no longer write.
     db.session.commit()
-    record_use(secret.strip())
+    record_use(secret)
     db.session.commit()
     g.api_user = user
     return None
@@ -75,12 +110,19 @@ def index_unavailable(error: IndexUnavailable) -> tuple[Response, int]:
 
 
 def json_body() -> dict[str, Any]:
-    """Return the request's JSON object, or raise a 400 that says what is wrong with it."""
-    if not request.get_data():
+    """Return the request's JSON object, or raise a 400 (413, 422) that says what is wrong."""
+    raw = request.get_data()
+    if not raw:
         raise ApiError(400, "Send a JSON object in the request body.")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "The request body is not valid JSON.")
+    try:
+        data = load_json(raw, max_bytes=current_app.config["API_MAX_BODY_BYTES"])
+    except InputTooLarge as error:
+        raise ApiError(413, error.message) from None
+    except ValidationError as error:
+        # A string that cannot be stored names its field (422); malformed JSON is a 400.
+        if error.field == "body":
+            raise ApiError(400, error.message) from None
+        raise ApiError(422, error.message, error.field) from None
     if not isinstance(data, dict):
         raise ApiError(400, "Send a JSON object, not a list or a value.")
     return data
@@ -88,43 +130,26 @@ def json_body() -> dict[str, Any]:
 
 def profile_json(profile: Profile, *, full: bool = True) -> dict[str, Any]:
     """Return a profile as the API shows it: the contact email only where the page would."""
+    fields = schema.record_of(
+        profile, schema.API, private=full and profiles.can_see_contact(g.api_user, profile)
+    )
     data: dict[str, Any] = {
         "id": profile.id,
         "external_id": profile.external_id,
         "kind": profile.kind.value,
-        "name": profile.name,
-        "affiliation": profile.affiliation.value,
-        "economy": profile.economy,
-        "city": profile.city,
-        "sectors": profile.sectors,
-        "value_chain": profile.value_chain,
+        **{
+            name: value
+            for name, value in fields.items()
+            if full or schema.PROFILE_FIELDS[name].listed
+        },
     }
     if full:
-        organisation = profile.organisation
         data.update(
-            organisation=organisation.as_record() if organisation else None,
-            summary=profile.summary,
-            offers=profile.offers,
-            needs=profile.needs,
-            keywords=list(profile.keywords),
-            languages=list(profile.languages),
-            website=profile.website,
-            introduction_capacity=profile.introduction_capacity,
-            evidence=[
-                {
-                    "id": e.id,
-                    "kind": e.kind.value,
-                    "title": e.title,
-                    "text": e.text,
-                    "year": e.year,
-                    "url": e.url,
-                }
-                for e in profile.evidence
-            ],
+            evidence=[_evidence_json(item) for item in profile.evidence],
+            # What the profile lacks to be complete (services.profile_missing).
+            missing=profiles.profile_missing(profile),
             updated_at=profile.updated_at.isoformat(),
         )
-        if profiles.can_see_contact(g.api_user, profile):
-            data["contact_email"] = profile.contact_email
     return data
 
 
@@ -155,7 +180,7 @@ def search_get() -> Response:
     return _search(parsing.query_string_data(request.args, LIST_PARAMETERS))
 
 
-@bp.get("/profiles/<int:profile_id>/recommendations")
+@bp.get("/profiles/<id:profile_id>/recommendations")
 def recommendations(profile_id: int) -> Response:
     profile = _profile_or_404(profile_id)
     limit = parsing.integer(request.args.get("limit"), "limit", default=10, low=1, high=100)
@@ -195,7 +220,7 @@ def profile_list() -> Response:
     )
 
 
-@bp.get("/profiles/<int:profile_id>")
+@bp.get("/profiles/<id:profile_id>")
 def profile_detail(profile_id: int) -> Response:
     return jsonify(profile_json(_profile_or_404(profile_id)))
 
@@ -220,7 +245,7 @@ def _service_call(action: Any) -> Any:
         return action()
     except ValidationError as error:
         db.session.rollback()
-        raise ApiError(422, error.message, error.field) from None
+        raise ApiError(422, error.message, schema.dotted(error.field)) from None
 
 
 @bp.post("/profiles")
@@ -254,7 +279,7 @@ def profile_create() -> tuple[Response, int]:
     return jsonify(profile_json(profile)), 201
 
 
-@bp.patch("/profiles/<int:profile_id>")
+@bp.patch("/profiles/<id:profile_id>")
 def profile_update(profile_id: int) -> Response:
     profile = _editable(profile_id)
     data = json_body()
@@ -267,7 +292,7 @@ def profile_update(profile_id: int) -> Response:
     return jsonify(profile_json(profile))
 
 
-@bp.delete("/profiles/<int:profile_id>")
+@bp.delete("/profiles/<id:profile_id>")
 def profile_delete(profile_id: int) -> tuple[str, int]:
     profiles.delete_profile(_editable(profile_id))
     db.session.commit()
@@ -275,14 +300,7 @@ def profile_delete(profile_id: int) -> tuple[str, int]:
 
 
 def _evidence_json(item: EvidenceItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "kind": item.kind.value,
-        "title": item.title,
-        "text": item.text,
-        "year": item.year,
-        "url": item.url,
-    }
+    return {"id": item.id, **schema.evidence_record(item)}
 
 
 def _evidence_of(profile: Profile, item_id: int) -> EvidenceItem:
@@ -292,12 +310,12 @@ def _evidence_of(profile: Profile, item_id: int) -> EvidenceItem:
     return item
 
 
-@bp.get("/profiles/<int:profile_id>/evidence")
+@bp.get("/profiles/<id:profile_id>/evidence")
 def evidence_list(profile_id: int) -> Response:
     return jsonify(evidence=[_evidence_json(item) for item in _profile_or_404(profile_id).evidence])
 
 
-@bp.post("/profiles/<int:profile_id>/evidence")
+@bp.post("/profiles/<id:profile_id>/evidence")
 def evidence_add(profile_id: int) -> tuple[Response, int]:
     profile = _editable(profile_id)
     item = _service_call(
@@ -307,18 +325,18 @@ def evidence_add(profile_id: int) -> tuple[Response, int]:
     return jsonify(_evidence_json(item)), 201
 
 
-@bp.patch("/profiles/<int:profile_id>/evidence/<int:item_id>")
+@bp.patch("/profiles/<id:profile_id>/evidence/<id:item_id>")
 def evidence_update(profile_id: int, item_id: int) -> Response:
     profile = _editable(profile_id)
     item = _evidence_of(profile, item_id)
-    current = EvidenceInput(item.kind.value, item.title, item.text, item.year, item.url)
+    current = EvidenceInput(**schema.evidence_record(item))
     changes = parsing.evidence_input(json_body(), current)
     _service_call(lambda: profiles.update_evidence(item, changes))
     db.session.commit()
     return jsonify(_evidence_json(item))
 
 
-@bp.delete("/profiles/<int:profile_id>/evidence/<int:item_id>")
+@bp.delete("/profiles/<id:profile_id>/evidence/<id:item_id>")
 def evidence_delete(profile_id: int, item_id: int) -> tuple[str, int]:
     profile = _editable(profile_id)
     profiles.remove_evidence(_evidence_of(profile, item_id))

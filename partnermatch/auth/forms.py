@@ -100,3 +100,9 @@ class TokenForm(Form):
 
 class RevokeTokenForm(Form):
     """No fields: the CSRF token alone."""
+
+
+class AccountActiveForm(Form):
+    """An admin deactivates or reactivates an account."""
+
+    active = SelectField(choices=options([("0", _l("Deactivate")), ("1", _l("Reactivate"))]))

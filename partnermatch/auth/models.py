@@ -61,6 +61,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The interface language the user chose (a code of LANGUAGES); None: not chosen yet.
     locale: Mapped[str | None] = mapped_column(String(16))
+    # Part of the id Flask-Login keeps in the session and in the remember cookie: moving it on
+    # (auth.services.end_sessions: a logout, a password change, a deactivation) makes every
+    # cookie issued before it unusable, on every device.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     profile: Mapped[Profile | None] = relationship(back_populates="owner", uselist=False)
 
@@ -71,6 +75,10 @@ class User(UserMixin, db.Model):
     @validates("role")
     def _check_role(self, _key: str, role: str) -> Role:
         return reference.coerce_enum(Role, role, "role")
+
+    def get_id(self) -> str:
+        """The identifier Flask-Login stores: the account's id and its session version."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users at login

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from partnermatch.auth.models import User
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text
 from partnermatch.timeutil import utcnow
 
 TOKEN_PREFIX = "pm_"
@@ -44,7 +45,7 @@ def _hash(token: str) -> str:
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token for a user; return it with its secret, which is shown only this once."""
-    name = name.strip()
+    name = clean_text(name, "name")
     if not name or len(name) > 100:
         raise ValidationError("name", "Name the token (up to 100 characters), e.g. 'CRM sync'.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -76,14 +77,20 @@ def revoke(token: ApiToken) -> None:
 USE_RECORDED_EVERY = timedelta(minutes=5)
 
 
-def user_for_token(secret: str) -> User | None:
-    """Return the active user an active token belongs to, or None."""
+def active_token(secret: str) -> ApiToken | None:
+    """Return the active token with this secret, of an active account, or None."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
     if token is None or not token.active or not token.user.active:
         return None
-    return token.user
+    return token
+
+
+def user_for_token(secret: str) -> User | None:
+    """Return the active user an active token belongs to, or None."""
+    token = active_token(secret)
+    return token.user if token else None
 
 
 def record_use(secret: str) -> None:

@@ -15,12 +15,14 @@ from flask import (
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_login.config import COOKIE_NAME
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from partnermatch.auth import services
 from partnermatch.auth.decorators import admin_required, is_safe_local_url
 from partnermatch.auth.forms import (
+    AccountActiveForm,
     ChangePasswordForm,
     CreateUserForm,
     LoginForm,
@@ -33,6 +35,7 @@ from partnermatch.auth.tokens import ApiToken, create_token, revoke, tokens_of
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
 from partnermatch.forms import show_validation_error
+from partnermatch.pagination import page_number
 
 bp = Blueprint("auth", __name__)
 
@@ -84,6 +87,9 @@ def login() -> str | Response:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
+    # Every session of the account ends, on every device, with its remember cookies.
+    services.end_sessions(current_user)
+    db.session.commit()
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("main.index"))
@@ -103,7 +109,16 @@ def change_password() -> str | Response:
             show_validation_error(form, error)
         else:
             db.session.commit()
-            flash(_("Your password has been changed."), "success")
+            # The change ended every session, this one too: carry on under the new version,
+            # remembered on this device if it was.
+            remembered = (
+                current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME) in request.cookies
+            )
+            login_user(current_user._get_current_object(), remember=remembered)
+            flash(
+                _("Your password has been changed. Your other sessions have been logged out."),
+                "success",
+            )
             return redirect(url_for("main.index"))
     return render_template("auth/change_password.html", form=form)
 
@@ -131,7 +146,7 @@ def users() -> str | Response:
                 "success",
             )
             return redirect(url_for("auth.users"))
-    page = request.args.get("page", 1, type=int)
+    page = page_number(request.args)
     accounts = db.paginate(
         select(User).order_by(User.created_at.desc(), User.id.desc()),
         page=page,
@@ -139,6 +154,29 @@ def users() -> str | Response:
         error_out=False,
     )
     return render_template("auth/users.html", form=form, accounts=accounts)
+
+
+@bp.post("/users/<id:user_id>/active")
+@admin_required
+def set_account_active(user_id: int) -> Response:
+    user = db.get_or_404(User, user_id)
+    form = AccountActiveForm()
+    if form.validate_on_submit():
+        try:
+            services.set_active(user, form.active.data == "1", actor=current_user)
+        except ValidationError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            if user.active:
+                flash(_("%(email)s can log in again.", email=user.email), "success")
+            else:
+                flash(
+                    _("%(email)s is deactivated and logged out everywhere.", email=user.email),
+                    "success",
+                )
+    return redirect(url_for("auth.users"))
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])
@@ -164,7 +202,7 @@ def api_tokens() -> str | Response:
     )
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_api_token(token_id: int) -> Response:
     token = db.get_or_404(ApiToken, token_id)

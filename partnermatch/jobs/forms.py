@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DecimalField, IntegerField, SelectMultipleField, StringField
+from wtforms import DecimalField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, NumberRange
 from wtforms.validators import ValidationError as FieldError
 
 from partnermatch import reference
-from partnermatch.forms import Form, MultiCheckboxField, economy_options, options, term_options
+from partnermatch.errors import ValidationError
+from partnermatch.forms import (
+    Form,
+    MultiCheckboxField,
+    WholeNumberField,
+    economy_options,
+    options,
+    term_options,
+)
+from partnermatch.inputs import parse_id
 
 
 class CohortForm(Form):
@@ -27,8 +35,8 @@ class CohortForm(Form):
         _l("Or exactly these SMEs"),
         description=_l("Profile numbers separated by commas (from the address of a profile page)."),
     )
-    k = IntegerField(
-        _l("Suggestions per SME"), default=3, validators=[InputRequired(), NumberRange(1, 10)]
+    k = WholeNumberField(
+        _l("Suggestions per SME"), default=3, validators=[InputRequired()], low=1, high=10
     )
     share = DecimalField(
         _l("Least share from another economy"),
@@ -37,10 +45,12 @@ class CohortForm(Form):
         validators=[InputRequired(), NumberRange(0, 1)],
         description=_l("0.5: at least half of each SME's suggestions come from other economies."),
     )
-    capacity = IntegerField(
+    capacity = WholeNumberField(
         _l("Introductions per partner this round"),
         default=3,
-        validators=[InputRequired(), NumberRange(0, 100)],
+        validators=[InputRequired()],
+        low=0,
+        high=100,
     )
 
     def params(self) -> dict[str, Any]:
@@ -56,11 +66,18 @@ class CohortForm(Form):
 
     def chosen_ids(self) -> list[int]:
         """Return the hand-picked SME profile numbers."""
-        return [int(part) for part in (self.sme_ids.data or "").replace(" ", "").split(",") if part]
+        return [parse_id(part, "sme_ids") for part in self._parts()]
+
+    def _parts(self) -> list[str]:
+        return [part for part in (self.sme_ids.data or "").replace(" ", "").split(",") if part]
 
     def validate_sme_ids(self, field: StringField) -> None:
-        if not re.fullmatch(r"[\d,\s]*", field.data or ""):
-            raise FieldError(_l("Give profile numbers separated by commas, such as 12, 40, 41."))
+        try:
+            self.chosen_ids()
+        except ValidationError:
+            raise FieldError(
+                _l("Give profile numbers separated by commas, such as 12, 40, 41.")
+            ) from None
 
 
 class RebuildForm(Form):

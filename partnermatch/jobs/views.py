@@ -40,7 +40,7 @@ def rebuild() -> Response:
     return redirect(url_for("jobs.detail", job_id=record.id))
 
 
-@bp.get("/<int:job_id>")
+@bp.get("/<id:job_id>")
 @staff_required
 def detail(job_id: int) -> str:
     runner.mark_interrupted_jobs()

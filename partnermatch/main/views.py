@@ -12,7 +12,7 @@ from partnermatch.auth.decorators import is_safe_local_url
 from partnermatch.extensions import db
 from partnermatch.i18n import SESSION_KEY, supported_locales
 from partnermatch.matching.extension import get_engine
-from partnermatch.profiles.services import programme_counts
+from partnermatch.profiles.services import profile_missing, programme_counts
 from partnermatch.profiles.views import partner_suggestions
 
 bp = Blueprint("main", __name__)
@@ -23,7 +23,11 @@ def index() -> str:
     own_profile = current_user.profile if current_user.is_authenticated else None
     suggestions = partner_suggestions(own_profile) if own_profile is not None else {}
     return render_template(
-        "main/index.html", counts=programme_counts(), own_profile=own_profile, **suggestions
+        "main/index.html",
+        counts=programme_counts(),
+        own_profile=own_profile,
+        missing=profile_missing(own_profile) if own_profile is not None else [],
+        **suggestions,
     )
 
 

@@ -51,7 +51,9 @@ def notify(
             text = render_message(message, values)
             body = gettext("Hello %(name)s,", name=user.display_name) + f"\n\n{text}\n"
             if link:
-                body += "\n" + gettext("See %(link)s", link=link) + "\n"
+                # Emails are read outside the site: the link carries its address.
+                url = current_app.config["BASE_URL"] + link
+                body += "\n" + gettext("See %(link)s", link=url) + "\n"
         db.session.add(
             OutboxMessage(to_email=user.email, subject=f"PartnerMatch: {text[:150]}", body=body)
         )

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from partnermatch.auth.decorators import staff_required
 from partnermatch.extensions import db
 from partnermatch.notifications import services
+from partnermatch.pagination import page_number
 
 bp = Blueprint("notifications", __name__)
 
@@ -17,8 +18,8 @@ bp = Blueprint("notifications", __name__)
 @bp.get("/notifications")
 @login_required
 def index() -> str:
-    page = request.args.get("page", 1, type=int)
-    notifications = services.notifications_of(current_user, max(page, 1), 30)
+    page = page_number(request.args)
+    notifications = services.notifications_of(current_user, page, 30)
     return render_template("notifications/index.html", notifications=notifications)
 
 
@@ -34,9 +35,9 @@ def mark_read() -> Response:
 @bp.get("/outbox")
 @staff_required
 def outbox() -> str:
-    page = request.args.get("page", 1, type=int)
+    page = page_number(request.args)
     return render_template(
         "notifications/outbox.html",
-        messages=services.outbox_page(max(page, 1), 30),
+        messages=services.outbox_page(page, 30),
         smtp_configured=bool(current_app.config["SMTP_HOST"]),
     )

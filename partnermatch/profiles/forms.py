@@ -6,14 +6,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     EmailField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
     URLField,
 )
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import Email, InputRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from partnermatch import reference
@@ -21,13 +20,20 @@ from partnermatch.errors import ValidationError
 from partnermatch.forms import (
     Form,
     MultiCheckboxField,
+    WholeNumberField,
     economy_options,
     enum_options,
     options,
     term_options,
 )
 from partnermatch.i18n import economy_code, economy_name
-from partnermatch.profiles.services import EvidenceInput, OrganisationInput, ProfileInput
+from partnermatch.pagination import MAX_PAGE
+from partnermatch.profiles.services import (
+    MAX_CAPACITY,
+    EvidenceInput,
+    OrganisationInput,
+    ProfileInput,
+)
 from partnermatch.reference import Affiliation, EvidenceKind, OrganisationKind, ProfileKind
 
 
@@ -89,9 +95,11 @@ class ProfileForm(Form):
         description=_l("Codes or names separated by commas, for example: en, zh, Thai."),
     )
     website = URLField(_l("Website"), validators=[Optional(), Length(max=300)])
-    introduction_capacity = IntegerField(
+    introduction_capacity = WholeNumberField(
         _l("Introductions per round"),
-        validators=[Optional(), NumberRange(min=0, max=100)],
+        validators=[Optional()],
+        low=0,
+        high=MAX_CAPACITY,
         description=(
             _l(
                 "How many introductions you accept in a programme round. "
@@ -204,7 +212,7 @@ class EvidenceForm(Form):
         validators=[Length(max=20000)],
         description=_l("An abstract, or what the project or product achieved."),
     )
-    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(min=1900, max=2100)])
+    year = WholeNumberField(_l("Year"), validators=[Optional()], low=1900, high=2100)
     url = URLField(_l("Link"), validators=[Optional(), Length(max=500)])
 
     def to_input(self) -> EvidenceInput:
@@ -237,4 +245,4 @@ class BrowseForm(Form):
     value_chain = SelectMultipleField(
         _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
-    page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1)], default=1)
+    page = WholeNumberField(_l("Page"), validators=[Optional()], low=1, high=MAX_PAGE, default=1)

@@ -15,6 +15,7 @@ from partnermatch import reference
 from partnermatch.auth.models import Role, User
 from partnermatch.errors import PermissionDenied, ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text
 from partnermatch.profiles.models import (
     EvidenceItem,
     Organisation,
@@ -22,59 +23,21 @@ from partnermatch.profiles.models import (
     ProfileSector,
     ProfileValueChain,
 )
-from partnermatch.reference import Affiliation, OrganisationKind, ProfileKind
+from partnermatch.profiles.schema import (
+    MAX_CAPACITY,
+    MAX_KEYWORD_LENGTH,
+    MAX_KEYWORDS,
+    MAX_LENGTHS,
+    EvidenceInput,
+    OrganisationInput,
+    ProfileInput,
+    profile_input_of,
+)
+from partnermatch.reference import N_, Affiliation, OrganisationKind, ProfileKind
 
-MAX_LENGTHS = {
-    "name": 200,
-    "city": 120,
-    "website": 300,
-    "contact_email": 254,
-    "organisation_name": 200,
-    "title": 300,
-    "url": 500,
-    "summary": 5000,
-    "offers": 5000,
-    "needs": 5000,
-    "text": 20000,
-}
-MAX_KEYWORDS = 20
+__all__ = ["MAX_CAPACITY", "EvidenceInput", "OrganisationInput", "ProfileInput"]
+
 PROFILE_KIND_FOR_ROLE = {Role.SME: ProfileKind.SME, Role.EXPERT: ProfileKind.EXPERT}
-
-
-@dataclass(frozen=True)
-class OrganisationInput:
-    name: str
-    kind: str = OrganisationKind.OTHER
-    economy: str = ""
-    website: str = ""
-
-
-@dataclass(frozen=True)
-class ProfileInput:
-    name: str
-    economy: str
-    affiliation: str = Affiliation.INDUSTRY
-    city: str = ""
-    sectors: tuple[str, ...] = ()
-    value_chain: tuple[str, ...] = ()
-    summary: str = ""
-    offers: str = ""
-    needs: str = ""
-    keywords: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    website: str = ""
-    contact_email: str = ""
-    organisation: OrganisationInput | None = None
-    introduction_capacity: int | None = None
-
-
-@dataclass(frozen=True)
-class EvidenceInput:
-    kind: str
-    title: str
-    text: str = ""
-    year: int | None = None
-    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,24 +90,38 @@ def check_can_edit(user: User, profile: Profile) -> None:
         raise PermissionDenied(f"{user.email} may not change profile {profile.id}")
 
 
+# --- completeness --------------------------------------------------------------------------
+
+# What a complete profile has, each with how the prompt names it (translated where shown).
+MISSING_LABELS = {
+    "sectors": N_("its sectors"),
+    "value_chain": N_("its value-chain positions"),
+    "description": N_("a description of what it does, offers or needs"),
+}
+
+
+def profile_missing(profile: Profile) -> list[str]:
+    """Return the codes of what a profile lacks to be complete (empty when it is complete).
+
+    Codes, in the order of MISSING_LABELS: "sectors" and "value_chain" (filters and the
+    value-chain factor of recommendations cannot place it), "description" (no summary,
+    offers or needs: search and recommendations have nothing to read but its name).
+    """
+    missing = []
+    if not profile.sector_rows:
+        missing.append("sectors")
+    if not profile.value_chain_rows:
+        missing.append("value_chain")
+    if not (profile.summary or profile.offers or profile.needs):
+        missing.append("description")
+    return missing
+
+
 # --- validation ----------------------------------------------------------------------------
 
 
 def _text(value: Any, field_name: str, *, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationError(field_name, "Give text here.")
-    value = value.strip()
-    if required and not value:
-        raise ValidationError(field_name, "This field is required.")
-    if "\x00" in value:
-        # PostgreSQL refuses NUL in text; no one types it, so it is refused everywhere.
-        raise ValidationError(field_name, "Remove the NUL character (\\x00) from this text.")
-    limit = MAX_LENGTHS.get(field_name)
-    if limit and len(value) > limit:
-        raise ValidationError(field_name, f"Use at most {limit} characters ({len(value)} given).")
-    return value
+    return clean_text(value, field_name, max_length=MAX_LENGTHS.get(field_name), required=required)
 
 
 def _url(value: Any, field_name: str) -> str:
@@ -173,7 +150,7 @@ def _string_list(values: Any, field_name: str) -> list[str]:
     for value in values:
         if not isinstance(value, str):
             raise ValidationError(field_name, "Give a list of text values.")
-        value = " ".join(value.split())
+        value = " ".join(clean_text(value, field_name).split())
         if value and value.lower() not in (c.lower() for c in cleaned):
             cleaned.append(value)
     return cleaned
@@ -184,8 +161,10 @@ def normalise_keywords(values: Any, field_name: str = "keywords") -> list[str]:
     keywords = _string_list(values, field_name)
     if len(keywords) > MAX_KEYWORDS:
         raise ValidationError(field_name, f"Use at most {MAX_KEYWORDS} keywords.")
-    if any(len(keyword) > 60 for keyword in keywords):
-        raise ValidationError(field_name, "Keep each keyword under 60 characters.")
+    if any(len(keyword) > MAX_KEYWORD_LENGTH for keyword in keywords):
+        raise ValidationError(
+            field_name, f"Keep each keyword under {MAX_KEYWORD_LENGTH} characters."
+        )
     return keywords
 
 
@@ -206,12 +185,11 @@ def _apply_profile_input(profile: Profile, kind: ProfileKind, data: ProfileInput
     affiliation = reference.coerce_enum(Affiliation, data.affiliation, "affiliation")
     if kind is ProfileKind.SME and affiliation is not Affiliation.INDUSTRY:
         raise ValidationError("affiliation", "An SME profile belongs to industry.")
+    # A profile may lack sectors and positions (an imported list of researchers has
+    # neither): it is stored, marked incomplete (profile_missing), and its owner prompted.
+    # The profile form asks people for both.
     sectors = reference.check_sectors(list(data.sectors))
-    if not sectors:
-        raise ValidationError("sectors", "Choose at least one sector.")
     value_chain = reference.check_value_chain(list(data.value_chain))
-    if not value_chain:
-        raise ValidationError("value_chain", "Choose at least one value-chain position.")
     cleaned = {
         "name": _text(data.name, "name", required=True),
         "city": _text(data.city, "city"),
@@ -223,11 +201,13 @@ def _apply_profile_input(profile: Profile, kind: ProfileKind, data: ProfileInput
     }
     capacity = data.introduction_capacity
     if capacity is not None and (
-        isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= 100
+        isinstance(capacity, bool)
+        or not isinstance(capacity, int)
+        or not 0 <= capacity <= MAX_CAPACITY
     ):
         raise ValidationError(
             "introduction_capacity",
-            "Give a number of introductions from 0 to 100, or leave it empty.",
+            f"Give a number of introductions from 0 to {MAX_CAPACITY}, or leave it empty.",
         )
     keywords = normalise_keywords(data.keywords)
     languages = reference.normalise_languages(_string_list(data.languages, "languages"))
@@ -328,28 +308,7 @@ def delete_profile(profile: Profile) -> None:
 
 def profile_input_for(profile: Profile) -> ProfileInput:
     """Return the editable fields of a profile, to prefill a form or patch a few fields."""
-    organisation = profile.organisation
-    return ProfileInput(
-        name=profile.name,
-        economy=profile.economy,
-        affiliation=profile.affiliation,
-        city=profile.city,
-        sectors=tuple(profile.sectors),
-        value_chain=tuple(profile.value_chain),
-        summary=profile.summary,
-        offers=profile.offers,
-        needs=profile.needs,
-        keywords=tuple(profile.keywords),
-        languages=tuple(profile.languages),
-        website=profile.website,
-        contact_email=profile.contact_email,
-        introduction_capacity=profile.introduction_capacity,
-        organisation=OrganisationInput(
-            organisation.name, organisation.kind, organisation.economy, organisation.website
-        )
-        if organisation
-        else None,
-    )
+    return profile_input_of(profile)
 
 
 # --- evidence ------------------------------------------------------------------------------

@@ -20,7 +20,12 @@ Import
     belongs to nobody; a profile's kind cannot change. An organisation is found by name and
     economy as everywhere else: a row does not change the kind of an existing organisation.
     Row numbers are line numbers for JSONL and row numbers as a spreadsheet shows them for
-    CSV (the header is row 1).
+    CSV (the header is row 1). Whatever is wrong with a row rejects that row: a value the
+    services refuse, bytes that are not UTF-8, a line nested too deep, an unexpected error;
+    a failing database stops the import. Rows without sectors or value-chain positions are
+    imported and marked incomplete (services.profile_missing). A caller may commit every
+    IMPORT_BATCH_ROWS rows (``commit=``): an import stopped part-way keeps those batches,
+    and running it again finds their rows unchanged.
 
 Export
     Every profile, ordered by id, so that export, import into an empty database and export
@@ -39,55 +44,57 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from partnermatch import reference
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
-from partnermatch.profiles import services
+from partnermatch.inputs import load_json, refuse_unencodable
+from partnermatch.profiles import schema, services
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import EvidenceInput, OrganisationInput, ProfileInput
-from partnermatch.reference import Affiliation, OrganisationKind, ProfileKind
+from partnermatch.profiles.schema import EvidenceInput, ProfileInput
+from partnermatch.reference import ProfileKind
 
 Source = str | os.PathLike[str] | IO[str] | IO[bytes]
 Destination = str | os.PathLike[str] | IO[str]
 
 FORMATS = ("jsonl", "csv")
-PROFILE_FIELDS = (
-    "affiliation",
-    "economy",
-    "city",
-    "sectors",
-    "value_chain",
-    "summary",
-    "offers",
-    "needs",
-    "keywords",
-    "languages",
-    "website",
-    "email",
-    "introduction_capacity",
+# The files' fields come from the profile schema: the identity, the profile's fields in the
+# files' naming (email for the API's contact_email) and the evidence list.
+JSONL_FIELDS = (
+    *schema.names(schema.IDENTITY_SCHEMA, schema.FILE),
+    *(field.named(schema.FILE) for field in schema.PROFILE_SCHEMA),
+    "evidence",
 )
-JSONL_FIELDS = ("external_id", "kind", "name", "organisation", *PROFILE_FIELDS, "evidence")
-ORGANISATION_FIELDS = ("name", "kind", "economy", "website")
-EVIDENCE_FIELDS = ("kind", "title", "text", "year", "url")
-CSV_COLUMNS = (
-    "external_id",
-    "kind",
-    "name",
-    *(f"organisation_{name}" for name in ORGANISATION_FIELDS),
-    *PROFILE_FIELDS,
+ORGANISATION_FIELDS = schema.names(schema.ORGANISATION_SCHEMA, schema.API)
+# A CSV row is flat: the organisation's fields are columns organisation_name, ... in its place.
+CSV_COLUMNS = tuple(
+    column
+    for field in (*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA)
+    for column in (
+        [f"organisation_{name}" for name in ORGANISATION_FIELDS]
+        if field.type == schema.ORGANISATION
+        else [field.named(schema.FILE)]
+    )
 )
-REQUIRED_CSV_COLUMNS = ("external_id", "kind", "name", "economy", "sectors", "value_chain")
-LIST_FIELDS = ("sectors", "value_chain", "keywords", "languages")
+# Sectors and value-chain positions may be missing (a list of researchers has neither): the
+# profiles are then imported and marked incomplete (services.profile_missing).
+REQUIRED_CSV_COLUMNS = ("external_id", "kind", "name", "economy")
+LIST_FIELDS = tuple(
+    field.named(schema.FILE) for field in schema.PROFILE_SCHEMA if field.type == schema.LIST
+)
 EMAIL_ALIAS = "contact_email"
 MAX_EXTERNAL_ID = 100
+# A JSONL line holds one profile with its evidence; past this it is refused as a row.
+MAX_LINE_BYTES = 8 * 1024 * 1024
 GENERATED_ID = re.compile(r"pm-([1-9][0-9]*)")
 
 
@@ -166,17 +173,15 @@ def _read_text(source: Source) -> str:
     else:
         content = source.read()
     if isinstance(content, bytes):
-        # utf-8-sig drops the byte-order mark that spreadsheet programs write.
-        return content.decode("utf-8-sig")
+        # utf-8-sig drops the byte-order mark that spreadsheet programs write. A byte that is
+        # not UTF-8 becomes a lone surrogate, which the text cleaner refuses in the row that
+        # holds it: one bad row does not lose the others.
+        return content.decode("utf-8-sig", errors="surrogateescape")
     return content.removeprefix("\ufeff")
 
 
 def _parse(source: Source, fmt: str) -> _ParsedFile:
-    try:
-        text = _read_text(source)
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        return _ParsedFile([], RowError(line, "file", "This file is not UTF-8 text."))
+    text = _read_text(source)
     return _parse_jsonl(text) if fmt == "jsonl" else _parse_csv(text)
 
 
@@ -187,15 +192,9 @@ def _parse_jsonl(text: str) -> _ParsedFile:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            rows.append(
-                _SourceRow(
-                    number,
-                    None,
-                    ValidationError("row", f"Not valid JSON: {error.msg} (column {error.colno})."),
-                )
-            )
+            record = load_json(line, field="row", max_bytes=MAX_LINE_BYTES)
+        except ValidationError as error:
+            rows.append(_SourceRow(number, None, error))
             continue
         if not isinstance(record, dict):
             message = f"Each line must be a JSON object, not {type(record).__name__}."
@@ -206,6 +205,12 @@ def _parse_jsonl(text: str) -> _ParsedFile:
 
 
 def _csv_header(cells: list[str]) -> tuple[list[str], RowError | None]:
+    for position, cell in enumerate(cells, start=1):
+        try:
+            refuse_unencodable(cell, "header")
+        except ValidationError:
+            message = f"Column {position}'s name is not UTF-8 text: save the file as UTF-8."
+            return [], RowError(1, "header", message)
     header = [cell.strip().lower() for cell in cells]
     header = ["email" if name == EMAIL_ALIAS else name for name in header]
     for position, name in enumerate(header, start=1):
@@ -224,8 +229,24 @@ def _csv_header(cells: list[str]) -> tuple[list[str], RowError | None]:
     return header, None
 
 
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    # The csv module stops at a field over its limit (128 KiB) with an error that leaves the
+    # reader inside the field: no field can be longer than the file, so none stops the
+    # reading, and an over-long value is refused by its field's own length rule instead.
+    previous = csv.field_size_limit(max(limit, csv.field_size_limit()))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _parse_csv(text: str) -> _ParsedFile:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    with _csv_field_limit(len(text) + 1):
+        return _read_csv_rows(csv.reader(io.StringIO(text, newline="")))
+
+
+def _read_csv_rows(reader: Iterator[list[str]]) -> _ParsedFile:
     try:
         first = next(reader)
     except StopIteration:
@@ -236,18 +257,23 @@ def _parse_csv(text: str) -> _ParsedFile:
     if header_error is not None:
         return _ParsedFile([], header_error)
     rows: list[_SourceRow] = []
+    # Count records, not physical lines: a quoted value may span lines, and a spreadsheet
+    # shows the record's row number.
     number = 1
-    try:
-        # Count records, not physical lines: a quoted value may span lines, and a spreadsheet
-        # shows the record's row number.
-        for number, cells in enumerate(reader, start=2):
-            row = _csv_row_of(number, cells, header)
-            if row is not None:
-                rows.append(row)
-    except csv.Error as error:
-        rows.append(
-            _SourceRow(number + 1, None, ValidationError("row", f"Not valid CSV: {error}."))
-        )
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # Report the record and read on from the next one.
+            error_row = ValidationError("row", f"Not valid CSV: {error}.")
+            rows.append(_SourceRow(number, None, error_row))
+            continue
+        row = _csv_row_of(number, cells, header)
+        if row is not None:
+            rows.append(row)
     return _ParsedFile(rows)
 
 
@@ -258,6 +284,11 @@ def _csv_row_of(number: int, cells: list[str], header: list[str]) -> _SourceRow 
     if len(cells) < len(header) or any(cell.strip() for cell in cells[len(header) :]):
         message = f"This row has {len(cells)} values; the header names {len(header)} columns."
         return _SourceRow(number, None, ValidationError("row", message))
+    for name, cell in zip(header, cells, strict=False):
+        try:
+            refuse_unencodable(cell, name)
+        except ValidationError as error:
+            return _SourceRow(number, None, error)
     return _SourceRow(number, _csv_record(dict(zip(header, cells, strict=False))))
 
 
@@ -288,20 +319,6 @@ def count_rows(source: Source, fmt: str | None = None) -> int:
 # --- import --------------------------------------------------------------------------------
 
 
-def _check_keys(record: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
-    for key in record:
-        if key not in allowed:
-            raise ValidationError(f"{prefix}{key}", f"Unknown field: use {', '.join(allowed)}.")
-
-
-def _text_list(value: Any, field_name: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError(field_name, 'Give a list of text values, such as ["metal"].')
-    return tuple(value)
-
-
 def _external_id(record: Mapping[str, Any]) -> str:
     value = record.get("external_id")
     if not isinstance(value, str) or not value.strip():
@@ -316,60 +333,17 @@ def _external_id(record: Mapping[str, Any]) -> str:
     return value
 
 
-def _capacity(value: Any) -> int | None:
-    """Read a capacity from JSON (a number or null) or CSV (digits or an empty cell)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise ValidationError(
-        "introduction_capacity", "Give a whole number from 0 to 100, or leave it empty."
-    )
-
-
-def _organisation(value: Any) -> OrganisationInput | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ValidationError("organisation", "Give the organisation as an object with a name.")
-    _check_keys(value, ORGANISATION_FIELDS, "organisation_")
-    name = value.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError("organisation_name", "Name the organisation, or leave it out.")
-    return OrganisationInput(
-        name=name,
-        kind=value.get("kind") or OrganisationKind.OTHER,
-        economy=value.get("economy") or "",
-        website=value.get("website") or "",
-    )
-
-
 def _evidence(value: Any) -> list[EvidenceInput]:
     if not isinstance(value, list):
         raise ValidationError("evidence", "Give evidence as a list of objects.")
-    items = []
-    for position, item in enumerate(value):
-        prefix = f"evidence[{position}]."
-        if not isinstance(item, Mapping):
-            raise ValidationError(prefix.rstrip("."), "Give each evidence item as an object.")
-        _check_keys(item, EVIDENCE_FIELDS, prefix)
-        items.append(
-            EvidenceInput(
-                kind=item.get("kind") or "",
-                title=item.get("title") or "",
-                text=item.get("text") or "",
-                year=item.get("year"),
-                url=item.get("url") or "",
-            )
-        )
-    return items
+    return [schema.read_evidence(item, f"evidence[{n}]") for n, item in enumerate(value)]
 
 
 def _row_data(record: Mapping[str, Any]) -> _RowData:
     """Check a record's shape and turn it into service inputs; the services check the values."""
-    _check_keys(record, (*JSONL_FIELDS, EMAIL_ALIAS))
+    schema.check_keys(
+        record, JSONL_FIELDS[:2] + schema.names(schema.PROFILE_SCHEMA, schema.FILE) + ("evidence",)
+    )
     external_id = _external_id(record)
     if not record.get("kind"):
         raise ValidationError("kind", "Give the kind of profile: sme or expert.")
@@ -377,23 +351,9 @@ def _row_data(record: Mapping[str, Any]) -> _RowData:
     email_key = EMAIL_ALIAS if EMAIL_ALIAS in record and "email" not in record else "email"
     if "email" in record and EMAIL_ALIAS in record and record["email"] != record[EMAIL_ALIAS]:
         raise ValidationError("email", f"Give either email or {EMAIL_ALIAS}, not both.")
-    profile = ProfileInput(
-        name=record.get("name") or "",
-        economy=record.get("economy") or "",
-        affiliation=record.get("affiliation") or Affiliation.INDUSTRY,
-        city=record.get("city") or "",
-        sectors=_text_list(record.get("sectors"), "sectors"),
-        value_chain=_text_list(record.get("value_chain"), "value_chain"),
-        summary=record.get("summary") or "",
-        offers=record.get("offers") or "",
-        needs=record.get("needs") or "",
-        keywords=_text_list(record.get("keywords"), "keywords"),
-        languages=_text_list(record.get("languages"), "languages"),
-        website=record.get("website") or "",
-        contact_email=record.get(email_key) or "",
-        introduction_capacity=_capacity(record.get("introduction_capacity")),
-        organisation=_organisation(record.get("organisation")),
-    )
+    # A row describes the whole profile: a field it leaves out is emptied.
+    fields = schema.read_fields(record, schema.PROFILE_SCHEMA, schema.FILE)
+    profile = ProfileInput(**{"name": "", "economy": "", **fields})
     evidence = _evidence(record["evidence"]) if "evidence" in record else None
     return _RowData(external_id, kind, profile, evidence, email_key)
 
@@ -464,12 +424,12 @@ def create_from_record(record: Mapping[str, Any]) -> Profile:
 
 
 def _field_name(name: str, fmt: str, email_key: str) -> str:
-    """Name a field as the file names it."""
+    """Name a field as the file names it: a JSON path in JSONL, a column in CSV."""
     if name == "contact_email":
         return email_key
-    if fmt == "jsonl" and name.startswith("organisation_"):
-        return "organisation." + name.removeprefix("organisation_")
-    return name
+    if fmt == "csv":
+        return name.replace("organisation.", "organisation_", 1)
+    return schema.dotted(name)
 
 
 def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportReport) -> None:
@@ -505,6 +465,17 @@ def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportR
             RowError(row.line, _field_name(error.field, fmt, email_key), error.message, external_id)
         )
         return
+    except (OperationalError, OSError, MemoryError):
+        # The database or the machine failed, not the row: no later row would fare better.
+        # The batches committed so far are kept; running the import again goes on from there.
+        raise
+    except Exception as error:
+        # Whatever else a row raises rejects that row only, with what went wrong.
+        report.rejected += 1
+        detail = str(error).encode("utf-8", "backslashreplace").decode("utf-8")
+        message = f"This row could not be imported ({type(error).__name__}: {detail[:300]})."
+        report.errors.append(RowError(row.line, "row", message, external_id))
+        return
     if outcome == "created":
         report.created += 1
     elif outcome == "updated":
@@ -513,12 +484,24 @@ def _import_row(row: _SourceRow, fmt: str, seen: dict[str, int], report: ImportR
         report.unchanged += 1
 
 
+# Rows between two commits of an import run by a caller that commits in batches.
+IMPORT_BATCH_ROWS = 500
+
+
 def import_profiles(
-    source: Source, fmt: str | None = None, *, on_row: Callable[[int], None] | None = None
+    source: Source,
+    fmt: str | None = None,
+    *,
+    on_row: Callable[[int], None] | None = None,
+    commit: Callable[[], None] | None = None,
+    batch_rows: int = IMPORT_BATCH_ROWS,
 ) -> ImportReport:
     """Create or update a profile for each good row of a file and report the bad rows.
 
-    ``on_row`` is called with the row's line number after each row, good or bad.
+    ``on_row`` is called with the row's line number after each row, good or bad. ``commit``,
+    when given, is called after every ``batch_rows`` rows and at the end: the profiles and
+    their index journal entries are then kept batch by batch, so an import stopped part-way
+    keeps what it had done, and running it again finds those rows unchanged.
     """
     fmt = format_for(source, fmt)
     report = ImportReport()
@@ -528,10 +511,14 @@ def import_profiles(
         report.file_rejected = True
         return report
     seen: dict[str, int] = {}
-    for row in parsed.rows:
+    for count, row in enumerate(parsed.rows, start=1):
         _import_row(row, fmt, seen, report)
         if on_row is not None:
             on_row(row.line)
+        if commit is not None and count % batch_rows == 0:
+            commit()
+    if commit is not None:
+        commit()
     return report
 
 
@@ -540,35 +527,11 @@ def import_profiles(
 
 def _record(profile: Profile) -> dict[str, Any]:
     """Return a profile as one JSONL record."""
-    organisation = profile.organisation
     return {
         "external_id": profile.external_id or f"pm-{profile.id}",
         "kind": profile.kind.value,
-        "name": profile.name,
-        "organisation": organisation.as_record() if organisation else None,
-        "affiliation": profile.affiliation.value,
-        "economy": profile.economy,
-        "city": profile.city,
-        "sectors": profile.sectors,
-        "value_chain": profile.value_chain,
-        "summary": profile.summary,
-        "offers": profile.offers,
-        "needs": profile.needs,
-        "keywords": list(profile.keywords),
-        "languages": list(profile.languages),
-        "website": profile.website,
-        "email": profile.contact_email,
-        "introduction_capacity": profile.introduction_capacity,
-        "evidence": [
-            {
-                "kind": item.kind.value,
-                "title": item.title,
-                "text": item.text,
-                "year": item.year,
-                "url": item.url,
-            }
-            for item in profile.evidence
-        ],
+        **schema.record_of(profile, schema.FILE),
+        "evidence": [schema.evidence_record(item) for item in profile.evidence],
     }
 
 

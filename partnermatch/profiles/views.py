@@ -96,13 +96,15 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
     return {"recommendations": recommendations, "similar": similar, "matching_unavailable": None}
 
 
-@bp.get("/<int:profile_id>")
+@bp.get("/<id:profile_id>")
 def detail(profile_id: int) -> str:
     profile = _profile_or_404(profile_id)
+    can_edit = services.can_edit_profile(current_user, profile)
     return render_template(
         "profiles/detail.html",
         profile=profile,
-        can_edit=services.can_edit_profile(current_user, profile),
+        can_edit=can_edit,
+        missing=services.profile_missing(profile) if can_edit else [],
         show_contact=services.can_see_contact(current_user, profile),
         **partner_suggestions(profile),
     )
@@ -142,7 +144,7 @@ def new() -> str | Response:
     return render_template("profiles/edit.html", form=form, profile=None)
 
 
-@bp.route("/<int:profile_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:profile_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(profile_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
@@ -162,7 +164,7 @@ def edit(profile_id: int) -> str | Response:
     return render_template("profiles/edit.html", form=form, profile=profile)
 
 
-@bp.post("/<int:profile_id>/delete")
+@bp.post("/<id:profile_id>/delete")
 @login_required
 def delete(profile_id: int) -> Response:
     profile = _editable_profile_or_403(profile_id)
@@ -173,7 +175,7 @@ def delete(profile_id: int) -> Response:
     return redirect(url_for("profiles.browse"))
 
 
-@bp.route("/<int:profile_id>/evidence/new", methods=["GET", "POST"])
+@bp.route("/<id:profile_id>/evidence/new", methods=["GET", "POST"])
 @login_required
 def add_evidence(profile_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
@@ -191,7 +193,7 @@ def add_evidence(profile_id: int) -> str | Response:
     return render_template("profiles/evidence_form.html", form=form, profile=profile, item=None)
 
 
-@bp.route("/<int:profile_id>/evidence/<int:item_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:profile_id>/evidence/<id:item_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_evidence(profile_id: int, item_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
@@ -210,7 +212,7 @@ def edit_evidence(profile_id: int, item_id: int) -> str | Response:
     return render_template("profiles/evidence_form.html", form=form, profile=profile, item=item)
 
 
-@bp.post("/<int:profile_id>/evidence/<int:item_id>/delete")
+@bp.post("/<id:profile_id>/evidence/<id:item_id>/delete")
 @login_required
 def remove_evidence(profile_id: int, item_id: int) -> Response:
     profile = _editable_profile_or_403(profile_id)

@@ -7,7 +7,14 @@ from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, T
 from wtforms.validators import DataRequired, Length, Optional
 
 from partnermatch import reference
-from partnermatch.forms import Form, economy_options, options, term_options
+from partnermatch.forms import (
+    Form,
+    coerce_id,
+    economy_options,
+    options,
+    storable_text,
+    term_options,
+)
 from partnermatch.review.models import OUTCOMES
 from partnermatch.review.services import MAX_NOTE
 
@@ -15,7 +22,7 @@ from partnermatch.review.services import MAX_NOTE
 class RequestForm(Form):
     note = TextAreaField(
         _l("A note for the coordinators (optional)"),
-        validators=[Length(max=MAX_NOTE)],
+        validators=[Length(max=MAX_NOTE), storable_text],
         description=_l(
             "What you hope to do together. Your contact details stay private until both "
             "sides agree."
@@ -24,7 +31,7 @@ class RequestForm(Form):
 
 
 class DecisionForm(Form):
-    note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE)])
+    note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE), storable_text])
 
 
 class RespondForm(Form):
@@ -33,7 +40,9 @@ class RespondForm(Form):
         choices=options([("accept", _l("Accept the introduction")), ("decline", _l("Decline"))]),
         validators=[DataRequired(message=_l("Choose accept or decline."))],
     )
-    reason = TextAreaField(_l("Reason or message (optional)"), validators=[Length(max=MAX_NOTE)])
+    reason = TextAreaField(
+        _l("Reason or message (optional)"), validators=[Length(max=MAX_NOTE), storable_text]
+    )
     side = HiddenField(validators=[Optional()])
 
 
@@ -41,7 +50,7 @@ class OutcomeForm(Form):
     outcome = SelectField(
         _l("What came of it"), choices=options((state.value, _l(state.label)) for state in OUTCOMES)
     )
-    note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE)])
+    note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE), storable_text])
 
 
 class QueueFilterForm(Form):
@@ -74,8 +83,10 @@ class QueueFilterForm(Form):
 
 
 class BulkReviewForm(Form):
-    match_ids = SelectMultipleField(_l("Matches"), coerce=int, validate_choice=False)
+    match_ids = SelectMultipleField(_l("Matches"), coerce=coerce_id, validate_choice=False)
     action = SelectField(
         _l("Action"), choices=options([("approve", _l("Approve")), ("reject", _l("Reject"))])
     )
-    note = TextAreaField(_l("Note for all selected (optional)"), validators=[Length(max=MAX_NOTE)])
+    note = TextAreaField(
+        _l("Note for all selected (optional)"), validators=[Length(max=MAX_NOTE), storable_text]
+    )

@@ -14,7 +14,9 @@ from sqlalchemy.orm import selectinload
 
 from partnermatch import presentation
 from partnermatch.auth.models import Role, User
+from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
+from partnermatch.inputs import clean_text
 from partnermatch.matching.recommend import Recommendation
 from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile, ProfileSector
@@ -55,11 +57,39 @@ def side_of(match: Match, user: User | Any) -> str | None:
     return None
 
 
+# Before approval a match is the coordinators' business: a cohort suggestion waiting for
+# review (or turned down) was never sent to anyone, and a partner hears of an SME's request
+# only once a coordinator approves it. The SME sees its own request from the start.
+UNSENT_STATES = (MatchState.SUGGESTED, MatchState.REJECTED)
+# Actions whose notes are the coordinators' own (an approval's or a rejection's reasons).
+STAFF_NOTE_ACTIONS = ("approve", "reject")
+
+
+def sent_to(match: Match, side: str) -> bool:
+    """Tell whether a match has reached this side ("sme" or "partner") in its present state."""
+    if match.state not in UNSENT_STATES:
+        return True
+    return side == "sme" and match.origin is MatchOrigin.REQUESTED
+
+
 def can_view(match: Match, user: User | Any) -> bool:
-    """Staff see every match; each party sees its own."""
+    """Staff see every match; each party sees its own once it was sent to them."""
     if not getattr(user, "is_authenticated", False):
         return False
-    return user.is_staff or side_of(match, user) is not None
+    if user.is_staff:
+        return True
+    side = side_of(match, user)
+    return side is not None and sent_to(match, side)
+
+
+def history_for(match: Match, user: User | Any) -> list[tuple[MatchEvent, str]]:
+    """Return the match's events with the note each shows to this user: coordinators' review
+    notes are for the programme's staff only."""
+    staff = getattr(user, "is_staff", False)
+    return [
+        (event, event.note if staff or event.action not in STAFF_NOTE_ACTIONS else "")
+        for event in match.events
+    ]
 
 
 def can_see_contacts(match: Match, user: User | Any) -> bool:
@@ -107,7 +137,10 @@ def _response(match: Match, side: str) -> Response:
 
 
 def _note(note: str | None) -> str:
-    note = (note or "").strip()
+    try:
+        note = clean_text(note, "note")
+    except ValidationError as error:
+        raise TransitionError(error.message) from None
     if len(note) > MAX_NOTE:
         raise TransitionError(f"Keep the note under {MAX_NOTE} characters.")
     return note
@@ -402,11 +435,16 @@ def matches_of(profile: Profile) -> list[Match]:
 
 
 def requests_of(profile: Profile) -> list[Match]:
-    """An SME's own requests still waiting for a coordinator."""
+    """An SME's own requests still waiting for a coordinator (cohort suggestions are not
+    theirs to see until approved: see sent_to)."""
     return list(
         db.session.scalars(
             select(Match)
-            .where(Match.sme_profile_id == profile.id, Match.state == MatchState.SUGGESTED)
+            .where(
+                Match.sme_profile_id == profile.id,
+                Match.state == MatchState.SUGGESTED,
+                Match.origin == MatchOrigin.REQUESTED,
+            )
             .options(*_with_parties())
             .order_by(Match.created_at.desc())
         )

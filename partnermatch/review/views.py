@@ -14,6 +14,7 @@ from partnermatch.extensions import db
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import explain_pair
+from partnermatch.pagination import page_number
 from partnermatch.profiles.models import Profile
 from partnermatch.reference import N_
 from partnermatch.review import services
@@ -67,7 +68,7 @@ def _transition(match: Match, step, *args, success: str) -> Response:
     return redirect(url_for("review.match", match_id=match.id))
 
 
-@bp.route("/profiles/<int:profile_id>/introduction", methods=["GET", "POST"])
+@bp.route("/profiles/<id:profile_id>/introduction", methods=["GET", "POST"])
 @roles_required(Role.SME)
 def request_introduction(profile_id: int) -> str | Response:
     partner = db.get_or_404(Profile, profile_id)
@@ -112,12 +113,12 @@ def queue() -> str:
     if view not in QUEUE_VIEWS:
         view = "waiting"
     title, states = QUEUE_VIEWS[view]
-    page = request.args.get("page", 1, type=int)
+    page = page_number(request.args)
     filters = QueueFilterForm(request.args)
     filters.validate()
     matches = services.review_queue(
         states,
-        max(page, 1),
+        page,
         current_app.config["REVIEW_PER_PAGE"],
         origin=MatchOrigin(filters.origin.data)
         if filters.origin.data and not filters.origin.errors
@@ -166,13 +167,14 @@ def bulk_review() -> Response:
     return redirect(url_for("review.queue"))
 
 
-@bp.get("/matches/<int:match_id>")
+@bp.get("/matches/<id:match_id>")
 @login_required
 def match(match_id: int) -> str:
     match = _visible_match_or_404(match_id)
     return render_template(
         "review/match.html",
         match=match,
+        history=services.history_for(match, current_user),
         actions=services.available_actions(match, current_user),
         side=services.side_of(match, current_user),
         show_contacts=services.can_see_contacts(match, current_user),
@@ -183,7 +185,7 @@ def match(match_id: int) -> str:
     )
 
 
-@bp.post("/matches/<int:match_id>/approve")
+@bp.post("/matches/<id:match_id>/approve")
 @staff_required
 def approve(match_id: int) -> Response:
     match = _visible_match_or_404(match_id)
@@ -197,7 +199,7 @@ def approve(match_id: int) -> Response:
     )
 
 
-@bp.post("/matches/<int:match_id>/reject")
+@bp.post("/matches/<id:match_id>/reject")
 @staff_required
 def reject(match_id: int) -> Response:
     match = _visible_match_or_404(match_id)
@@ -211,7 +213,7 @@ def reject(match_id: int) -> Response:
     )
 
 
-@bp.post("/matches/<int:match_id>/respond")
+@bp.post("/matches/<id:match_id>/respond")
 @login_required
 def respond(match_id: int) -> Response:
     match = _visible_match_or_404(match_id)
@@ -232,7 +234,7 @@ def respond(match_id: int) -> Response:
     )
 
 
-@bp.post("/matches/<int:match_id>/outcome")
+@bp.post("/matches/<id:match_id>/outcome")
 @login_required
 def outcome(match_id: int) -> Response:
     match = _visible_match_or_404(match_id)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, TextAreaField
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms import BooleanField, SelectField, SelectMultipleField, TextAreaField
+from wtforms.validators import Length, Optional
 
 from partnermatch import reference
-from partnermatch.forms import Form, economy_options, enum_options, options, term_options
+from partnermatch.forms import (
+    Form,
+    WholeNumberField,
+    economy_options,
+    enum_options,
+    options,
+    storable_text,
+    term_options,
+)
 from partnermatch.matching import strength
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.reference import Affiliation, ProfileKind
@@ -21,7 +29,7 @@ class SearchForm(Form):
 
     q = TextAreaField(
         _l("What are you looking for?"),
-        validators=[Length(max=MAX_QUERY_CHARACTERS)],
+        validators=[Length(max=MAX_QUERY_CHARACTERS), storable_text],
         description=_l(
             "Describe the partner in your own words: what they should know, make or offer."
         ),
@@ -40,9 +48,7 @@ class SearchForm(Form):
     value_chain = SelectMultipleField(
         _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
-    page = IntegerField(
-        _l("Page"), validators=[Optional(), NumberRange(min=1, max=1000)], default=1
-    )
+    page = WholeNumberField(_l("Page"), validators=[Optional()], low=1, high=1000, default=1)
     weaker = BooleanField(_l("Show weaker matches too"))
 
     @property
