@@ -406,7 +406,11 @@ def _make_searchable(changed: int) -> None:
             engine.rebuild(on_progress=update)
         click.echo("The imported profiles are searchable (index rebuilt).")
     else:
-        engine.sync()  # encodes the changed profiles now, so no search has to
+        # A search encodes only a few changed profiles; the rest are encoded here, now.
+        engine.sync()
+        with progress(engine.catching_up, "Indexing the imported profiles") as update:
+            engine.encode_pending(on_progress=update)
+        engine.sync()
         click.echo("The imported profiles are searchable.")
 
 

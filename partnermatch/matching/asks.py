@@ -17,6 +17,10 @@ import re
 SIDE_ASK_WEIGHT = 0.5
 MIN_ASK_WORDS = 3
 MAX_ASKS = 4
+# A longer text is a description (a project's objective, a profile), read whole: its
+# sentences are not separate asks. (Consortium completion's queries, 150-300 words, lost MAP
+# when cut into asks; the judged needs are 5-60 words.)
+MAX_NEED_WORDS = 80
 _SENTENCES = re.compile(r"(?<=[.!?;\u3002\uff01\uff1f\uff1b])\s+|\n+|\s+[-•*]\s+|(?<=:)\s+")
 _JOINS = re.compile(r",?\s+(?:and also|as well as|and|plus|along with)\s+|,\s+", re.IGNORECASE)
 _WORD = re.compile(r"\w[\w.-]*")
@@ -32,6 +36,8 @@ def _meaningful(text: str) -> int:
 
 def split_asks(text: str) -> list[str]:
     """Return the asks of a need, the main one first (one ask: the need itself)."""
+    if len(text.split()) > MAX_NEED_WORDS:
+        return [text.strip()]
     asks: list[str] = []
     for sentence in _SENTENCES.split(text.strip()):
         sentence = sentence.strip(" .;:")

@@ -431,16 +431,15 @@ class MatchingEngine:
         similarity to their own needs (ProfileHit.same_need: is it a peer's problem too?),
         from the same query vectors.
         """
-        self.sync()  # before encoding: a missing index is reported without loading the model
         excluded: set[int] = set(getattr(filters, "exclude_profiles", ()) or ())
         asks = split_asks(query)
         asks = asks if len(asks) > 1 else []
         with self._lock:
             index = self.sync()
-            legs = self.retriever.query_legs(query, index, asks=asks)
+            among = self.source.filtered_ids(filters)
+            legs = self.retriever.query_legs(query, index, asks=asks, among=among)
             dense_parts = [index.vectors(leg.target) for leg in legs if leg.kind == DENSE]
             known: set[int] = set().union(*(part.profile_ids for part in dense_parts))
-            among = self.source.filtered_ids(filters)
             if among is not None:
                 among = [pid for pid in among if pid in known]
                 total = len(among) - len(excluded.intersection(among))
@@ -539,8 +538,7 @@ class MatchingEngine:
         passages = list(passages)
         if not passages:
             return {}
-        self.sync()  # fail fast, before any encoding, when there is no index to serve
-        with self._lock:
+        with self._lock:  # sync() before the legs are planned: nothing is encoded without an index
             index = self.sync()
             legs = self.retriever.passage_legs(passages, target, index)
             found = []

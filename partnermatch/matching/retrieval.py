@@ -191,9 +191,15 @@ class HybridRetriever:
         return self.encoder.mode
 
     @staticmethod
-    def _non_english_passages(index: PassageIndex, target: str) -> bool:
-        """True when the target holds passages that only the multilingual model reads."""
-        return index.vectors(f"{target}_ml").size > index.vectors(target).size
+    def _non_english_passages(
+        index: PassageIndex, target: str, among: Sequence[int] | None = None
+    ) -> bool:
+        """True when the target holds passages that only the multilingual model reads (of
+        the `among` profiles, when given): only then need an English text be encoded by it."""
+        multilingual, minilm = index.vectors(f"{target}_ml"), index.vectors(target)
+        if among is None:
+            return multilingual.size > minilm.size
+        return multilingual.count_for(among) > minilm.count_for(among)
 
     def query_legs(
         self,
@@ -201,6 +207,7 @@ class HybridRetriever:
         index: PassageIndex,
         target: str = "capability",
         asks: Sequence[str] = (),
+        among: Sequence[int] | None = None,
     ) -> list[Leg]:
         """Plan a plain-language query's search of the target's passages: row 0 of each leg
         is the whole query, the next rows its asks (when it has several). The multilingual
@@ -216,7 +223,7 @@ class HybridRetriever:
                 legs.append(self.multilingual.query_leg(texts, language, target))
             else:
                 legs.append(self.minilm.query_leg(texts, target))
-                if self._non_english_passages(index, target):
+                if self._non_english_passages(index, target, among):
                     legs.append(
                         self.multilingual.query_leg([query], language, target, without=target)
                     )

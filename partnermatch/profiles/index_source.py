@@ -29,7 +29,14 @@ class SqlProfileSource:
         query = (
             select(Profile)
             .where(Profile.id.in_(list(profile_ids)))
-            .options(selectinload(Profile.evidence), selectinload(Profile.organisation))
+            # Everything results are explained and shown with, in four queries, not one
+            # per profile.
+            .options(
+                selectinload(Profile.evidence),
+                selectinload(Profile.organisation),
+                selectinload(Profile.sector_rows),
+                selectinload(Profile.value_chain_rows),
+            )
             .order_by(Profile.id)
         )
         return {profile.id: profile for profile in db.session.scalars(query)}
