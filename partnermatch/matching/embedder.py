@@ -76,10 +76,11 @@ def encoder_backend(value: str | None) -> str:
 
 
 def onnx_available() -> bool:
-    """Tell whether ONNX Runtime and Optimum's ONNX models can be imported."""
+    """Tell whether ONNX Runtime and the Optimum model sentence-transformers loads it through
+    can be imported (optimum-onnx 0.1 cannot with transformers 5: it is then unavailable)."""
     try:
         import onnxruntime  # noqa: F401
-        import optimum.onnxruntime  # noqa: F401
+        from optimum.onnxruntime import ORTModelForFeatureExtraction  # noqa: F401
     except ImportError:
         return False
     return True
