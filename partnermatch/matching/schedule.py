@@ -29,7 +29,9 @@ binaries) HiGHS proves the optimum in a few seconds, a few per cent above greedy
 is not decomposed further. When everyone attends 2 to 4 sessions (some 70,000 binaries) the
 root LP does not finish within 30 s and the best schedule found is returned; aggregating the
 slots that the same people attend (interchangeable, like tables) would be the next step for
-forums of that size. A time limit bounds the solve: when it is
+forums of that size. Larger still, HiGHS overruns its own limit (1,000 people attending every
+session, 256,000 binaries: 125 s for a limit of 28 s, no schedule found, greedy returned), so
+the limit is no hard bound on the wall time there. A time limit bounds the solve: when it is
 reached, HiGHS's best solution is returned with status FEASIBLE (the greedy schedule instead,
 when it weighs more), and when HiGHS has none, the greedy schedule is returned with status
 HEURISTIC. Either way the schedule is then filled: every meeting still unplaced that fits
