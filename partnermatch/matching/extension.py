@@ -8,19 +8,34 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from partnermatch.extensions import db
 from partnermatch.matching import journal
+from partnermatch.matching.cache import CacheStore, SharedStore
 from partnermatch.matching.embedder import Embedder, MultilingualEmbedder, resolve_model
 from partnermatch.matching.engine import MatchingEngine
 from partnermatch.matching.multilingual import MultilingualMode, multilingual_mode
+from partnermatch.matching.shared_cache import EMBEDDING_CACHE_TABLE
 from partnermatch.profiles.index_source import SqlProfileSource
 
 EXTENSION_KEY = "matching"
 
 
+def embedding_store(app: Flask, data_dir: Path) -> CacheStore:
+    """Where vectors are cached: EMBEDDING_CACHE = "database" (the default on PostgreSQL:
+    one cache for every machine of the programme) or an SQLite file (the default beside the
+    index otherwise)."""
+    setting = app.config["EMBEDDING_CACHE"]
+    on_postgresql = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if setting == "database" or (not setting and on_postgresql):
+        with app.app_context():
+            return SharedStore(db.engine, EMBEDDING_CACHE_TABLE)
+    return Path(setting or data_dir / "embedding-cache.sqlite3")
+
+
 def init_matching(app: Flask) -> None:
     """Create the app's matching engine; the models themselves load on first use."""
     data_dir = Path(app.config["DATA_DIR"])
-    cache_path = Path(app.config["EMBEDDING_CACHE"] or data_dir / "embedding-cache.sqlite3")
+    cache_path = embedding_store(app, data_dir)
     threads = app.config["EMBEDDING_THREADS"]
     spec = resolve_model(app.config["EMBEDDING_MODEL"], app.config["ENCODER_BACKEND"], data_dir)
     embedder = Embedder(spec, cache_path=cache_path, threads=threads)
