@@ -128,6 +128,9 @@ def new() -> str | Response:
         return redirect(url_for("profiles.edit", profile_id=current_user.profile.id))
     kind = services.profile_kind_for(current_user)
     form = ProfileForm(kind=kind)
+    if request.method == "GET":
+        # Reachable from the start: accepting an introduction shares this address.
+        form.contact_email.data = current_user.email
     if form.validate_on_submit():
         try:
             profile = services.create_profile(kind, form.to_input(), owner=current_user)

@@ -133,6 +133,17 @@ def _response(match: Match, side: str) -> Response:
     return match.sme_response if side == "sme" else match.partner_response
 
 
+def party(match: Match, side: str) -> Profile:
+    """Return the profile on this side ("sme" or "partner") of a match."""
+    return match.sme if side == "sme" else match.partner
+
+
+def unreachable_sides(match: Match) -> list[str]:
+    """The sides whose profile gives no contact email: they cannot accept an introduction,
+    since accepting is agreeing to share one."""
+    return [side for side in ("sme", "partner") if not party(match, side).contact_email.strip()]
+
+
 # --- transitions -----------------------------------------------------------------------------
 
 
@@ -304,6 +315,11 @@ def respond(
         raise TransitionError("Only the two parties can answer an introduction.")
     if _response(match, side) is not Response.PENDING:
         raise TransitionError("This side has already answered.")
+    if accept and side in unreachable_sides(match):
+        raise TransitionError(
+            f"Add a contact email to the profile of {party(match, side).name} before accepting: "
+            "it is what the other party receives once both accept."
+        )
     answer = Response.ACCEPTED if accept else Response.DECLINED
     if side == "sme":
         match.sme_response = answer
