@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from partnermatch.auth.decorators import roles_required
+from partnermatch.auth.decorators import roles_required, staff_required
 from partnermatch.auth.models import Role
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
@@ -15,8 +15,9 @@ from partnermatch.forms import show_validation_error
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend, similar_profiles
+from partnermatch.pagination import page_number
 from partnermatch.profiles import services
-from partnermatch.profiles.forms import BrowseForm, EvidenceForm, ProfileForm
+from partnermatch.profiles.forms import BrowseForm, ConfirmForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.learning import current_weights
@@ -25,13 +26,19 @@ bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
 
 def _profile_or_404(profile_id: int) -> Profile:
-    return db.get_or_404(Profile, profile_id)
+    """A live profile; a deleted one only for those who may restore it."""
+    profile = db.get_or_404(Profile, profile_id)
+    if profile.is_deleted and not services.can_edit_profile(current_user, profile):
+        abort(404)
+    return profile
 
 
 def _editable_profile_or_403(profile_id: int) -> Profile:
     profile = _profile_or_404(profile_id)
     if not services.can_edit_profile(current_user, profile):
         abort(403)
+    if profile.is_deleted:
+        abort(404)  # restore it first
     return profile
 
 
@@ -99,6 +106,12 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
 @bp.get("/<id:profile_id>")
 def detail(profile_id: int) -> str:
     profile = _profile_or_404(profile_id)
+    if profile.is_deleted:
+        return render_template(
+            "profiles/deleted.html",
+            profile=profile,
+            purge_on=services.restore_deadline(profile),
+        )
     can_edit = services.can_edit_profile(current_user, profile)
     return render_template(
         "profiles/detail.html",
@@ -167,15 +180,57 @@ def edit(profile_id: int) -> str | Response:
     return render_template("profiles/edit.html", form=form, profile=profile)
 
 
-@bp.post("/<id:profile_id>/delete")
+@bp.route("/<id:profile_id>/delete", methods=["GET", "POST"])
 @login_required
-def delete(profile_id: int) -> Response:
+def delete(profile_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
-    name = profile.name
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "profiles/confirm_delete.html",
+            form=form,
+            profile=profile,
+            restore_days=services.RESTORE_DAYS,
+        )
     services.delete_profile(profile)
     db.session.commit()
-    flash(_("The profile “%(name)s” has been deleted.", name=name), "success")
-    return redirect(url_for("profiles.browse"))
+    flash(
+        _(
+            "The profile “%(name)s” has been deleted. It can be restored for %(days)d days.",
+            name=profile.name,
+            days=services.RESTORE_DAYS,
+        ),
+        "success",
+    )
+    return redirect(url_for("profiles.detail", profile_id=profile.id))
+
+
+@bp.post("/<id:profile_id>/restore")
+@login_required
+def restore(profile_id: int) -> Response:
+    profile = _profile_or_404(profile_id)
+    if not services.can_edit_profile(current_user, profile):
+        abort(403)
+    form = ConfirmForm()
+    if form.validate_on_submit() and profile.is_deleted:
+        services.restore_profile(profile)
+        db.session.commit()
+        flash(_("The profile “%(name)s” is restored.", name=profile.name), "success")
+    return redirect(url_for("profiles.detail", profile_id=profile.id))
+
+
+@bp.get("/deleted")
+@staff_required
+def deleted() -> str:
+    profiles = services.deleted_profiles(
+        page_number(request.args), current_app.config["PROFILES_PER_PAGE"]
+    )
+    return render_template(
+        "profiles/deleted_list.html",
+        profiles=profiles,
+        form=ConfirmForm(),
+        restore_deadline=services.restore_deadline,
+    )
 
 
 @bp.route("/<id:profile_id>/evidence/new", methods=["GET", "POST"])
@@ -215,11 +270,16 @@ def edit_evidence(profile_id: int, item_id: int) -> str | Response:
     return render_template("profiles/evidence_form.html", form=form, profile=profile, item=item)
 
 
-@bp.post("/<id:profile_id>/evidence/<id:item_id>/delete")
+@bp.route("/<id:profile_id>/evidence/<id:item_id>/delete", methods=["GET", "POST"])
 @login_required
-def remove_evidence(profile_id: int, item_id: int) -> Response:
+def remove_evidence(profile_id: int, item_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
     item = _evidence_or_404(profile, item_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "profiles/confirm_remove_evidence.html", form=form, profile=profile, item=item
+        )
     services.remove_evidence(item)
     db.session.commit()
     flash(_("Evidence removed."), "success")

@@ -231,7 +231,12 @@ def request_introduction(
 ) -> Match:
     """An SME asks to be introduced to a partner; the request waits for a coordinator."""
     sme = requester.profile
-    if requester.role is not Role.SME or sme is None or sme.kind is not ProfileKind.SME:
+    if (
+        requester.role is not Role.SME
+        or sme is None
+        or sme.kind is not ProfileKind.SME
+        or sme.is_deleted
+    ):
         raise TransitionError("Only an SME with a profile can ask for an introduction.")
     if partner.id == sme.id:
         raise TransitionError("You cannot ask to be introduced to yourself.")

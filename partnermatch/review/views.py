@@ -72,6 +72,8 @@ def _transition(match: Match, step, *args, success: str) -> Response:
 @roles_required(Role.SME)
 def request_introduction(profile_id: int) -> str | Response:
     partner = db.get_or_404(Profile, profile_id)
+    if partner.is_deleted:
+        abort(404)
     form = RequestForm()
     if form.validate_on_submit():
         explanation = None
