@@ -20,6 +20,7 @@ from partnermatch.profiles import services
 from partnermatch.profiles.forms import BrowseForm, ConfirmForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import ProfileFilters
+from partnermatch.review import services as review
 from partnermatch.review.learning import current_weights
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
@@ -92,6 +93,7 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
             shown,
             weights=current_weights(current_app.config),
             min_strength=current_app.config["RECOMMEND_MIN_STRENGTH"],
+            exclude=sorted(review.matched_profile_ids(profile)),
         )
         similar = (
             similar_profiles(engine, profile, shown, kind="expert")
@@ -100,7 +102,12 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
         )
     except IndexUnavailable as error:
         return {"recommendations": [], "similar": [], "matching_unavailable": str(error)}
-    return {"recommendations": recommendations, "similar": similar, "matching_unavailable": None}
+    return {
+        "recommendations": recommendations,
+        "similar": similar,
+        "matching_unavailable": None,
+        "open_matches": review.sme_matches_by_partner(current_user),
+    }
 
 
 @bp.get("/<id:profile_id>")
@@ -115,6 +122,7 @@ def detail(profile_id: int) -> str:
     can_edit = services.can_edit_profile(current_user, profile)
     return render_template(
         "profiles/detail.html",
+        open_match=review.sme_matches_by_partner(current_user).get(profile.id),
         profile=profile,
         can_edit=can_edit,
         missing=services.profile_missing(profile) if can_edit else [],

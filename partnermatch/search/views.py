@@ -13,6 +13,7 @@ from partnermatch.matching.extension import get_engine
 from partnermatch.matching.search import search
 from partnermatch.pagination import ResultPage
 from partnermatch.profiles.services import filtered_profile_ids
+from partnermatch.review import services as review
 from partnermatch.search.forms import SearchForm
 
 bp = Blueprint("search", __name__, url_prefix="/search")
@@ -65,4 +66,5 @@ def index() -> str:
         catching_up=catching_up,
         unavailable=unavailable,
         outside_economies=outside_economies,
+        open_matches=review.sme_matches_by_partner(current_user) if results else {},
     )
