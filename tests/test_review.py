@@ -327,3 +327,15 @@ def test_a_new_profile_offers_the_account_email_as_its_contact(app, login_as):
     user = make_user(Role.EXPERT, email="kim@institute.example")
     page = login_as(user).get("/profiles/new").get_data(as_text=True)
     assert 'value="kim@institute.example"' in page
+
+
+def test_an_unreviewed_cohort_suggestion_is_not_on_the_smes_introductions(app, people, login_as):
+    match = Match(
+        sme=people["sme_profile"], partner=people["expert_profile"], origin=MatchOrigin.SUGGESTED
+    )
+    db.session.add(match)
+    db.session.commit()
+
+    page = login_as(people["sme"]).get("/introductions").get_data(as_text=True)
+
+    assert "Dr. Sato" not in page and "Requests waiting for a coordinator" not in page
