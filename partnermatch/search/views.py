@@ -26,6 +26,8 @@ def index() -> str:
     form = SearchForm(request.args)
     form.validate()
     filters = form.filters()
+    # What the reader chose; leaving out their own profile below is not a filter of theirs.
+    filters_active = filters != type(filters)()
     own_profile = current_user.is_authenticated and current_user.profile
     if own_profile:
         # People look for partners, not for themselves.
@@ -61,6 +63,7 @@ def index() -> str:
         "search/index.html",
         form=form,
         filters=filters,
+        filters_active=filters_active,
         results=results,
         found=found_facts,
         catching_up=catching_up,
