@@ -29,6 +29,7 @@ from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
 from partnermatch.notifications.models import OutboxMessage
 from partnermatch.notifications.services import send_outbox
+from partnermatch.profiles import services as profiles
 from partnermatch.profiles import transfer
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
@@ -426,6 +427,18 @@ def export_command(path: str, fmt: str | None) -> None:
     except ValidationError as error:
         raise click.UsageError(f"{error.field}: {error.message}") from None
     click.echo(f"Exported {count} profiles to {path}.")
+
+
+@profiles_cli.command("purge-deleted")
+def purge_deleted_command() -> None:
+    """Remove for good the profiles deleted more than 30 days ago (run it daily)."""
+    count = profiles.purge_deleted_profiles()
+    db.session.commit()
+    click.echo(
+        f"Purged {count} profiles deleted more than {profiles.RESTORE_DAYS} days ago."
+        if count != 1
+        else f"Purged 1 profile deleted more than {profiles.RESTORE_DAYS} days ago."
+    )
 
 
 @outbox_cli.command("send")

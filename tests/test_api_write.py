@@ -181,9 +181,15 @@ def test_the_owner_deletes_a_profile(app, db):
     owner = make_user(Role.SME)
     profile = make_profile(owner=owner, evidence=2)
 
-    response = app.test_client().delete(f"/api/v1/profiles/{profile.id}", headers=token_for(owner))
+    client = app.test_client()
+    response = client.delete(f"/api/v1/profiles/{profile.id}", headers=token_for(owner))
 
-    assert response.status_code == 204 and count(Profile) == 0 and count(EvidenceItem) == 0
+    assert response.status_code == 204
+    # Gone from the API at once; kept (restorable on the site) until it is purged.
+    assert client.get(f"/api/v1/profiles/{profile.id}", headers=token_for(owner)).status_code == 404
+    listed = client.get("/api/v1/profiles", headers=token_for(owner)).get_json()
+    assert listed["total"] == 0
+    assert count(Profile) == 1 and count(EvidenceItem) == 2
 
 
 JSON_VALUES = st.recursive(

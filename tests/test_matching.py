@@ -400,6 +400,21 @@ def test_new_evidence_and_deleted_profiles_are_seen_at_once(indexed):
     assert [r.profile.name for r in found.results] == ["Andes Copper Foundry"]
 
 
+def test_a_restored_profile_comes_back_into_search_and_recommendations(indexed):
+    rice = db.session.scalar(select(Profile).where(Profile.name == "Dr. Rice"))
+    foundry = db.session.scalar(select(Profile).where(Profile.name == "Andes Copper Foundry"))
+    profiles.delete_profile(rice)
+    db.session.commit()
+    assert "Dr. Rice" not in [r.profile.name for r in search(indexed, "rice irrigation").results]
+    # Recommendations and results read profiles through the same source: it is not there.
+    assert rice.id not in indexed.source.profiles([rice.id, foundry.id])
+
+    profiles.restore_profile(rice)
+    db.session.commit()
+
+    assert search(indexed, "rice irrigation", limit=1).results[0].profile.name == "Dr. Rice"
+
+
 def test_a_rolled_back_edit_leaves_no_journal_entry(indexed):
     before = journal.latest_seq()
     foundry = db.session.scalar(select(Profile).where(Profile.name == "Andes Copper Foundry"))

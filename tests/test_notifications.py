@@ -206,3 +206,14 @@ def test_emails_link_to_the_match_with_the_sites_address(tmp_path, shared_embedd
         assert f"See https://partners.example.org/matches/{match.id}\n" in email.body
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_name_ending_in_a_full_stop_does_not_double_the_sentences(app):
+    from partnermatch.notifications.models import render_message
+
+    text = render_message(
+        "%(sme)s asks to be introduced to %(partner)s.",
+        {"sme": "Hanoi Motors", "partner": "Metalúrgica Sul Ltda."},
+    )
+
+    assert text == "Hanoi Motors asks to be introduced to Metalúrgica Sul Ltda."

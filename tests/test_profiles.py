@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from partnermatch.auth.models import Role
 from partnermatch.extensions import db
+from partnermatch.profiles import services
 from partnermatch.profiles.models import EvidenceItem, Organisation, Profile
+from partnermatch.timeutil import utcnow
 from tests.factories import make_profile, make_user, profile_form
 
 
@@ -210,6 +213,11 @@ def test_evidence_is_added_edited_and_removed_by_the_owner(client, db, login_as)
         "project",
     )
 
+    # Removing asks first, on a page of its own (no JavaScript needed)...
+    confirm = client.get(f"/profiles/{profile.id}/evidence/{item.id}/delete")
+    assert confirm.status_code == 200 and "Remove this evidence" in confirm.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(EvidenceItem.id))) == 1
+    # ...and its POST removes.
     client.post(f"/profiles/{profile.id}/evidence/{item.id}/delete")
     assert db.session.scalar(select(func.count(EvidenceItem.id))) == 0
 
@@ -242,16 +250,67 @@ def test_evidence_of_another_profile_is_out_of_reach(client, db, login_as):
     assert db.session.get(EvidenceItem, item.id) is not None
 
 
-def test_deleting_a_profile_removes_its_evidence(client, db, login_as):
+def test_deleting_a_profile_asks_first_then_hides_it_until_its_owner_restores_it(
+    app, client, db, login_as
+):
     user = make_user(Role.EXPERT)
-    profile = make_profile("expert", owner=user, evidence=3)
+    profile = make_profile("expert", owner=user, name="Dr. Nguyen", evidence=3)
     login_as(user)
 
-    response = client.post(f"/profiles/{profile.id}/delete", follow_redirects=True)
+    detail = client.get(f"/profiles/{profile.id}").get_data(as_text=True)
+    assert f'href="/profiles/{profile.id}/delete"' in detail  # a link to the question
+    confirm = client.get(f"/profiles/{profile.id}/delete").get_data(as_text=True)
+    assert "Delete Dr. Nguyen?" in confirm and "restore it for 30 days" in confirm
+    assert not db.session.get(Profile, profile.id).is_deleted
 
-    assert b"has been deleted" in response.data
-    assert profile_count() == 0
-    assert db.session.scalar(select(func.count(EvidenceItem.id))) == 0
+    response = client.post(f"/profiles/{profile.id}/delete", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "has been deleted" in page and "Restore this profile" in page
+    db.session.expire_all()
+    assert db.session.get(Profile, profile.id).is_deleted
+    assert db.session.scalar(select(func.count(EvidenceItem.id))) == 3
+    client.post("/logout")
+
+    # Nobody else finds it: not its page, not browsing, not the API.
+    assert app.test_client().get(f"/profiles/{profile.id}").status_code == 404
+    assert "Dr. Nguyen" not in app.test_client().get("/profiles/").get_data(as_text=True)
+
+    login_as(user)
+    client.post(f"/profiles/{profile.id}/restore")
+    db.session.expire_all()
+    assert not db.session.get(Profile, profile.id).is_deleted
+    assert "Dr. Nguyen" in app.test_client().get("/profiles/").get_data(as_text=True)
+
+
+def test_coordinators_list_deleted_profiles_and_restore_them(client, db, login_as):
+    profile = make_profile(owner=make_user(Role.SME), name="Hanoi Motors")
+    make_profile(name="Still Here")
+    services.delete_profile(profile)
+    db.session.commit()
+    login_as(make_user(Role.COORDINATOR))
+
+    page = client.get("/profiles/deleted").get_data(as_text=True)
+    assert "Hanoi Motors" in page and "Still Here" not in page
+    assert f'action="/profiles/{profile.id}/restore"' in page
+
+    client.post(f"/profiles/{profile.id}/restore")
+    db.session.expire_all()
+    assert not db.session.get(Profile, profile.id).is_deleted
+    assert "No deleted profiles." in client.get("/profiles/deleted").get_data(as_text=True)
+
+
+def test_deleted_profiles_are_purged_after_thirty_days(app, db):
+    recent, old = make_profile(name="Recent", evidence=1), make_profile(name="Old", evidence=1)
+    services.delete_profile(recent)
+    services.delete_profile(old)
+    old.deleted_at = utcnow() - timedelta(days=31)
+    db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["profiles", "purge-deleted"])
+
+    assert result.exit_code == 0 and "Purged 1 profile" in result.output
+    assert [p.name for p in db.session.scalars(select(Profile))] == ["Recent"]
+    assert db.session.scalar(select(func.count(EvidenceItem.id))) == 1
 
 
 def test_browse_filters_by_facets_and_shows_counts(client, db):
@@ -321,3 +380,13 @@ def test_unknown_profile_gets_the_404_page(client, db):
 
     assert response.status_code == 404
     assert b"Page not found" in response.data
+
+
+def test_the_required_marker_stands_on_its_labels_line(client, db, login_as):
+    login_as(make_user(Role.SME))
+
+    page = client.get("/profiles/new").get_data(as_text=True)
+
+    assert (
+        '<label for="name">Name <span class="required" aria-hidden="true">*</span></label>' in page
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from partnermatch.auth.models import Role
+from partnermatch.auth.models import Role, User
 from partnermatch.extensions import db
 from partnermatch.matching import strength
 from partnermatch.matching.extension import get_engine
@@ -299,3 +299,47 @@ def test_kept_recommendations_are_bounded_by_their_number_least_recently_used_dr
     kept.put("c", two)  # 6 > 5: the least recently used list goes
 
     assert kept.get("b") is None and kept.get("a") is not None and kept.get("c") is not None
+
+
+def test_after_asking_the_partner_shows_the_match_state_and_is_no_longer_recommended(demo):
+    from partnermatch.review import services as review
+    from partnermatch.review.models import Match
+
+    diecaster = db.session.scalar(
+        select(Profile).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
+    )
+    sonobe = db.session.scalar(
+        select(Profile).where(Profile.external_id == "demo-expert-jp-topology-optimisation")
+    )
+    client = demo.test_client()
+    client.post(
+        "/login", data={"email": diecaster.owner.email, "password": demo.config["DEMO_PASSWORD"]}
+    )
+
+    def header(page: str) -> str:
+        return page.split('id="recommended-title"')[0]  # not the partners recommended to it
+
+    before = client.get(f"/profiles/{sonobe.id}").get_data(as_text=True)
+    assert "Ask for an introduction" in header(before)
+    match = review.request_introduction(diecaster.owner, sonobe)
+    db.session.commit()
+    try:
+        page = header(client.get(f"/profiles/{sonobe.id}").get_data(as_text=True))
+        assert "Requested, waiting for review" in page and "Ask for an introduction" not in page
+        assert f'href="/matches/{match.id}"' in page
+
+        home = client.get("/").get_data(as_text=True)
+        assert "Recommended partners" in home and sonobe.name not in home
+
+        found = client.get("/search/", query_string={"q": sonobe.summary, "weaker": "y"})
+        cards = found.get_data(as_text=True).split('class="profile-card result"')[1:]
+        [card] = [card for card in cards if f'href="/profiles/{sonobe.id}"' in card]
+        assert "Requested, waiting for review" in card
+
+        review.approve(match, db.session.scalar(select(User).where(User.role == Role.ADMIN)))
+        db.session.commit()
+        page = client.get(f"/profiles/{sonobe.id}").get_data(as_text=True)
+        assert "Waiting for your answer" in page
+    finally:
+        db.session.execute(delete(Match))
+        db.session.commit()

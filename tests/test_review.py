@@ -295,3 +295,47 @@ def test_the_review_queue_filters_by_origin_economy_and_sector(app, people, logi
     assert listed(origin="suggested") == set()
     assert listed(origin="requested", economy="TW") == {"Kaohsiung Castings"}
     assert client.get("/review/", query_string={"economy": "ZZ"}).status_code == 200
+
+
+def test_a_party_without_a_contact_email_cannot_accept_and_is_told_how_to_fix_it(
+    app, people, login_as
+):
+    people["expert_profile"].contact_email = ""
+    match = new_match(people)
+    services.approve(match, people["coordinator"])
+    db.session.commit()
+    with pytest.raises(TransitionError, match="contact email"):
+        services.respond(match, people["expert"], True)
+    db.session.rollback()
+
+    client = login_as(people["expert"])
+    page = client.get(f"/matches/{match.id}").get_data(as_text=True)
+    edit_link = f"/profiles/{people['expert_profile'].id}/edit#contact_email"
+    assert "add a contact email to the profile of Dr. Sato" in page and edit_link in page
+    response = client.post(
+        f"/matches/{match.id}/respond", data={"decision": "accept"}, follow_redirects=True
+    )
+    assert "Add a contact email to the profile of Dr. Sato" in response.get_data(as_text=True)
+    db.session.refresh(match)
+    assert match.partner_response is Response.PENDING
+    client.post(f"/matches/{match.id}/respond", data={"decision": "decline"})
+    db.session.refresh(match)
+    assert match.state is MatchState.DECLINED  # declining needs no email
+
+
+def test_a_new_profile_offers_the_account_email_as_its_contact(app, login_as):
+    user = make_user(Role.EXPERT, email="kim@institute.example")
+    page = login_as(user).get("/profiles/new").get_data(as_text=True)
+    assert 'value="kim@institute.example"' in page
+
+
+def test_an_unreviewed_cohort_suggestion_is_not_on_the_smes_introductions(app, people, login_as):
+    match = Match(
+        sme=people["sme_profile"], partner=people["expert_profile"], origin=MatchOrigin.SUGGESTED
+    )
+    db.session.add(match)
+    db.session.commit()
+
+    page = login_as(people["sme"]).get("/introductions").get_data(as_text=True)
+
+    assert "Dr. Sato" not in page and "Requests waiting for a coordinator" not in page

@@ -212,3 +212,19 @@ def test_a_search_waits_for_no_long_encoding_and_a_job_catches_up(client, db, mo
     assert job.state.value == "succeeded", job.message
     client.get("/search/", query_string={"q": "paddy irrigation"})
     assert get_engine().catching_up == 0
+
+
+def test_the_filter_panel_is_closed_and_not_active_for_a_member_who_set_no_filter(demo):
+    own = db.session.scalar(
+        select(Profile).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
+    )
+    member = demo.test_client()
+    member.post("/login", data={"email": own.owner.email, "password": demo.config["DEMO_PASSWORD"]})
+
+    plain = page_text(member.get("/search/", query_string={"q": "battery testing"}))
+    filtered = page_text(
+        member.get("/search/", query_string={"q": "battery testing", "sector": "energy"})
+    )
+
+    assert '<details class="filters">' in plain and "(active)" not in plain
+    assert '<details class="filters" open>' in filtered and "(active)" in filtered

@@ -44,6 +44,7 @@ ACCESS = {
     "profiles.mine": LOGIN,
     "profiles.edit": LOGIN,
     "profiles.delete": LOGIN,
+    "profiles.restore": LOGIN,
     "profiles.add_evidence": LOGIN,
     "profiles.edit_evidence": LOGIN,
     "profiles.remove_evidence": LOGIN,
@@ -54,6 +55,7 @@ ACCESS = {
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
     "review.queue": STAFF,
+    "profiles.deleted": STAFF,
     "review.bulk_review": STAFF,
     "review.approve": STAFF,
     "review.reject": STAFF,
@@ -88,6 +90,7 @@ ACCESS = {
 OWNED_BY_OTHERS = {
     "profiles.edit": 403,
     "profiles.delete": 403,
+    "profiles.restore": 403,
     "profiles.add_evidence": 403,
     "profiles.edit_evidence": 403,
     "profiles.remove_evidence": 403,

@@ -227,7 +227,7 @@ def profile_detail(profile_id: int) -> Response:
 
 def _profile_or_404(profile_id: int) -> Profile:
     profile = db.session.get(Profile, profile_id)
-    if profile is None:
+    if profile is None or profile.is_deleted:  # a deleted profile is restored on the site
         raise ApiError(404, f"There is no profile {profile_id}.")
     return profile
 

@@ -21,7 +21,8 @@ bp = Blueprint("main", __name__)
 @bp.get("/")
 def index() -> str:
     own_profile = current_user.profile if current_user.is_authenticated else None
-    suggestions = partner_suggestions(own_profile) if own_profile is not None else {}
+    live = own_profile is not None and not own_profile.is_deleted
+    suggestions = partner_suggestions(own_profile) if live else {}
     return render_template(
         "main/index.html",
         counts=programme_counts(),

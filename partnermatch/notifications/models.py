@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -42,13 +43,19 @@ class Notification(db.Model):
 def render_message(message: str, values: dict[str, str]) -> str:
     """Fill a notification message in the current language; a value whose field ends in
     "_label" is a vocabulary label (an outcome, a state) and is translated too."""
-    return gettext(
+    text = gettext(
         message,
         **{
             name: gettext(value) if name.endswith("_label") else value
             for name, value in values.items()
         },
     )
+    # A name that ends a sentence with its own full stop ("Metalúrgica Sul Ltda.") takes
+    # the sentence's: one full stop, not two (an ellipsis stays).
+    return DOUBLE_STOP.sub(".", text)
+
+
+DOUBLE_STOP = re.compile(r"(?<!\.)\.\.(?!\.)")
 
 
 class OutboxMessage(db.Model):

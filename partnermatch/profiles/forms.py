@@ -226,6 +226,10 @@ class EvidenceForm(Form):
         )
 
 
+class ConfirmForm(Form):
+    """A destructive action's confirmation: nothing to fill in but the CSRF token."""
+
+
 class BrowseForm(Form):
     """Filters read from the query string of the browse page."""
 

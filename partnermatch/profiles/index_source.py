@@ -13,22 +13,27 @@ from partnermatch.matching import journal
 from partnermatch.matching.passages import profile_passages
 from partnermatch.matching.source import ProfilePassages
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids
+from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids, live
 
 
 class SqlProfileSource:
-    """Profiles, filters and the index journal, read through the app's session."""
+    """Profiles, filters and the index journal, read through the app's session.
+
+    A deleted profile (restorable for a while, see services.delete_profile) is not among the
+    profiles: the engine drops its passages when the journal names it, and takes them back
+    when a restore names it again.
+    """
 
     def profile_ids(self) -> list[int]:
-        return list(db.session.scalars(select(Profile.id).order_by(Profile.id)))
+        return list(db.session.scalars(select(Profile.id).where(live()).order_by(Profile.id)))
 
     def profile_count(self) -> int:
-        return db.session.scalar(select(func.count(Profile.id))) or 0
+        return db.session.scalar(select(func.count(Profile.id)).where(live())) or 0
 
     def profiles(self, profile_ids: Sequence[int]) -> dict[int, Profile]:
         query = (
             select(Profile)
-            .where(Profile.id.in_(list(profile_ids)))
+            .where(Profile.id.in_(list(profile_ids)), live())
             # Everything results are explained and shown with, in four queries, not one
             # per profile.
             .options(
@@ -49,7 +54,9 @@ class SqlProfileSource:
 
     def organisation_members(self, organisation_id: int) -> set[int]:
         return set(
-            db.session.scalars(select(Profile.id).where(Profile.organisation_id == organisation_id))
+            db.session.scalars(
+                select(Profile.id).where(Profile.organisation_id == organisation_id, live())
+            )
         )
 
     def filtered_ids(self, filters: ProfileFilters | None) -> list[int] | None:

@@ -114,6 +114,9 @@ class Profile(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+    # Set when the profile is deleted: hidden everywhere, restorable until it is purged
+    # (RESTORE_DAYS later, by `profiles purge-deleted`).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     owner: Mapped[User | None] = relationship(back_populates="profile")
     organisation: Mapped[Organisation | None] = relationship(back_populates="profiles")
@@ -173,6 +176,10 @@ class Profile(db.Model):
             rows.remove(row)
         present = {row.code for row in rows}
         rows.extend(row_class(code=code) for code in wanted if code not in present)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def economy_name(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -35,6 +36,7 @@ from partnermatch.profiles.schema import (
     profile_input_of,
 )
 from partnermatch.reference import N_, Affiliation, OrganisationKind, ProfileKind
+from partnermatch.timeutil import utcnow
 
 __all__ = ["MAX_CAPACITY", "EvidenceInput", "OrganisationInput", "ProfileInput"]
 
@@ -301,10 +303,56 @@ def update_profile(profile: Profile, data: ProfileInput) -> Profile:
     return profile
 
 
+# How long a deleted profile can be restored before `profiles purge-deleted` removes it.
+RESTORE_DAYS = 30
+
+
+def live() -> Any:
+    """The condition a profile meets until it is deleted (what every listing shows)."""
+    return Profile.deleted_at.is_(None)
+
+
 def delete_profile(profile: Profile) -> None:
-    """Delete a profile with its evidence and tags."""
-    db.session.delete(profile)
+    """Delete a profile softly: hidden everywhere, restorable for RESTORE_DAYS.
+
+    The change journals the profile like any edit, so the search index drops it."""
+    if profile.deleted_at is None:
+        profile.deleted_at = utcnow()
+        db.session.flush()
+
+
+def restore_profile(profile: Profile) -> None:
+    """Bring a deleted profile back, into search and recommendations too."""
+    profile.deleted_at = None
     db.session.flush()
+
+
+def restore_deadline(profile: Profile) -> datetime | None:
+    """Return when a deleted profile will be purged (None for a live profile)."""
+    if profile.deleted_at is None:
+        return None
+    return profile.deleted_at + timedelta(days=RESTORE_DAYS)
+
+
+def deleted_profiles(page: int, per_page: int) -> Pagination:
+    """Deleted profiles not purged yet, the most recently deleted first."""
+    query = (
+        select(Profile)
+        .where(Profile.deleted_at.is_not(None))
+        .options(selectinload(Profile.organisation), selectinload(Profile.owner))
+        .order_by(Profile.deleted_at.desc(), Profile.id.desc())
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def purge_deleted_profiles(now: datetime | None = None) -> int:
+    """Remove for good the profiles deleted more than RESTORE_DAYS ago; return how many."""
+    cutoff = (now or utcnow()) - timedelta(days=RESTORE_DAYS)
+    expired = list(db.session.scalars(select(Profile).where(Profile.deleted_at < cutoff)))
+    for profile in expired:
+        db.session.delete(profile)
+    db.session.flush()
+    return len(expired)
 
 
 def profile_input_for(profile: Profile) -> ProfileInput:
@@ -361,7 +409,7 @@ def _escape_like(term: str) -> str:
 
 def _filtered_ids(filters: ProfileFilters) -> Select:
     """Select the ids of the profiles that pass every filter (the text filter by substring)."""
-    query = select(Profile.id)
+    query = select(Profile.id).where(live())
     if filters.kind:
         query = query.where(Profile.kind == filters.kind)
     if filters.affiliations:
@@ -490,11 +538,16 @@ class ProgrammeCounts:
 def programme_counts() -> ProgrammeCounts:
     """Count what the programme holds, for the landing page."""
     by_kind = dict(
-        db.session.execute(select(Profile.kind, func.count()).group_by(Profile.kind)).all()
+        db.session.execute(
+            select(Profile.kind, func.count()).where(live()).group_by(Profile.kind)
+        ).all()
     )
     return ProgrammeCounts(
         smes=by_kind.get(ProfileKind.SME, 0),
         experts=by_kind.get(ProfileKind.EXPERT, 0),
-        economies=db.session.scalar(select(func.count(func.distinct(Profile.economy)))) or 0,
+        economies=db.session.scalar(
+            select(func.count(func.distinct(Profile.economy))).where(live())
+        )
+        or 0,
         organisations=db.session.scalar(select(func.count(Organisation.id))) or 0,
     )

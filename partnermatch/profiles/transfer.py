@@ -551,6 +551,7 @@ def _csv_row(record: dict[str, Any]) -> list[str]:
 def _all_profiles() -> Iterable[Profile]:
     return db.session.scalars(
         select(Profile)
+        .where(Profile.deleted_at.is_(None))  # a deleted profile waits for restore or purge
         .order_by(Profile.id)
         .options(
             selectinload(Profile.organisation),

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from partnermatch.auth.decorators import roles_required
+from partnermatch.auth.decorators import roles_required, staff_required
 from partnermatch.auth.models import Role
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
@@ -15,23 +15,31 @@ from partnermatch.forms import show_validation_error
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend, similar_profiles
+from partnermatch.pagination import page_number
 from partnermatch.profiles import services
-from partnermatch.profiles.forms import BrowseForm, EvidenceForm, ProfileForm
+from partnermatch.profiles.forms import BrowseForm, ConfirmForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import ProfileFilters
+from partnermatch.review import services as review
 from partnermatch.review.learning import current_weights
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
 
 def _profile_or_404(profile_id: int) -> Profile:
-    return db.get_or_404(Profile, profile_id)
+    """A live profile; a deleted one only for those who may restore it."""
+    profile = db.get_or_404(Profile, profile_id)
+    if profile.is_deleted and not services.can_edit_profile(current_user, profile):
+        abort(404)
+    return profile
 
 
 def _editable_profile_or_403(profile_id: int) -> Profile:
     profile = _profile_or_404(profile_id)
     if not services.can_edit_profile(current_user, profile):
         abort(403)
+    if profile.is_deleted:
+        abort(404)  # restore it first
     return profile
 
 
@@ -85,6 +93,7 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
             shown,
             weights=current_weights(current_app.config),
             min_strength=current_app.config["RECOMMEND_MIN_STRENGTH"],
+            exclude=sorted(review.matched_profile_ids(profile)),
         )
         similar = (
             similar_profiles(engine, profile, shown, kind="expert")
@@ -93,15 +102,27 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
         )
     except IndexUnavailable as error:
         return {"recommendations": [], "similar": [], "matching_unavailable": str(error)}
-    return {"recommendations": recommendations, "similar": similar, "matching_unavailable": None}
+    return {
+        "recommendations": recommendations,
+        "similar": similar,
+        "matching_unavailable": None,
+        "open_matches": review.sme_matches_by_partner(current_user),
+    }
 
 
 @bp.get("/<id:profile_id>")
 def detail(profile_id: int) -> str:
     profile = _profile_or_404(profile_id)
+    if profile.is_deleted:
+        return render_template(
+            "profiles/deleted.html",
+            profile=profile,
+            purge_on=services.restore_deadline(profile),
+        )
     can_edit = services.can_edit_profile(current_user, profile)
     return render_template(
         "profiles/detail.html",
+        open_match=review.sme_matches_by_partner(current_user).get(profile.id),
         profile=profile,
         can_edit=can_edit,
         missing=services.profile_missing(profile) if can_edit else [],
@@ -128,6 +149,9 @@ def new() -> str | Response:
         return redirect(url_for("profiles.edit", profile_id=current_user.profile.id))
     kind = services.profile_kind_for(current_user)
     form = ProfileForm(kind=kind)
+    if request.method == "GET":
+        # Reachable from the start: accepting an introduction shares this address.
+        form.contact_email.data = current_user.email
     if form.validate_on_submit():
         try:
             profile = services.create_profile(kind, form.to_input(), owner=current_user)
@@ -164,15 +188,57 @@ def edit(profile_id: int) -> str | Response:
     return render_template("profiles/edit.html", form=form, profile=profile)
 
 
-@bp.post("/<id:profile_id>/delete")
+@bp.route("/<id:profile_id>/delete", methods=["GET", "POST"])
 @login_required
-def delete(profile_id: int) -> Response:
+def delete(profile_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
-    name = profile.name
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "profiles/confirm_delete.html",
+            form=form,
+            profile=profile,
+            restore_days=services.RESTORE_DAYS,
+        )
     services.delete_profile(profile)
     db.session.commit()
-    flash(_("The profile “%(name)s” has been deleted.", name=name), "success")
-    return redirect(url_for("profiles.browse"))
+    flash(
+        _(
+            "The profile “%(name)s” has been deleted. It can be restored for %(days)d days.",
+            name=profile.name,
+            days=services.RESTORE_DAYS,
+        ),
+        "success",
+    )
+    return redirect(url_for("profiles.detail", profile_id=profile.id))
+
+
+@bp.post("/<id:profile_id>/restore")
+@login_required
+def restore(profile_id: int) -> Response:
+    profile = _profile_or_404(profile_id)
+    if not services.can_edit_profile(current_user, profile):
+        abort(403)
+    form = ConfirmForm()
+    if form.validate_on_submit() and profile.is_deleted:
+        services.restore_profile(profile)
+        db.session.commit()
+        flash(_("The profile “%(name)s” is restored.", name=profile.name), "success")
+    return redirect(url_for("profiles.detail", profile_id=profile.id))
+
+
+@bp.get("/deleted")
+@staff_required
+def deleted() -> str:
+    profiles = services.deleted_profiles(
+        page_number(request.args), current_app.config["PROFILES_PER_PAGE"]
+    )
+    return render_template(
+        "profiles/deleted_list.html",
+        profiles=profiles,
+        form=ConfirmForm(),
+        restore_deadline=services.restore_deadline,
+    )
 
 
 @bp.route("/<id:profile_id>/evidence/new", methods=["GET", "POST"])
@@ -212,11 +278,16 @@ def edit_evidence(profile_id: int, item_id: int) -> str | Response:
     return render_template("profiles/evidence_form.html", form=form, profile=profile, item=item)
 
 
-@bp.post("/<id:profile_id>/evidence/<id:item_id>/delete")
+@bp.route("/<id:profile_id>/evidence/<id:item_id>/delete", methods=["GET", "POST"])
 @login_required
-def remove_evidence(profile_id: int, item_id: int) -> Response:
+def remove_evidence(profile_id: int, item_id: int) -> str | Response:
     profile = _editable_profile_or_403(profile_id)
     item = _evidence_or_404(profile, item_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "profiles/confirm_remove_evidence.html", form=form, profile=profile, item=item
+        )
     services.remove_evidence(item)
     db.session.commit()
     flash(_("Evidence removed."), "success")

@@ -31,7 +31,7 @@ from partnermatch.matching.recommend import (
 )
 from partnermatch.notifications.services import coordinators, notify
 from partnermatch.profiles.models import Profile
-from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids
+from partnermatch.profiles.services import ProfileFilters, filtered_profile_ids, live
 from partnermatch.reference import N_, ProfileKind
 from partnermatch.review.models import CLOSED_STATES, Match, MatchEvent, MatchOrigin, MatchState
 from partnermatch.review.services import factors_json
@@ -52,7 +52,7 @@ def cohort_smes(filters: ProfileFilters, sme_ids: Sequence[int] = ()) -> list[Pr
     ids = list(sme_ids) or filtered_profile_ids(replace(filters, kind=ProfileKind.SME))
     query = (
         select(Profile)
-        .where(Profile.id.in_(ids), Profile.kind == ProfileKind.SME)
+        .where(Profile.id.in_(ids), Profile.kind == ProfileKind.SME, live())
         .order_by(Profile.id)
     )
     return list(db.session.scalars(query))

@@ -6,6 +6,7 @@ Services flush and commit nothing; the caller commits once, then tells people.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
@@ -133,6 +134,17 @@ def _response(match: Match, side: str) -> Response:
     return match.sme_response if side == "sme" else match.partner_response
 
 
+def party(match: Match, side: str) -> Profile:
+    """Return the profile on this side ("sme" or "partner") of a match."""
+    return match.sme if side == "sme" else match.partner
+
+
+def unreachable_sides(match: Match) -> list[str]:
+    """The sides whose profile gives no contact email: they cannot accept an introduction,
+    since accepting is agreeing to share one."""
+    return [side for side in ("sme", "partner") if not party(match, side).contact_email.strip()]
+
+
 # --- transitions -----------------------------------------------------------------------------
 
 
@@ -220,7 +232,12 @@ def request_introduction(
 ) -> Match:
     """An SME asks to be introduced to a partner; the request waits for a coordinator."""
     sme = requester.profile
-    if requester.role is not Role.SME or sme is None or sme.kind is not ProfileKind.SME:
+    if (
+        requester.role is not Role.SME
+        or sme is None
+        or sme.kind is not ProfileKind.SME
+        or sme.is_deleted
+    ):
         raise TransitionError("Only an SME with a profile can ask for an introduction.")
     if partner.id == sme.id:
         raise TransitionError("You cannot ask to be introduced to yourself.")
@@ -304,6 +321,11 @@ def respond(
         raise TransitionError("Only the two parties can answer an introduction.")
     if _response(match, side) is not Response.PENDING:
         raise TransitionError("This side has already answered.")
+    if accept and side in unreachable_sides(match):
+        raise TransitionError(
+            f"Add a contact email to the profile of {party(match, side).name} before accepting: "
+            "it is what the other party receives once both accept."
+        )
     answer = Response.ACCEPTED if accept else Response.DECLINED
     if side == "sme":
         match.sme_response = answer
@@ -449,3 +471,58 @@ def requests_of(profile: Profile) -> list[Match]:
             .order_by(Match.created_at.desc())
         )
     )
+
+
+# --- where the partner appears ---------------------------------------------------------------
+
+# What an SME reads beside a partner it already has an open match with (translated where
+# shown), instead of "Ask for an introduction".
+REQUESTED = N_("Requested, waiting for review")
+WAITING_FOR_YOU = N_("Waiting for your answer")
+WAITING_FOR_THEM = N_("Waiting for their answer")
+INTRODUCED = N_("Introduced")
+
+
+def state_for_sme(match: Match) -> str:
+    """Word an open match's stage for the SME, whose partner it is."""
+    if match.state is MatchState.SUGGESTED:
+        return REQUESTED
+    if match.state is MatchState.APPROVED:
+        return WAITING_FOR_YOU if match.sme_response is Response.PENDING else WAITING_FOR_THEM
+    return INTRODUCED
+
+
+@dataclass(frozen=True)
+class OpenMatch:
+    """An SME's open match as shown beside the partner: its page and its stage in words."""
+
+    id: int
+    state: MatchState
+    label: str  # English; translated where shown
+
+
+def sme_matches_by_partner(user: User | Any) -> dict[int, OpenMatch]:
+    """The open matches an SME account can see, by partner profile id (empty for others)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None or profile.kind is not ProfileKind.SME:
+        return {}
+    matches = db.session.scalars(
+        select(Match).where(Match.sme_profile_id == profile.id, Match.state.not_in(CLOSED_STATES))
+    )
+    return {
+        match.partner_profile_id: OpenMatch(match.id, match.state, state_for_sme(match))
+        for match in matches
+        if sent_to(match, "sme")
+    }
+
+
+def matched_profile_ids(profile: Profile) -> set[int]:
+    """The profiles this one already has a match with, open or turned down: not to be
+    recommended to it again (introductions that ended in an outcome may come back)."""
+    rows = db.session.execute(
+        select(Match.sme_profile_id, Match.partner_profile_id).where(
+            or_(Match.sme_profile_id == profile.id, Match.partner_profile_id == profile.id),
+            Match.state.not_in((MatchState.PARTNERSHIP_FORMED, MatchState.NO_FIT)),
+        )
+    )
+    return {other for pair in rows for other in pair if other != profile.id}

@@ -72,6 +72,8 @@ def _transition(match: Match, step, *args, success: str) -> Response:
 @roles_required(Role.SME)
 def request_introduction(profile_id: int) -> str | Response:
     partner = db.get_or_404(Profile, profile_id)
+    if partner.is_deleted:
+        abort(404)
     form = RequestForm()
     if form.validate_on_submit():
         explanation = None
@@ -182,6 +184,7 @@ def match(match_id: int) -> str:
         respond_form=RespondForm(),
         outcome_form=OutcomeForm(),
         answering_sides=services.answering_sides(match, current_user),
+        unreachable=services.unreachable_sides(match),
     )
 
 
@@ -222,6 +225,18 @@ def respond(match_id: int) -> Response:
         flash(_("Choose accept or decline."), "error")
         return redirect(url_for("review.match", match_id=match.id))
     accept = form.decision.data == "accept"
+    sides = services.answering_sides(match, current_user)
+    side = form.side.data or (sides[0] if len(sides) == 1 else None)
+    if accept and side in sides and side in services.unreachable_sides(match):
+        flash(
+            _(
+                "Add a contact email to the profile of %(name)s before accepting: "
+                "it is what the other party receives once both accept.",
+                name=services.party(match, side).name,
+            ),
+            "error",
+        )
+        return redirect(url_for("review.match", match_id=match.id))
     return _transition(
         match,
         services.respond,

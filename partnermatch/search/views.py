@@ -13,6 +13,7 @@ from partnermatch.matching.extension import get_engine
 from partnermatch.matching.search import search
 from partnermatch.pagination import ResultPage
 from partnermatch.profiles.services import filtered_profile_ids
+from partnermatch.review import services as review
 from partnermatch.search.forms import SearchForm
 
 bp = Blueprint("search", __name__, url_prefix="/search")
@@ -25,6 +26,8 @@ def index() -> str:
     form = SearchForm(request.args)
     form.validate()
     filters = form.filters()
+    # What the reader chose; leaving out their own profile below is not a filter of theirs.
+    filters_active = filters != type(filters)()
     own_profile = current_user.is_authenticated and current_user.profile
     if own_profile:
         # People look for partners, not for themselves.
@@ -60,9 +63,11 @@ def index() -> str:
         "search/index.html",
         form=form,
         filters=filters,
+        filters_active=filters_active,
         results=results,
         found=found_facts,
         catching_up=catching_up,
         unavailable=unavailable,
         outside_economies=outside_economies,
+        open_matches=review.sme_matches_by_partner(current_user) if results else {},
     )
