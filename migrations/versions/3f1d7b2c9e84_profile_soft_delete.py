@@ -1,7 +1,7 @@
 """Profiles are deleted softly first: deleted_at, restorable for 30 days, then purged
 
 Revision ID: 3f1d7b2c9e84
-Revises: 0a3be4907f76
+Revises: 5e2b9c41d7a3
 Create Date: 2026-12-04 17:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '3f1d7b2c9e84'
-down_revision = '0a3be4907f76'
+down_revision = '5e2b9c41d7a3'
 branch_labels = None
 depends_on = None
 
