@@ -8,6 +8,7 @@ import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
+from partnermatch.events.models import Event
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
 from partnermatch.review import services as review
@@ -34,6 +35,8 @@ ACCESS = {
     "profiles.browse": PUBLIC,
     "profiles.detail": PUBLIC,
     "search.index": PUBLIC,
+    "events.index": PUBLIC,
+    "events.detail": PUBLIC,
     "api.openapi": PUBLIC,
     "auth.logout": LOGIN,
     "auth.change_password": LOGIN,
@@ -60,6 +63,8 @@ ACCESS = {
     "dashboard.index": STAFF,
     "dashboard.download": STAFF,
     "jobs.index": STAFF,
+    "events.new": STAFF,
+    "events.edit": STAFF,
     "jobs.rebuild": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
@@ -107,7 +112,8 @@ def world(app, db):
     match = review.request_introduction(owner, partner)
     token, _secret = create_token(owner, "theirs")
     job = BackgroundJob(kind="index_rebuild")
-    db.session.add(job)
+    event = Event(name="Forum", timezone="Asia/Taipei")
+    db.session.add_all([job, event])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -115,6 +121,7 @@ def world(app, db):
         "match_id": match.id,
         "token_id": token.id,
         "job_id": job.id,
+        "event_id": event.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",
