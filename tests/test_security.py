@@ -8,7 +8,7 @@ import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
-from partnermatch.events.models import Event
+from partnermatch.events.models import Event, MeetingRequest, Participant
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
 from partnermatch.review import services as review
@@ -53,6 +53,12 @@ ACCESS = {
     "review.match": LOGIN,
     "review.respond": LOGIN,
     "review.outcome": LOGIN,
+    "events.register": LOGIN,
+    "events.unregister": LOGIN,
+    "events.ask": LOGIN,
+    "events.meetings": LOGIN,
+    "events.mark": LOGIN,
+    "events.answer": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -65,6 +71,8 @@ ACCESS = {
     "jobs.index": STAFF,
     "events.new": STAFF,
     "events.edit": STAFF,
+    "events.requests": STAFF,
+    "events.review_request": STAFF,
     "jobs.rebuild": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
@@ -100,6 +108,8 @@ OWNED_BY_OTHERS = {
     "review.respond": 404,
     "review.outcome": 404,
     "auth.revoke_api_token": 404,
+    "events.unregister": 403,
+    "events.answer": 404,
 }
 
 
@@ -113,7 +123,12 @@ def world(app, db):
     token, _secret = create_token(owner, "theirs")
     job = BackgroundJob(kind="index_rebuild")
     event = Event(name="Forum", timezone="Asia/Taipei")
-    db.session.add_all([job, event])
+    attendee = Participant(event=event, profile=profile)
+    other_attendee = Participant(event=event, profile=partner)
+    meeting_request = MeetingRequest(
+        event=event, sender=attendee, recipient=other_attendee, reason="Casting."
+    )
+    db.session.add_all([job, event, meeting_request])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -122,6 +137,8 @@ def world(app, db):
         "token_id": token.id,
         "job_id": job.id,
         "event_id": event.id,
+        "participant_id": attendee.id,
+        "request_id": meeting_request.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",

@@ -1,4 +1,4 @@
-"""The coordinator's event form."""
+"""Event forms: the coordinator's event, registrations, requests to meet, answers, marks."""
 
 from __future__ import annotations
 
@@ -15,8 +15,16 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from partnermatch.events import services
-from partnermatch.events.models import MEETING_LENGTHS, Pairing
-from partnermatch.forms import Form, WholeNumberField, options, storable_text
+from partnermatch.events.models import MEETING_LENGTHS, Pairing, Preference
+from partnermatch.events.participation import MAX_REASON
+from partnermatch.forms import (
+    Form,
+    MultiCheckboxField,
+    WholeNumberField,
+    coerce_id,
+    options,
+    storable_text,
+)
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -121,3 +129,59 @@ class EventForm(Form):
             requests_open=self.requests_open.data,
             requests_close=self.requests_close.data,
         )
+
+
+class RegistrationForm(Form):
+    """A registration: the profile (coordinators choose it), sessions attended, a cap."""
+
+    profile_id = SelectField(_l("Profile"), coerce=coerce_id)
+    sessions = MultiCheckboxField(
+        _l("Sessions you attend"),
+        coerce=int,
+        validators=[DataRequired(message=_l("Choose at least one session you will attend."))],
+    )
+    meeting_cap = WholeNumberField(
+        _l("Most meetings you want"),
+        validators=[Optional()],
+        low=0,
+        high=100,
+        description=_l("Leave it empty to meet as many people as the sessions allow."),
+    )
+
+
+class ConfirmForm(Form):
+    """A confirmation of a destructive step: only its CSRF token."""
+
+
+class AskForm(Form):
+    reason = TextAreaField(
+        _l("Why meet"),
+        validators=[DataRequired(), Length(max=MAX_REASON), storable_text],
+        description=_l(
+            "A sentence or two: what you would discuss. The other side reads it before "
+            "answering; contact details stay private."
+        ),
+    )
+
+
+class DecisionForm(Form):
+    """Two buttons of one form, named "decision": accept or decline, approve or reject."""
+
+    decision = SelectField(
+        choices=options(
+            [
+                ("accept", _l("Accept")),
+                ("decline", _l("Decline")),
+                ("approve", _l("Approve")),
+                ("reject", _l("Reject")),
+            ]
+        ),
+        validators=[DataRequired()],
+    )
+
+
+class PreferenceForm(Form):
+    choice = SelectField(
+        choices=options((choice.value, _l(choice.label)) for choice in Preference),
+        validators=[DataRequired()],
+    )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.extensions import db, enum_column
@@ -67,6 +68,44 @@ class MeetingState(StrEnum):
     PUBLISHED = "published"
 
 
+class AgendaState(StrEnum):
+    """How far the coordinators have published the event's agenda."""
+
+    UNPUBLISHED = "unpublished"
+    PRELIMINARY = "preliminary"
+    FINAL = "final"
+
+    @property
+    def label(self) -> str:
+        return AGENDA_LABELS[self]
+
+
+AGENDA_LABELS = {
+    AgendaState.UNPUBLISHED: N_("Not published"),
+    AgendaState.PRELIMINARY: N_("Preliminary agenda"),
+    AgendaState.FINAL: N_("Final agenda"),
+}
+
+
+class Preference(StrEnum):
+    """A participant's mark on another: a "no thanks" from either side rules the pair out."""
+
+    MUST = "must"
+    WOULD = "would"
+    NO = "no"
+
+    @property
+    def label(self) -> str:
+        return PREFERENCE_LABELS[self]
+
+
+PREFERENCE_LABELS = {
+    Preference.MUST: N_("Must meet"),
+    Preference.WOULD: N_("Would meet"),
+    Preference.NO: N_("No thanks"),
+}
+
+
 class Event(db.Model):
     __tablename__ = "events"
     __table_args__ = (
@@ -88,6 +127,11 @@ class Event(db.Model):
         enum_column(Pairing, "event_pairing"), default=Pairing.ANY
     )
     review_requests: Mapped[bool] = mapped_column(Boolean, default=False)
+    agenda: Mapped[AgendaState] = mapped_column(
+        enum_column(AgendaState, "event_agenda_state"),
+        default=AgendaState.UNPUBLISHED,
+        server_default=AgendaState.UNPUBLISHED.value,
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     sessions: Mapped[list[EventSession]] = relationship(
@@ -177,8 +221,13 @@ class MeetingRequest(db.Model):
     state: Mapped[RequestState] = mapped_column(
         enum_column(RequestState, "meeting_request_state"), default=RequestState.REQUESTED
     )
+    # A coordinator turned it down before it reached the recipient.
+    declined_in_review: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    event: Mapped[Event] = relationship()
     sender: Mapped[Participant] = relationship(foreign_keys=[from_participant_id])
     recipient: Mapped[Participant] = relationship(foreign_keys=[to_participant_id])
 
@@ -207,7 +256,33 @@ class Meeting(db.Model):
         enum_column(MeetingState, "meeting_state"), default=MeetingState.PROPOSED
     )
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_show: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
+    event: Mapped[Event] = relationship()
     request: Mapped[MeetingRequest | None] = relationship()
     first: Mapped[Participant] = relationship(foreign_keys=[first_participant_id])
     second: Mapped[Participant] = relationship(foreign_keys=[second_participant_id])
+
+
+class MeetingPreference(db.Model):
+    """One participant's mark ("must meet", "would meet", "no thanks") on another."""
+
+    __tablename__ = "meeting_preferences"
+    __table_args__ = (
+        UniqueConstraint("participant_id", "other_participant_id", name="one_mark_per_pair"),
+        CheckConstraint("participant_id != other_participant_id", name="not_oneself"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("event_participants.id", ondelete="CASCADE"), index=True
+    )
+    other_participant_id: Mapped[int] = mapped_column(
+        ForeignKey("event_participants.id", ondelete="CASCADE"), index=True
+    )
+    choice: Mapped[Preference] = mapped_column(enum_column(Preference, "meeting_preference"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    participant: Mapped[Participant] = relationship(foreign_keys=[participant_id])
+    other: Mapped[Participant] = relationship(foreign_keys=[other_participant_id])
