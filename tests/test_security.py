@@ -59,6 +59,8 @@ ACCESS = {
     "events.meetings": LOGIN,
     "events.mark": LOGIN,
     "events.answer": LOGIN,
+    "events.agenda": LOGIN,
+    "events.agenda_ics": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -356,7 +358,8 @@ def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as
         if (
             method != "GET"
             or ACCESS[endpoint] in (TOKEN, SME, SME_OR_EXPERT)
-            or endpoint in ("static", "main.healthz", "api.openapi", "dashboard.download")
+            or endpoint
+            in ("static", "main.healthz", "api.openapi", "dashboard.download", "events.agenda_ics")
         ):
             continue
         response = client.get(url, follow_redirects=True)

@@ -18,6 +18,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from partnermatch.auth.decorators import staff_required
+from partnermatch.events import agenda as event_agenda
 from partnermatch.events import participation, services
 from partnermatch.events.forms import (
     AskForm,
@@ -404,3 +405,37 @@ def session_label_filter(session) -> str:
 @bp.context_processor
 def event_helpers() -> dict[str, object]:
     return {"Preference": Preference, "request_stage": participation.request_stage}
+
+
+def _own_participant_or_403(event_id: int, participant_id: int) -> tuple[Event, Participant]:
+    event = db.get_or_404(Event, event_id)
+    participant = _participant_or_404(event, participant_id)
+    if not participation.may_act_for(current_user, participant.profile):
+        abort(403)
+    return event, participant
+
+
+@bp.get("/<id:event_id>/participants/<id:participant_id>/agenda")
+@login_required
+def agenda(event_id: int, participant_id: int) -> str:
+    event, participant = _own_participant_or_403(event_id, participant_id)
+    return render_template(
+        "events/agenda.html",
+        event=event,
+        participant=participant,
+        items=event_agenda.agenda_of(participant, with_proposed=current_user.is_staff),
+    )
+
+
+@bp.get("/<id:event_id>/participants/<id:participant_id>/agenda.ics")
+@login_required
+def agenda_ics(event_id: int, participant_id: int) -> Response:
+    event, participant = _own_participant_or_403(event_id, participant_id)
+    items = event_agenda.agenda_of(participant)
+    response = Response(
+        event_agenda.calendar_of(event, participant, items), mimetype="text/calendar"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="event-{event.id}-agenda-{participant.id}.ics"'
+    )
+    return response
