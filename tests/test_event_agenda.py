@@ -10,10 +10,12 @@ from icalendar import Calendar
 
 from partnermatch.auth.models import Role
 from partnermatch.events import participation
-from partnermatch.events.models import Meeting, MeetingState
+from partnermatch.events.agenda import agenda_of, cancel, grid_of, publish
+from partnermatch.events.models import AgendaState, Meeting, MeetingState
+from partnermatch.events.participation import EventError
 from partnermatch.extensions import db
 from tests.factories import make_user
-from tests.test_event_participation import make_event, registered
+from tests.test_event_participation import make_event, outbox_to, registered
 
 pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
 
@@ -103,13 +105,7 @@ def test_cancelled_meetings_leave_the_agenda(forum):
     forum["published"].cancelled = True
     db.session.commit()
 
-    assert participation_agenda(forum["sme"]) == []
-
-
-def participation_agenda(participant):
-    from partnermatch.events.agenda import agenda_of
-
-    return agenda_of(participant)
+    assert agenda_of(forum["sme"]) == []
 
 
 def test_nobody_reads_another_participants_agenda(forum, login_as):
@@ -129,3 +125,85 @@ def test_an_empty_agenda_says_so(db, login_as):
     page = login_as(user).get(f"/events/{event.id}/participants/{participant.id}/agenda")
 
     assert "No meetings on this agenda yet" in page.get_data(as_text=True)
+
+
+# --- the coordinators' grid ------------------------------------------------------------------
+
+
+def test_the_grid_puts_meetings_at_their_table_and_slot_and_counts_empty_ones(forum, login_as):
+    event = forum["event"]
+
+    page = login_as(make_user(Role.COORDINATOR)).get(f"/events/{event.id}/grid")
+    grid = grid_of(event)
+
+    # Two sessions, 09:00-12:00 and 13:30-17:00: 9 + 10 slots of 20 minutes, 10 tables.
+    assert len(grid.slots) == 19 and grid.tables == list(range(1, 11))
+    first_day_0920 = grid.slots[1]
+    assert (first_day_0920.hour, first_day_0920.minute) == (9, 20)
+    assert grid.cells[(first_day_0920, 7)] == forum["published"]
+    assert grid.empty == 19 * 10 - 2
+    text = page.get_data(as_text=True)
+    assert "188 empty table-slots" in text and "Kaohsiung Castings · Tainan Materials Lab" in text
+
+
+def test_cancelling_a_published_meeting_asks_first_then_tells_both_parties(forum, login_as):
+    event, meeting = forum["event"], forum["published"]
+    client = login_as(make_user(Role.COORDINATOR))
+    url = f"/events/{event.id}/meetings/{meeting.id}/cancel"
+
+    confirmation = client.get(url).get_data(as_text=True)
+    assert "Cancel this meeting?" in confirmation and not meeting.cancelled
+
+    client.post(url)
+
+    db.session.expire_all()
+    assert meeting.cancelled
+    told = [s for s in outbox_to(forum["sme_user"].email) if "is cancelled" in s]
+    assert told == [
+        "PartnerMatch: The meeting of Kaohsiung Castings and Tainan Materials Lab at "
+        f"Kaohsiung Forum ({event.sessions[0].day.isoformat()} 09:20, table 7) is cancelled."
+    ]
+
+
+def test_cancelling_a_meeting_not_yet_published_tells_nobody(forum):
+    proposed = db.session.scalars(
+        db.select(Meeting).where(Meeting.state == MeetingState.PROPOSED)
+    ).one()
+
+    cancel(proposed, make_user(Role.COORDINATOR))
+
+    assert proposed.cancelled
+    assert not [s for s in outbox_to(forum["sme_user"].email) if "is cancelled" in s]
+
+
+def test_publishing_shows_every_meeting_to_its_parties_and_tells_them(forum, login_as):
+    event, sme_user = forum["event"], forum["sme_user"]
+    client = login_as(make_user(Role.COORDINATOR))
+
+    client.post(f"/events/{event.id}/publish", data={"stage": "preliminary"})
+
+    db.session.expire_all()
+    assert event.agenda is AgendaState.PRELIMINARY
+    assert [item.partner.profile.name for item in agenda_of(forum["sme"])] == [
+        "Tainan Materials Lab",
+        "Draft Partner",
+    ]
+    assert any("preliminary agenda of Kaohsiung Forum" in s for s in outbox_to(sme_user.email))
+    client.post(f"/events/{event.id}/publish", data={"stage": "final"})
+    db.session.expire_all()
+    assert event.agenda is AgendaState.FINAL
+    with pytest.raises(EventError, match="final agenda is published already"):
+        publish(event, AgendaState.PRELIMINARY, make_user(Role.COORDINATOR))
+
+
+def test_a_no_show_is_marked_and_unmarked_on_the_grid(forum, login_as):
+    event, meeting = forum["event"], forum["published"]
+    client = login_as(make_user(Role.COORDINATOR))
+
+    client.post(f"/events/{event.id}/meetings/{meeting.id}/no-show")
+    db.session.expire_all()
+    assert meeting.no_show
+    assert "no-show" in client.get(f"/events/{event.id}/grid").get_data(as_text=True)
+    client.post(f"/events/{event.id}/meetings/{meeting.id}/no-show")
+    db.session.expire_all()
+    assert not meeting.no_show

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
-from partnermatch.events.models import Event, MeetingRequest, Participant
+from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
 from partnermatch.review import services as review
@@ -75,6 +76,10 @@ ACCESS = {
     "events.edit": STAFF,
     "events.requests": STAFF,
     "events.review_request": STAFF,
+    "events.grid": STAFF,
+    "events.publish": STAFF,
+    "events.cancel_meeting": STAFF,
+    "events.no_show": STAFF,
     "jobs.rebuild": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
@@ -130,7 +135,14 @@ def world(app, db):
     meeting_request = MeetingRequest(
         event=event, sender=attendee, recipient=other_attendee, reason="Casting."
     )
-    db.session.add_all([job, event, meeting_request])
+    meeting = Meeting(
+        event=event,
+        first=attendee,
+        second=other_attendee,
+        slot_start=datetime(2027, 3, 10, 1, 0, tzinfo=UTC),
+        table_number=1,
+    )
+    db.session.add_all([job, event, meeting_request, meeting])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -141,6 +153,7 @@ def world(app, db):
         "event_id": event.id,
         "participant_id": attendee.id,
         "request_id": meeting_request.id,
+        "meeting_id": meeting.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",

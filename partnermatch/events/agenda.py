@@ -1,4 +1,5 @@
-"""A participant's agenda: its meetings in the event's time zone, and as an iCalendar file.
+"""Agendas: a participant's meetings in the event's time zone and as an iCalendar file; the
+coordinators' grid of tables by slots; publishing, cancelling, no-shows.
 
 Meetings are whatever Meeting rows exist (the scheduler places them). A participant sees
 its published meetings; coordinators also see those only proposed. No HTTP and no language
@@ -16,8 +17,13 @@ from icalendar import Event as CalendarEvent
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from partnermatch.events.models import Event, Meeting, MeetingState, Participant
+from partnermatch.auth.models import User
+from partnermatch.events.models import AgendaState, Event, Meeting, MeetingState, Participant
+from partnermatch.events.participation import EventError
+from partnermatch.events.participation import people as people_of
 from partnermatch.extensions import db
+from partnermatch.notifications.services import notify
+from partnermatch.reference import N_
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,130 @@ def calendar_of(event: Event, participant: Participant, items: list[AgendaItem])
         calendar.add_component(entry)
     calendar.add_missing_timezones()
     return calendar.to_ical()
+
+
+# --- the coordinators' grid ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    slots: list[datetime]  # slot starts, in the event's time zone
+    tables: list[int]
+    cells: dict[tuple[datetime, int], Meeting]  # (slot start, table) -> meeting
+    empty: int  # table-slots without a meeting
+    outside: list[Meeting]  # meetings at a time or table the grid has not got
+
+
+def slot_starts(event: Event) -> list[datetime]:
+    """Every meeting slot of the event's sessions, in the event's time zone, in order."""
+    zone = ZoneInfo(event.timezone)
+    length = timedelta(minutes=event.meeting_minutes)
+    starts = []
+    for session in event.sessions:
+        start = datetime.combine(session.day, session.start, tzinfo=zone)
+        end = datetime.combine(session.day, session.end, tzinfo=zone)
+        while start + length <= end:
+            starts.append(start)
+            start += length
+    return starts
+
+
+def grid_of(event: Event) -> Grid:
+    """Tables by slots with the event's meetings (not cancelled) in place."""
+    slots = slot_starts(event)
+    tables = list(range(1, event.tables + 1))
+    known = {slot.astimezone(UTC): slot for slot in slots}
+    cells: dict[tuple[datetime, int], Meeting] = {}
+    outside = []
+    meetings = db.session.scalars(
+        select(Meeting)
+        .where(Meeting.event_id == event.id, Meeting.cancelled.is_(False))
+        .options(
+            selectinload(Meeting.first).selectinload(Participant.profile),
+            selectinload(Meeting.second).selectinload(Participant.profile),
+        )
+        .order_by(Meeting.slot_start, Meeting.table_number)
+    )
+    for meeting in meetings:
+        slot = known.get(_local(meeting.slot_start, "UTC"))
+        if slot is None or meeting.table_number not in tables:
+            outside.append(meeting)
+        else:
+            cells[(slot, meeting.table_number)] = meeting
+    return Grid(slots, tables, cells, len(slots) * len(tables) - len(cells), outside)
+
+
+def _meeting_values(meeting: Meeting) -> dict[str, str]:
+    event = meeting.event
+    return {
+        "first": meeting.first.profile.name,
+        "second": meeting.second.profile.name,
+        "event": event.name,
+        "when": f"{_local(meeting.slot_start, event.timezone):%Y-%m-%d %H:%M}",
+        "table": str(meeting.table_number),
+    }
+
+
+def _parties(meeting: Meeting) -> list:
+    return people_of(meeting.first, meeting.second)
+
+
+def publish(event: Event, stage: AgendaState | str, actor: User) -> int:
+    """Publish the preliminary or the final agenda: every meeting not cancelled is shown to
+    its parties, who are told. Return how many meetings are published."""
+    stage = AgendaState(stage)
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can publish the agenda."))
+    if stage is AgendaState.UNPUBLISHED:
+        raise EventError(N_("Publish a preliminary or a final agenda."))
+    if event.agenda is AgendaState.FINAL and stage is AgendaState.PRELIMINARY:
+        raise EventError(N_("The final agenda is published already."))
+    meetings = list(
+        db.session.scalars(
+            select(Meeting).where(Meeting.event_id == event.id, Meeting.cancelled.is_(False))
+        )
+    )
+    for meeting in meetings:
+        meeting.state = MeetingState.PUBLISHED
+    event.agenda = stage
+    db.session.flush()
+    people: list = []
+    for meeting in meetings:
+        people += _parties(meeting)
+    notify(
+        people,
+        N_("The final agenda of %(event)s is published: see your meetings.")
+        if stage is AgendaState.FINAL
+        else N_("The preliminary agenda of %(event)s is published: see your meetings."),
+        {"event": event.name},
+        link=f"/events/{event.id}/meetings",
+    )
+    return len(meetings)
+
+
+def cancel(meeting: Meeting, actor: User) -> None:
+    """Cancel a meeting; once published, both parties are told."""
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can change the schedule."))
+    if meeting.cancelled:
+        raise EventError(N_("This meeting is cancelled already."))
+    meeting.cancelled = True
+    db.session.flush()
+    if meeting.state is MeetingState.PUBLISHED:
+        notify(
+            _parties(meeting),
+            N_(
+                "The meeting of %(first)s and %(second)s at %(event)s (%(when)s, table "
+                "%(table)s) is cancelled."
+            ),
+            _meeting_values(meeting),
+            link=f"/events/{meeting.event_id}/meetings",
+        )
+
+
+def mark_no_show(meeting: Meeting, actor: User, no_show: bool = True) -> None:
+    """Record on the day that a meeting did not take place because a party did not come."""
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can change the schedule."))
+    meeting.no_show = no_show
+    db.session.flush()

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from partnermatch.events import services
-from partnermatch.events.models import MEETING_LENGTHS, Pairing, Preference
+from partnermatch.events.models import MEETING_LENGTHS, AgendaState, Pairing, Preference
 from partnermatch.events.participation import MAX_REASON
 from partnermatch.forms import (
     Form,
@@ -183,5 +183,17 @@ class DecisionForm(Form):
 class PreferenceForm(Form):
     choice = SelectField(
         choices=options((choice.value, _l(choice.label)) for choice in Preference),
+        validators=[DataRequired()],
+    )
+
+
+class PublishForm(Form):
+    stage = SelectField(
+        choices=options(
+            [
+                (AgendaState.PRELIMINARY.value, _l(AgendaState.PRELIMINARY.label)),
+                (AgendaState.FINAL.value, _l(AgendaState.FINAL.label)),
+            ]
+        ),
         validators=[DataRequired()],
     )

@@ -118,7 +118,7 @@ def participant_of(event: Event, profile: Profile | None) -> Participant | None:
     )
 
 
-def _people(*participants: Participant) -> list[User | None]:
+def people(*participants: Participant) -> list[User | None]:
     """The accounts to tell about these participants; coordinators answer for unowned ones."""
     users: list[User | None] = [p.profile.owner for p in participants]
     if any(p.profile.owner_id is None for p in participants):
@@ -381,7 +381,7 @@ def _request_values(request: MeetingRequest) -> dict[str, str]:
 
 def _send_to_recipient(request: MeetingRequest) -> None:
     notify(
-        _people(request.recipient),
+        people(request.recipient),
         N_("%(sender)s asks to meet %(recipient)s at %(event)s. Please accept or decline."),
         _request_values(request),
         link=meetings_path(request.sender.event),
@@ -429,7 +429,7 @@ def review(request: MeetingRequest, actor: User, approve: bool) -> None:
         request.declined_in_review = True
         db.session.flush()
         notify(
-            _people(request.sender),
+            people(request.sender),
             N_("The request of %(sender)s to meet %(recipient)s at %(event)s was not approved."),
             values,
             link=meetings_path(request.sender.event),
@@ -449,7 +449,7 @@ def answer(request: MeetingRequest, actor: User, accept: bool) -> None:
     request.state = RequestState.ACCEPTED if accept else RequestState.DECLINED
     db.session.flush()
     notify(
-        _people(request.sender, request.recipient),
+        people(request.sender, request.recipient),
         N_("%(recipient)s accepted to meet %(sender)s at %(event)s.")
         if accept
         else N_("%(recipient)s declined to meet %(sender)s at %(event)s."),

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -26,9 +27,10 @@ from partnermatch.events.forms import (
     DecisionForm,
     EventForm,
     PreferenceForm,
+    PublishForm,
     RegistrationForm,
 )
-from partnermatch.events.models import Event, MeetingRequest, Participant, Preference
+from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant, Preference
 from partnermatch.extensions import db
 from partnermatch.i18n import format_date
 from partnermatch.matching.engine import IndexUnavailable
@@ -439,3 +441,92 @@ def agenda_ics(event_id: int, participant_id: int) -> Response:
         f'attachment; filename="event-{event.id}-agenda-{participant.id}.ics"'
     )
     return response
+
+
+# --- the coordinators' grid ------------------------------------------------------------------
+
+
+def _meeting_or_404(event: Event, meeting_id: int) -> Meeting:
+    meeting = db.get_or_404(Meeting, meeting_id)
+    if meeting.event_id != event.id:
+        abort(404)
+    return meeting
+
+
+@bp.get("/<id:event_id>/grid")
+@staff_required
+def grid(event_id: int) -> str:
+    event = db.get_or_404(Event, event_id)
+    return render_template(
+        "events/grid.html",
+        event=event,
+        grid=event_agenda.grid_of(event),
+        publish_form=PublishForm(),
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.post("/<id:event_id>/publish")
+@staff_required
+def publish(event_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    form = PublishForm()
+    if not form.validate_on_submit():
+        flash(_("Choose the preliminary or the final agenda."), "error")
+        return redirect(url_for("events.grid", event_id=event.id))
+    try:
+        count = event_agenda.publish(event, form.stage.data, current_user)
+    except participation.EventError as error:
+        db.session.rollback()
+        flash(_refused(error), "error")
+    else:
+        db.session.commit()
+        flash(
+            ngettext(
+                "Published: %(num)d meeting, and its parties are told.",
+                "Published: %(num)d meetings, and their parties are told.",
+                count,
+            ),
+            "success",
+        )
+    return redirect(url_for("events.grid", event_id=event.id))
+
+
+@bp.route("/<id:event_id>/meetings/<id:meeting_id>/cancel", methods=["GET", "POST"])
+@staff_required
+def cancel_meeting(event_id: int, meeting_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    meeting = _meeting_or_404(event, meeting_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            event_agenda.cancel(meeting, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            flash(_refused(error), "error")
+        else:
+            db.session.commit()
+            flash(_("The meeting is cancelled."), "success")
+        return redirect(url_for("events.grid", event_id=event.id))
+    return render_template(
+        "events/cancel_meeting.html",
+        event=event,
+        meeting=meeting,
+        start=services.to_local(meeting.slot_start, event.timezone),
+        form=form,
+    )
+
+
+@bp.post("/<id:event_id>/meetings/<id:meeting_id>/no-show")
+@staff_required
+def no_show(event_id: int, meeting_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    meeting = _meeting_or_404(event, meeting_id)
+    if ConfirmForm().validate_on_submit():
+        event_agenda.mark_no_show(meeting, current_user, not meeting.no_show)
+        db.session.commit()
+        flash(
+            _("Marked as a no-show.") if meeting.no_show else _("The no-show mark is removed."),
+            "success",
+        )
+    return redirect(url_for("events.grid", event_id=event.id))
