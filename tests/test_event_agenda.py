@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from partnermatch.auth.models import Role
+from partnermatch.auth.models import Role, User
 from partnermatch.events import participation
 from partnermatch.events.agenda import agenda_of, cancel, grid_of, publish, schedule_inputs
 from partnermatch.events.models import AgendaState, Meeting, MeetingState
@@ -253,3 +253,31 @@ def test_schedule_inputs_hold_free_slots_caps_accepted_requests_and_mutual_marks
     assert wanted[f"request:{request.id}"].fixed == (1, 6)  # published: 09:20, table 7
     pair = sorted((sme.id, morning_only.id))
     assert wanted[f"mutual:{pair[0]}-{pair[1]}"].weight == 2.0
+
+
+# --- the demo forum --------------------------------------------------------------------------
+
+
+def test_the_demo_programme_holds_the_forum_once(app, db, login_as):
+    from partnermatch.demo import load_demo
+    from partnermatch.demo.forum import FORUM_NAME
+    from partnermatch.events.models import Event, MeetingRequest, Participant
+
+    first = load_demo(app.config["DEMO_PASSWORD"])
+    db.session.commit()
+    again = load_demo(app.config["DEMO_PASSWORD"])
+    db.session.commit()
+
+    assert first.forum_created and not again.forum_created
+    event = db.session.scalars(db.select(Event)).one()
+    assert (event.name, event.tables, event.meeting_minutes) == (FORUM_NAME, 25, 20)
+    assert len(event.sessions) == 4 and event.agenda is AgendaState.PRELIMINARY
+    assert len(db.session.scalars(db.select(Participant)).all()) == 24
+    assert len(db.session.scalars(db.select(MeetingRequest)).all()) == 4
+    sme_user = db.session.scalars(db.select(User).where(User.email == "sme@example.org")).one()
+    client = login_as(sme_user, app.config["DEMO_PASSWORD"])
+    participant = participation.participant_of(event, sme_user.profile)
+    page = client.get(f"/events/{event.id}/participants/{participant.id}/agenda")
+    assert "09:20" in page.get_data(as_text=True)
+    meetings = client.get(f"/events/{event.id}/meetings").get_data(as_text=True)
+    assert "Second source for aluminium housings" in meetings
