@@ -101,6 +101,12 @@ ACCESS = {
             "evidence_update",
             "evidence_delete",
             "reference_data",
+            "event_list",
+            "event_participants",
+            "event_agenda",
+            "event_request_create",
+            "event_request_accept",
+            "event_request_decline",
         )
     },
 }
