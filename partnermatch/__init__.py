@@ -110,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
     from partnermatch.api.views import bp as api_bp
     from partnermatch.auth.views import bp as auth_bp
     from partnermatch.dashboard.views import bp as dashboard_bp
+    from partnermatch.events.views import bp as events_bp
     from partnermatch.jobs.views import bp as jobs_bp
     from partnermatch.main.views import bp as main_bp
     from partnermatch.notifications.views import bp as notifications_bp
@@ -126,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
         notifications_bp,
         dashboard_bp,
         jobs_bp,
+        events_bp,
     ):
         app.register_blueprint(blueprint)
     # Token requests carry no cookie to forge: CSRF protects the cookie-authenticated forms.

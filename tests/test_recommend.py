@@ -122,6 +122,22 @@ def test_the_profile_and_its_own_organisation_are_never_recommended(scooter_make
     assert names == ["Outside Lab"]
 
 
+def test_among_restricts_the_candidates_to_those_profiles(scooter_maker):
+    """An event's recommended meetings: only its participants are candidates, even when a
+    better partner exists outside the event."""
+    make_profile("expert", name="Best Lab, not at the event", economy="KR", offers=BATTERY_TESTING)
+    at_event = make_profile(
+        "expert", name="Lab at the event", economy="JP", offers="Battery cell testing services."
+    )
+    get_engine().rebuild()
+
+    everyone = [r.profile.name for r in recommend(get_engine(), scooter_maker, limit=5)]
+    among = recommend(get_engine(), scooter_maker, limit=5, among=[at_event.id])
+
+    assert "Best Lab, not at the event" in everyone
+    assert [r.profile.name for r in among] == ["Lab at the event"]
+
+
 def test_partners_in_other_economies_get_the_configured_preference(scooter_maker):
     make_profile(
         "expert", name="Hanoi Lab", economy="VN", offers=BATTERY_TESTING, value_chain=("testing",)

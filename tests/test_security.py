@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
+from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
 from partnermatch.review import services as review
@@ -34,6 +36,8 @@ ACCESS = {
     "profiles.browse": PUBLIC,
     "profiles.detail": PUBLIC,
     "search.index": PUBLIC,
+    "events.index": PUBLIC,
+    "events.detail": PUBLIC,
     "api.openapi": PUBLIC,
     "auth.logout": LOGIN,
     "auth.change_password": LOGIN,
@@ -51,6 +55,14 @@ ACCESS = {
     "review.match": LOGIN,
     "review.respond": LOGIN,
     "review.outcome": LOGIN,
+    "events.register": LOGIN,
+    "events.unregister": LOGIN,
+    "events.ask": LOGIN,
+    "events.meetings": LOGIN,
+    "events.mark": LOGIN,
+    "events.answer": LOGIN,
+    "events.agenda": LOGIN,
+    "events.agenda_ics": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -62,6 +74,14 @@ ACCESS = {
     "dashboard.index": STAFF,
     "dashboard.download": STAFF,
     "jobs.index": STAFF,
+    "events.new": STAFF,
+    "events.edit": STAFF,
+    "events.requests": STAFF,
+    "events.review_request": STAFF,
+    "events.grid": STAFF,
+    "events.publish": STAFF,
+    "events.cancel_meeting": STAFF,
+    "events.no_show": STAFF,
     "jobs.rebuild": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
@@ -83,6 +103,12 @@ ACCESS = {
             "evidence_update",
             "evidence_delete",
             "reference_data",
+            "event_list",
+            "event_participants",
+            "event_agenda",
+            "event_request_create",
+            "event_request_accept",
+            "event_request_decline",
         )
     },
 }
@@ -98,6 +124,8 @@ OWNED_BY_OTHERS = {
     "review.respond": 404,
     "review.outcome": 404,
     "auth.revoke_api_token": 404,
+    "events.unregister": 403,
+    "events.answer": 404,
 }
 
 
@@ -110,7 +138,20 @@ def world(app, db):
     match = review.request_introduction(owner, partner)
     token, _secret = create_token(owner, "theirs")
     job = BackgroundJob(kind="index_rebuild")
-    db.session.add(job)
+    event = Event(name="Forum", timezone="Asia/Taipei")
+    attendee = Participant(event=event, profile=profile)
+    other_attendee = Participant(event=event, profile=partner)
+    meeting_request = MeetingRequest(
+        event=event, sender=attendee, recipient=other_attendee, reason="Casting."
+    )
+    meeting = Meeting(
+        event=event,
+        first=attendee,
+        second=other_attendee,
+        slot_start=datetime(2027, 3, 10, 1, 0, tzinfo=UTC),
+        table_number=1,
+    )
+    db.session.add_all([job, event, meeting_request, meeting])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -118,6 +159,10 @@ def world(app, db):
         "match_id": match.id,
         "token_id": token.id,
         "job_id": job.id,
+        "event_id": event.id,
+        "participant_id": attendee.id,
+        "request_id": meeting_request.id,
+        "meeting_id": meeting.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",
@@ -335,7 +380,8 @@ def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as
         if (
             method != "GET"
             or ACCESS[endpoint] in (TOKEN, SME, SME_OR_EXPERT)
-            or endpoint in ("static", "main.healthz", "api.openapi", "dashboard.download")
+            or endpoint
+            in ("static", "main.healthz", "api.openapi", "dashboard.download", "events.agenda_ics")
         ):
             continue
         response = client.get(url, follow_redirects=True)

@@ -84,6 +84,9 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": ID}
 ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": ID}
+EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": ID}
+PARTICIPANT_ID = {"name": "participant_id", "in": "path", "required": True, "schema": ID}
+REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": ID}
 # The bodies come from the profile schema, as import, export and the parsing read it.
 PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
 EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
@@ -258,6 +261,60 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [PROFILE_ID, ITEM_ID],
                     "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
                 },
+            },
+            "/events": {
+                "get": {
+                    "summary": "Upcoming and past brokerage events, with sessions and windows.",
+                    "responses": _responses({"type": "object"}),
+                }
+            },
+            "/events/{event_id}/participants": {
+                "get": {
+                    "summary": "An event's participants: profile, kind, economy, sessions, cap.",
+                    "parameters": [EVENT_ID],
+                    "responses": _responses({"type": "object"}, 404),
+                }
+            },
+            "/events/{event_id}/participants/{participant_id}/agenda": {
+                "get": {
+                    "summary": "A participant's meetings (its owner's or staff's token).",
+                    "parameters": [EVENT_ID, PARTICIPANT_ID],
+                    "responses": _responses({"type": "object"}, 403, 404),
+                }
+            },
+            "/events/{event_id}/requests": {
+                "post": {
+                    "summary": "Ask another participant to meet, with a short reason.",
+                    "parameters": [EVENT_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["to_participant_id", "reason"],
+                            "properties": {
+                                "to_participant_id": ID,
+                                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "201": {"description": "Created"},
+                        **_errors(400, 403, 404, 413, 422),
+                    },
+                }
+            },
+            "/events/{event_id}/requests/{request_id}/accept": {
+                "post": {
+                    "summary": "Accept a request to meet (its recipient).",
+                    "parameters": [EVENT_ID, REQUEST_ID],
+                    "responses": _responses({"type": "object"}, 404, 422),
+                }
+            },
+            "/events/{event_id}/requests/{request_id}/decline": {
+                "post": {
+                    "summary": "Decline a request to meet (its recipient).",
+                    "parameters": [EVENT_ID, REQUEST_ID],
+                    "responses": _responses({"type": "object"}, 404, 422),
+                }
             },
             "/reference": {
                 "get": {

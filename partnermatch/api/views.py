@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from partnermatch import presentation, reference
 from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
+from partnermatch.api.events import register_routes as register_event_routes
 from partnermatch.api.openapi import openapi_document
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import ApiToken, active_token, record_use
@@ -362,6 +363,9 @@ def reference_data() -> Response:
             for t in reference.VALUE_CHAIN
         ],
     )
+
+
+register_event_routes(bp, json_body)
 
 
 @bp.get("/openapi.json")

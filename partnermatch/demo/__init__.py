@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from partnermatch.auth import services as accounts
 from partnermatch.auth.models import Role, User
+from partnermatch.demo.forum import load_demo_forum
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.profiles import transfer
@@ -51,6 +52,7 @@ class DemoReport:
     profiles_created: int = 0
     profiles_present: int = 0
     accounts_created: int = 0
+    forum_created: bool = False
     errors: list[str] = field(default_factory=list)
 
 
@@ -101,4 +103,5 @@ def load_demo(password: str) -> DemoReport:
                 profile.owner = user
                 profile.contact_email = account.email
     db.session.flush()
+    report.forum_created = load_demo_forum()
     return report

@@ -383,15 +383,17 @@ def recommend(
     diversify: bool = True,
     min_strength: str = strength.GOOD,
     exclude: Sequence[int] = (),
+    among: Sequence[int] | None = None,
 ) -> list[Recommendation]:
     """Return the best partners for a profile, each with its factors, role and quotes.
 
     Partners below `min_strength` are left out, as are the profiles in `exclude` (pairs
-    already matched, say). `diversify=False` skips the organisation and economy penalties,
+    already matched, say); with `among`, only those profiles are candidates (an event's
+    participants). `diversify=False` skips the organisation and economy penalties,
     for callers (cohort assignment) that enforce their own constraints.
     """
     key = (engine.position(), profile.id, limit, kind, weights, diversify, min_strength)
-    key += (tuple(sorted(exclude)),)
+    key += (tuple(sorted(exclude)), None if among is None else tuple(sorted(among)))
     kept = engine.kept.get(key)
     if kept is not None:
         ids = [recommendation.profile_id for recommendation in kept]
@@ -399,7 +401,7 @@ def recommend(
         if len(loaded) == len(ids):  # else one has gone since: compute afresh
             return [r.with_profile(loaded[r.profile_id]) for r in kept]
     recommendations = _recommend(
-        engine, profile, limit, kind, weights, diversify, min_strength, set(exclude)
+        engine, profile, limit, kind, weights, diversify, min_strength, set(exclude), among
     )
     engine.kept.put(key, [_Kept.of(r) for r in recommendations])
     return recommendations
@@ -414,9 +416,12 @@ def _recommend(
     diversify: bool,
     min_strength: str,
     exclude: set[int],
+    among: Sequence[int] | None = None,
 ) -> list[Recommendation]:
     asker = _Asker.of(engine, profile)
-    forward = engine.pairs_by_passage(asker.asking, "capability")
+    forward = engine.pairs_by_passage(
+        asker.asking, "capability", among=None if among is None else list(among)
+    )
     excluded = {profile.id, *exclude}
     if profile.organisation_id is not None:
         excluded |= engine.source.organisation_members(profile.organisation_id)

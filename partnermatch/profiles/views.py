@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from partnermatch.auth.decorators import roles_required, staff_required
 from partnermatch.auth.models import Role
 from partnermatch.errors import ValidationError
+from partnermatch.events.participation import events_for
 from partnermatch.extensions import db
 from partnermatch.forms import show_validation_error
 from partnermatch.matching.engine import IndexUnavailable
@@ -120,11 +121,13 @@ def detail(profile_id: int) -> str:
             purge_on=services.restore_deadline(profile),
         )
     can_edit = services.can_edit_profile(current_user, profile)
+    owned = current_user.is_authenticated and profile.owner_id == current_user.id
     return render_template(
         "profiles/detail.html",
         open_match=review.sme_matches_by_partner(current_user).get(profile.id),
         profile=profile,
         can_edit=can_edit,
+        events=events_for(profile) if owned else [],
         missing=services.profile_missing(profile) if can_edit else [],
         show_contact=services.can_see_contact(current_user, profile),
         **partner_suggestions(profile),

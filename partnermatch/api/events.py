@@ -1,0 +1,215 @@
+"""The events part of JSON API v1: events, participants, agendas, requests to meet.
+
+Registered on the API blueprint (see the end of api/views.py); messages are in English.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify
+from werkzeug.wrappers import Response
+
+from partnermatch.api.errors import ApiError
+from partnermatch.errors import ValidationError
+from partnermatch.events import agenda, participation, services
+from partnermatch.events.models import Event, MeetingRequest, Participant
+from partnermatch.extensions import db
+from partnermatch.inputs import parse_id
+
+# Which request field a refusal is about: the target (whom to meet) or the reason.
+TARGET_REFUSALS = {
+    "%(name)s is not registered for this event.",
+    "You cannot ask to meet yourself.",
+    "At this event, SMEs meet experts only.",
+    "You have already asked to meet %(name)s.",
+    "%(name)s has already asked to meet you: answer it under My meetings.",
+    "One of you marked the other “no thanks”: %(name)s cannot be asked.",
+}
+REASON_REFUSALS = {
+    "The reason holds a character that cannot be read.",
+    "Give a short reason for the meeting.",
+    "Keep the reason under %(count)s characters.",
+}
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise ApiError(404, f"There is no event {event_id}.")
+    return event
+
+
+def _participant_or_404(event: Event, participant_id: int) -> Participant:
+    participant = db.session.get(Participant, participant_id)
+    if participant is None or participant.event_id != event.id:
+        raise ApiError(404, f"There is no participant {participant_id} at this event.")
+    return participant
+
+
+def _refusal(error: participation.EventError) -> ApiError:
+    field = (
+        "to_participant_id"
+        if error.message in TARGET_REFUSALS
+        else "reason"
+        if error.message in REASON_REFUSALS
+        else None
+    )
+    return ApiError(422, str(error), field)
+
+
+def _iso(instant) -> str | None:
+    local = services.to_local(instant, "UTC")
+    return local.isoformat() if local else None
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "venue": event.venue,
+        "timezone": event.timezone,
+        "meeting_minutes": event.meeting_minutes,
+        "tables": event.tables,
+        "pairing": event.pairing.value,
+        "review_requests": event.review_requests,
+        "agenda": event.agenda.value,
+        "sessions": [
+            {"day": s.day.isoformat(), "start": f"{s.start:%H:%M}", "end": f"{s.end:%H:%M}"}
+            for s in event.sessions
+        ],
+        "registration": participation.registration_is(event),
+        "requests": participation.requests_are(event),
+        "registration_opens": _iso(event.registration_opens),
+        "registration_closes": _iso(event.registration_closes),
+        "requests_open": _iso(event.requests_open),
+        "requests_close": _iso(event.requests_close),
+    }
+
+
+def request_json(meeting_request: MeetingRequest) -> dict[str, Any]:
+    return {
+        "id": meeting_request.id,
+        "from_participant_id": meeting_request.from_participant_id,
+        "to_participant_id": meeting_request.to_participant_id,
+        "reason": meeting_request.reason,
+        "state": meeting_request.state.value,
+        "stage": participation.request_stage(meeting_request),
+    }
+
+
+def register_routes(bp, json_body) -> None:
+    """Add the events endpoints to the API blueprint."""
+
+    @bp.get("/events")
+    def event_list() -> Response:
+        upcoming, past = services.upcoming_and_past()
+        return jsonify(
+            {
+                "upcoming": [event_json(e) for e in upcoming],
+                "past": [event_json(e) for e in past],
+            }
+        )
+
+    @bp.get("/events/<id:event_id>/participants")
+    def event_participants(event_id: int) -> Response:
+        event = _event_or_404(event_id)
+        rows = db.session.scalars(
+            db.select(Participant).where(Participant.event_id == event.id).order_by(Participant.id)
+        )
+        return jsonify(
+            {
+                "participants": [
+                    {
+                        "id": p.id,
+                        "profile_id": p.profile_id,
+                        "name": p.profile.name,
+                        "kind": p.profile.kind.value,
+                        "economy": p.profile.economy,
+                        "session_ids": [s.id for s in p.sessions],
+                        "meeting_cap": p.meeting_cap,
+                    }
+                    for p in rows
+                ]
+            }
+        )
+
+    @bp.get("/events/<id:event_id>/participants/<id:participant_id>/agenda")
+    def event_agenda(event_id: int, participant_id: int) -> Response:
+        event = _event_or_404(event_id)
+        participant = _participant_or_404(event, participant_id)
+        if not participation.may_act_for(g.api_user, participant.profile):
+            raise ApiError(403, "This token's account may not read this agenda.")
+        items = agenda.agenda_of(participant, with_proposed=g.api_user.is_staff)
+        return jsonify(
+            {
+                "timezone": event.timezone,
+                "meetings": [
+                    {
+                        "meeting_id": item.meeting.id,
+                        "start": item.start.isoformat(),
+                        "end": item.end.isoformat(),
+                        "table": item.table,
+                        "partner_participant_id": item.partner.id,
+                        "partner_name": item.partner.profile.name,
+                        "reason": item.reason,
+                        "state": item.meeting.state.value,
+                        "no_show": item.meeting.no_show,
+                    }
+                    for item in items
+                ],
+            }
+        )
+
+    @bp.post("/events/<id:event_id>/requests")
+    def event_request_create(event_id: int) -> tuple[Response, int]:
+        event = _event_or_404(event_id)
+        data = json_body()
+        raw_target = data.get("to_participant_id")
+        try:
+            target_id = parse_id(raw_target, "to_participant_id")
+        except ValidationError:
+            raise ApiError(
+                422, "Give the id of the participant to meet.", "to_participant_id"
+            ) from None
+        reason = data.get("reason")
+        if not isinstance(reason, str):
+            raise ApiError(422, "Give a short reason for the meeting.", "reason")
+        sender = participation.participant_of(event, g.api_user.profile)
+        if sender is None:
+            raise ApiError(403, "Register for this event before asking to meet anyone.")
+        recipient = db.session.get(Participant, target_id)
+        if recipient is None:
+            raise ApiError(422, f"There is no participant {target_id}.", "to_participant_id")
+        try:
+            created = participation.ask_to_meet(sender, recipient, reason, g.api_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            raise _refusal(error) from None
+        db.session.commit()
+        return jsonify(request_json(created)), 201
+
+    def _answer(event_id: int, request_id: int, accept: bool) -> Response:
+        event = _event_or_404(event_id)
+        meeting_request = db.session.get(MeetingRequest, request_id)
+        if (
+            meeting_request is None
+            or meeting_request.event_id != event.id
+            or not participation.answers_for(g.api_user, meeting_request.recipient.profile)
+        ):
+            raise ApiError(404, f"There is no request {request_id} for you to answer.")
+        try:
+            participation.answer(meeting_request, g.api_user, accept)
+        except participation.EventError as error:
+            db.session.rollback()
+            raise ApiError(422, str(error)) from None
+        db.session.commit()
+        return jsonify(request_json(meeting_request))
+
+    @bp.post("/events/<id:event_id>/requests/<id:request_id>/accept")
+    def event_request_accept(event_id: int, request_id: int) -> Response:
+        return _answer(event_id, request_id, True)
+
+    @bp.post("/events/<id:event_id>/requests/<id:request_id>/decline")
+    def event_request_decline(event_id: int, request_id: int) -> Response:
+        return _answer(event_id, request_id, False)

@@ -1,0 +1,1 @@
+"""Brokerage events: sessions, participants, meeting requests and scheduled meetings."""

@@ -1,0 +1,330 @@
+"""Agendas: a participant's meetings in the event's time zone and as an iCalendar file; the
+coordinators' grid of tables by slots; publishing, cancelling, no-shows.
+
+Meetings are whatever Meeting rows exist (the scheduler places them). A participant sees
+its published meetings; coordinators also see those only proposed. No HTTP and no language
+here: the calendar's texts are English, like the API's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from partnermatch.auth.models import User
+from partnermatch.events.models import (
+    AgendaState,
+    Event,
+    Meeting,
+    MeetingState,
+    Participant,
+    Preference,
+)
+from partnermatch.events.participation import EventError
+from partnermatch.events.participation import people as people_of
+from partnermatch.extensions import db
+from partnermatch.notifications.services import notify
+from partnermatch.reference import N_
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    meeting: Meeting
+    start: datetime  # in the event's time zone
+    end: datetime
+    table: int
+    partner: Participant
+    reason: str
+
+
+def _local(instant: datetime, zone: str) -> datetime:
+    if instant.tzinfo is None:  # SQLite hands back naive UTC
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(ZoneInfo(zone))
+
+
+def agenda_of(participant: Participant, *, with_proposed: bool = False) -> list[AgendaItem]:
+    """The participant's meetings that are not cancelled, in time order."""
+    event = participant.event
+    query = (
+        select(Meeting)
+        .where(
+            Meeting.event_id == event.id,
+            or_(
+                Meeting.first_participant_id == participant.id,
+                Meeting.second_participant_id == participant.id,
+            ),
+            Meeting.cancelled.is_(False),
+        )
+        .options(
+            selectinload(Meeting.first).selectinload(Participant.profile),
+            selectinload(Meeting.second).selectinload(Participant.profile),
+            selectinload(Meeting.request),
+        )
+        .order_by(Meeting.slot_start, Meeting.table_number)
+    )
+    if not with_proposed:
+        query = query.where(Meeting.state == MeetingState.PUBLISHED)
+    length = timedelta(minutes=event.meeting_minutes)
+    items = []
+    for meeting in db.session.scalars(query):
+        start = _local(meeting.slot_start, event.timezone)
+        partner = (
+            meeting.second if meeting.first_participant_id == participant.id else meeting.first
+        )
+        items.append(
+            AgendaItem(
+                meeting=meeting,
+                start=start,
+                end=start + length,
+                table=meeting.table_number,
+                partner=partner,
+                reason=meeting.request.reason if meeting.request else "",
+            )
+        )
+    return items
+
+
+def calendar_of(event: Event, participant: Participant, items: list[AgendaItem]) -> bytes:
+    """The agenda as an iCalendar file, its times in the event's zone with a VTIMEZONE."""
+    calendar = Calendar()
+    calendar.add("prodid", "-//PartnerMatch//Brokerage events//EN")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", f"{event.name}: {participant.profile.name}")
+    stamp = datetime.now(UTC)
+    for item in items:
+        entry = CalendarEvent()
+        entry.add("uid", f"meeting-{item.meeting.id}@partnermatch")
+        entry.add("dtstamp", stamp)
+        entry.add("dtstart", item.start)
+        entry.add("dtend", item.end)
+        entry.add("summary", f"Meeting with {item.partner.profile.name}")
+        where = f"Table {item.table}"
+        entry.add("location", f"{where}, {event.venue}" if event.venue else where)
+        if item.reason:
+            entry.add("description", item.reason)
+        calendar.add_component(entry)
+    calendar.add_missing_timezones()
+    return calendar.to_ical()
+
+
+# --- the coordinators' grid ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grid:
+    slots: list[datetime]  # slot starts, in the event's time zone
+    tables: list[int]
+    cells: dict[tuple[datetime, int], Meeting]  # (slot start, table) -> meeting
+    empty: int  # table-slots without a meeting
+    outside: list[Meeting]  # meetings at a time or table the grid has not got
+
+
+def slot_starts(event: Event) -> list[datetime]:
+    """Every meeting slot of the event's sessions, in the event's time zone, in order."""
+    zone = ZoneInfo(event.timezone)
+    length = timedelta(minutes=event.meeting_minutes)
+    starts = []
+    for session in event.sessions:
+        start = datetime.combine(session.day, session.start, tzinfo=zone)
+        end = datetime.combine(session.day, session.end, tzinfo=zone)
+        while start + length <= end:
+            starts.append(start)
+            start += length
+    return starts
+
+
+def grid_of(event: Event) -> Grid:
+    """Tables by slots with the event's meetings (not cancelled) in place."""
+    slots = slot_starts(event)
+    tables = list(range(1, event.tables + 1))
+    known = {slot.astimezone(UTC): slot for slot in slots}
+    cells: dict[tuple[datetime, int], Meeting] = {}
+    outside = []
+    meetings = db.session.scalars(
+        select(Meeting)
+        .where(Meeting.event_id == event.id, Meeting.cancelled.is_(False))
+        .options(
+            selectinload(Meeting.first).selectinload(Participant.profile),
+            selectinload(Meeting.second).selectinload(Participant.profile),
+        )
+        .order_by(Meeting.slot_start, Meeting.table_number)
+    )
+    for meeting in meetings:
+        slot = known.get(_local(meeting.slot_start, "UTC"))
+        if slot is None or meeting.table_number not in tables:
+            outside.append(meeting)
+        else:
+            cells[(slot, meeting.table_number)] = meeting
+    return Grid(slots, tables, cells, len(slots) * len(tables) - len(cells), outside)
+
+
+def _meeting_values(meeting: Meeting) -> dict[str, str]:
+    event = meeting.event
+    return {
+        "first": meeting.first.profile.name,
+        "second": meeting.second.profile.name,
+        "event": event.name,
+        "when": f"{_local(meeting.slot_start, event.timezone):%Y-%m-%d %H:%M}",
+        "table": str(meeting.table_number),
+    }
+
+
+def _parties(meeting: Meeting) -> list:
+    return people_of(meeting.first, meeting.second)
+
+
+def publish(event: Event, stage: AgendaState | str, actor: User) -> int:
+    """Publish the preliminary or the final agenda: every meeting not cancelled is shown to
+    its parties, who are told. Return how many meetings are published."""
+    stage = AgendaState(stage)
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can publish the agenda."))
+    if stage is AgendaState.UNPUBLISHED:
+        raise EventError(N_("Publish a preliminary or a final agenda."))
+    if event.agenda is AgendaState.FINAL and stage is AgendaState.PRELIMINARY:
+        raise EventError(N_("The final agenda is published already."))
+    meetings = list(
+        db.session.scalars(
+            select(Meeting).where(Meeting.event_id == event.id, Meeting.cancelled.is_(False))
+        )
+    )
+    for meeting in meetings:
+        meeting.state = MeetingState.PUBLISHED
+    event.agenda = stage
+    db.session.flush()
+    people: list = []
+    for meeting in meetings:
+        people += _parties(meeting)
+    notify(
+        people,
+        N_("The final agenda of %(event)s is published: see your meetings.")
+        if stage is AgendaState.FINAL
+        else N_("The preliminary agenda of %(event)s is published: see your meetings."),
+        {"event": event.name},
+        link=f"/events/{event.id}/meetings",
+    )
+    return len(meetings)
+
+
+def cancel(meeting: Meeting, actor: User) -> None:
+    """Cancel a meeting; once published, both parties are told."""
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can change the schedule."))
+    if meeting.cancelled:
+        raise EventError(N_("This meeting is cancelled already."))
+    meeting.cancelled = True
+    db.session.flush()
+    if meeting.state is MeetingState.PUBLISHED:
+        notify(
+            _parties(meeting),
+            N_(
+                "The meeting of %(first)s and %(second)s at %(event)s (%(when)s, table "
+                "%(table)s) is cancelled."
+            ),
+            _meeting_values(meeting),
+            link=f"/events/{meeting.event_id}/meetings",
+        )
+
+
+def mark_no_show(meeting: Meeting, actor: User, no_show: bool = True) -> None:
+    """Record on the day that a meeting did not take place because a party did not come."""
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can change the schedule."))
+    meeting.no_show = no_show
+    db.session.flush()
+
+
+# --- the scheduler's inputs ------------------------------------------------------------------
+
+# Weights of what the scheduler places: accepted requests first, then pairs that both marked
+# "must meet", then pairs that both would meet.
+ACCEPTED_WEIGHT, MUTUAL_MUST_WEIGHT, MUTUAL_WOULD_WEIGHT = 3.0, 2.0, 1.0
+NO_CAP = 1000
+
+
+def schedule_inputs(event: Event) -> dict[str, object]:
+    """Build the inputs of `partnermatch.matching.schedule.solve` from the event's rows.
+
+    Returns slots, tables, people and wanted, as the scheduler's interface names them.
+    Wanted ids are "request:ID" for accepted requests and "mutual:A-B" for pairs that both
+    opted in; a published meeting of a request is fixed at its slot and table (0-based).
+    """
+    # Imported here: the scheduler is a module of its own, loaded only when scheduling.
+    from partnermatch.events.models import MeetingPreference, MeetingRequest, RequestState
+    from partnermatch.matching.schedule import Person, Slot, Wanted
+
+    zone = ZoneInfo(event.timezone)
+    length = timedelta(minutes=event.meeting_minutes)
+    starts = [start.astimezone(UTC) for start in slot_starts(event)]
+    slots = [Slot(index, start, start + length) for index, start in enumerate(starts)]
+    participants = list(
+        db.session.scalars(
+            select(Participant)
+            .where(Participant.event_id == event.id)
+            .options(selectinload(Participant.sessions))
+        )
+    )
+    people = []
+    for participant in participants:
+        free = set()
+        for session in participant.sessions:
+            opens = datetime.combine(session.day, session.start, tzinfo=zone).astimezone(UTC)
+            closes = datetime.combine(session.day, session.end, tzinfo=zone).astimezone(UTC)
+            free |= {s.index for s in slots if opens <= s.start and s.end <= closes}
+        cap = NO_CAP if participant.meeting_cap is None else participant.meeting_cap
+        people.append(Person(participant.id, frozenset(free), cap))
+    index_of = {start: index for index, start in enumerate(starts)}
+    fixed = {
+        meeting.request_id: (
+            index_of.get(_local(meeting.slot_start, "UTC")),
+            meeting.table_number - 1,
+        )
+        for meeting in db.session.scalars(
+            select(Meeting).where(
+                Meeting.event_id == event.id,
+                Meeting.cancelled.is_(False),
+                Meeting.state == MeetingState.PUBLISHED,
+                Meeting.request_id.is_not(None),
+            )
+        )
+    }
+    wanted = []
+    accepted_pairs = set()
+    for request in db.session.scalars(
+        select(MeetingRequest).where(
+            MeetingRequest.event_id == event.id, MeetingRequest.state == RequestState.ACCEPTED
+        )
+    ):
+        pair = (request.from_participant_id, request.to_participant_id)
+        accepted_pairs.add(frozenset(pair))
+        place = fixed.get(request.id)
+        wanted.append(
+            Wanted(
+                f"request:{request.id}",
+                pair,
+                ACCEPTED_WEIGHT,
+                place if place and place[0] is not None else None,
+            )
+        )
+    marks = {
+        (row.participant_id, row.other_participant_id): row.choice
+        for row in db.session.scalars(
+            select(MeetingPreference).where(MeetingPreference.event_id == event.id)
+        )
+    }
+    for (first, second), choice in sorted(marks.items()):
+        back = marks.get((second, first))
+        if first > second or back is None or frozenset((first, second)) in accepted_pairs:
+            continue
+        if Preference.NO in (choice, back):
+            continue
+        weight = MUTUAL_MUST_WEIGHT if choice == back == Preference.MUST else MUTUAL_WOULD_WEIGHT
+        wanted.append(Wanted(f"mutual:{first}-{second}", (first, second), weight, None))
+    return {"slots": slots, "tables": event.tables, "people": people, "wanted": wanted}

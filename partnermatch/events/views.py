@@ -1,0 +1,532 @@
+"""Event pages: the list of upcoming and past events, an event with its participants, and
+the coordinator's form to create or edit one."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from partnermatch.auth.decorators import staff_required
+from partnermatch.events import agenda as event_agenda
+from partnermatch.events import participation, services
+from partnermatch.events.forms import (
+    AskForm,
+    ConfirmForm,
+    DecisionForm,
+    EventForm,
+    PreferenceForm,
+    PublishForm,
+    RegistrationForm,
+)
+from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant, Preference
+from partnermatch.extensions import db
+from partnermatch.i18n import format_date
+from partnermatch.matching.engine import IndexUnavailable
+from partnermatch.matching.extension import get_engine
+from partnermatch.matching.recommend import recommend
+from partnermatch.pagination import page_number
+from partnermatch.profiles.models import Profile
+from partnermatch.review.learning import current_weights
+
+bp = Blueprint("events", __name__, url_prefix="/events")
+
+
+@bp.route("/")
+def index() -> str:
+    upcoming, past = services.upcoming_and_past()
+    return render_template("events/index.html", upcoming=upcoming, past=past)
+
+
+@bp.route("/<id:event_id>")
+def detail(event_id: int) -> str:
+    event = db.get_or_404(Event, event_id)
+    participants = services.participants_of(
+        event, page_number(request.args), current_app.config["PROFILES_PER_PAGE"]
+    )
+    own = (
+        participation.participant_of(event, current_user.profile)
+        if current_user.is_authenticated
+        else None
+    )
+    return render_template(
+        "events/detail.html",
+        event=event,
+        participants=participants,
+        own_participant=own,
+        registration=participation.registration_is(event),
+        requests=participation.requests_are(event),
+        pairing_allows=participation.pairing_allows,
+        windows={
+            field: services.to_local(getattr(event, field), event.timezone)
+            for field in services.WINDOW_FIELDS
+        },
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@staff_required
+def new() -> str | Response:
+    form = EventForm()
+    if form.validate_on_submit():
+        event = services.save_event(form.event_input())
+        db.session.commit()
+        flash(_("Event created."), "success")
+        return redirect(url_for("events.detail", event_id=event.id))
+    return render_template("events/edit.html", form=form, event=None)
+
+
+@bp.route("/<id:event_id>/edit", methods=["GET", "POST"])
+@staff_required
+def edit(event_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    form = EventForm(obj=event)
+    if not form.is_submitted():
+        form.sessions.data = services.sessions_text(event.sessions)
+        form.pairing.data = event.pairing.value
+        for field in services.WINDOW_FIELDS:
+            local = services.to_local(getattr(event, field), event.timezone)
+            getattr(form, field).data = local.replace(tzinfo=None) if local else None
+    if form.validate_on_submit():
+        services.save_event(form.event_input(), event)
+        db.session.commit()
+        flash(_("Event saved."), "success")
+        return redirect(url_for("events.detail", event_id=event.id))
+    return render_template("events/edit.html", form=form, event=event)
+
+
+@bp.app_template_filter("event_datetime")
+def event_datetime(instant, zone: str) -> str:
+    """Show an instant in the event's time zone, in the reader's language."""
+    from babel.dates import format_datetime
+    from flask_babel import get_locale
+
+    local = services.to_local(instant, zone)
+    return (
+        format_datetime(local, "medium", tzinfo=local.tzinfo, locale=get_locale()) if local else ""
+    )
+
+
+# --- taking part -----------------------------------------------------------------------------
+
+
+def _participant_or_404(event: Event, participant_id: int) -> Participant:
+    participant = db.get_or_404(Participant, participant_id)
+    if participant.event_id != event.id:
+        abort(404)
+    return participant
+
+
+def _refused(error: participation.EventError) -> str:
+    """A refusal in the reader's language."""
+    return _(error.message, **error.values)
+
+
+def session_label(session) -> str:
+    """A session as the reader reads it: "10 Mar 2027, 09:00-12:00"."""
+    return f"{format_date(session.day)}, {session.start:%H:%M}\u2013{session.end:%H:%M}"
+
+
+@bp.route("/<id:event_id>/register", methods=["GET", "POST"])
+@login_required
+def register(event_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    staff = current_user.is_staff
+    own = None if staff else current_user.profile
+    if not staff and own is None:
+        flash(_("Describe your organisation in a profile first; then register it."), "info")
+        return redirect(url_for("profiles.mine"))
+    participant = participation.participant_of(event, own)
+    form = RegistrationForm()
+    form.sessions.choices = [(s.id, session_label(s)) for s in event.sessions]
+    if staff:
+        form.profile_id.choices = [
+            (p.id, p.name) for p in participation.unregistered_profiles(event)
+        ]
+    else:
+        del form.profile_id
+        if participant is not None and not form.is_submitted():
+            form.sessions.data = [s.id for s in participant.sessions]
+            form.meeting_cap.data = participant.meeting_cap
+    if form.validate_on_submit():
+        profile = db.session.get(Profile, form.profile_id.data) if staff else own
+        chosen = [s for s in event.sessions if s.id in form.sessions.data]
+        try:
+            participation.register(event, profile, chosen, form.meeting_cap.data, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(_("%(name)s is registered for %(event)s.", name=profile.name, event=event.name))
+            return redirect(url_for("events.detail", event_id=event.id))
+    return render_template(
+        "events/register.html",
+        event=event,
+        form=form,
+        participant=participant,
+        registration=participation.registration_is(event),
+    )
+
+
+@bp.route("/<id:event_id>/participants/<id:participant_id>/unregister", methods=["GET", "POST"])
+@login_required
+def unregister(event_id: int, participant_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    participant = _participant_or_404(event, participant_id)
+    if not participation.may_act_for(current_user, participant.profile):
+        abort(403)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        name = participant.profile.name
+        try:
+            participation.unregister(participant, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            flash(_refused(error), "error")
+        else:
+            db.session.commit()
+            flash(_("%(name)s is no longer registered for %(event)s.", name=name, event=event.name))
+        return redirect(url_for("events.detail", event_id=event.id))
+    return render_template(
+        "events/unregister.html", event=event, participant=participant, form=form
+    )
+
+
+@bp.route("/<id:event_id>/participants/<id:participant_id>/ask", methods=["GET", "POST"])
+@login_required
+def ask(event_id: int, participant_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    recipient = _participant_or_404(event, participant_id)
+    sender = participation.participant_of(event, current_user.profile)
+    if sender is None:
+        flash(_("Register for this event before asking to meet anyone."), "error")
+        return redirect(url_for("events.detail", event_id=event.id))
+    form = AskForm()
+    if form.validate_on_submit():
+        try:
+            participation.ask_to_meet(sender, recipient, form.reason.data, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            name = recipient.profile.name
+            flash(
+                _("Your request to meet %(name)s goes to a coordinator first.", name=name)
+                if event.review_requests
+                else _("Your request to meet %(name)s is sent.", name=name),
+                "success",
+            )
+            return redirect(url_for("events.meetings", event_id=event.id))
+    return render_template("events/ask.html", event=event, recipient=recipient, form=form)
+
+
+@bp.get("/<id:event_id>/meetings")
+@login_required
+def meetings(event_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    participant = participation.participant_of(event, current_user.profile)
+    if participant is None:
+        flash(_("You are not registered for %(event)s.", event=event.name), "info")
+        return redirect(url_for("events.detail", event_id=event.id))
+    return render_template(
+        "events/meetings.html",
+        event=event,
+        participant=participant,
+        incoming=participation.incoming(participant),
+        outgoing=participation.outgoing(participant),
+        waits_for_answer=participation.waits_for_answer,
+        decision_form=DecisionForm(),
+        requests_are=participation.requests_are(event),
+        **recommended_meetings(event, participant),
+    )
+
+
+def recommended_meetings(event: Event, participant: Participant) -> dict[str, object]:
+    """The participant's recommended partners among the event's participants, with marks."""
+    others = [pid for pid in participation.profile_ids_of(event) if pid != participant.profile_id]
+    found: list = []
+    unavailable = None
+    if others:
+        try:
+            found = recommend(
+                get_engine(),
+                participant.profile,
+                current_app.config["RECOMMENDATIONS_SHOWN"],
+                weights=current_weights(current_app.config),
+                min_strength=current_app.config["RECOMMEND_MIN_STRENGTH"],
+                among=others,
+            )
+        except IndexUnavailable as error:
+            unavailable = str(error)
+    by_profile = participation.participants_by_profile(event, [r.profile_id for r in found])
+    allowed = [
+        r
+        for r in found
+        if r.profile_id in by_profile
+        and participation.pairing_allows(
+            event, participant.profile, by_profile[r.profile_id].profile
+        )
+    ]
+    return {
+        "recommendations": allowed,
+        "recommended_participants": by_profile,
+        "marks": participation.preferences_of(participant),
+        "preference_form": PreferenceForm(),
+        "matching_unavailable": unavailable,
+    }
+
+
+@bp.post("/<id:event_id>/participants/<id:participant_id>/mark")
+@login_required
+def mark(event_id: int, participant_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    other = _participant_or_404(event, participant_id)
+    own = participation.participant_of(event, current_user.profile)
+    form = PreferenceForm()
+    if own is None or not form.validate_on_submit():
+        flash(_("Register for this event, then mark the partners you would meet."), "error")
+        return redirect(url_for("events.detail", event_id=event.id))
+    try:
+        participation.set_preference(own, other, form.choice.data, current_user)
+    except participation.EventError as error:
+        db.session.rollback()
+        flash(_refused(error), "error")
+    else:
+        db.session.commit()
+        flash(
+            _(
+                "%(name)s: %(choice)s.",
+                name=other.profile.name,
+                choice=_(Preference(form.choice.data).label),
+            ),
+            "success",
+        )
+    return redirect(url_for("events.meetings", event_id=event.id))
+
+
+@bp.post("/<id:event_id>/requests/<id:request_id>/answer")
+@login_required
+def answer(event_id: int, request_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    meeting_request = _request_or_404(event, request_id)
+    if not participation.answers_for(current_user, meeting_request.recipient.profile):
+        abort(404)  # whether two others asked to meet is their business
+    form = DecisionForm()
+    if not form.validate_on_submit() or form.decision.data not in ("accept", "decline"):
+        flash(_("Choose accept or decline."), "error")
+    else:
+        accept = form.decision.data == "accept"
+        try:
+            participation.answer(meeting_request, current_user, accept)
+        except participation.EventError as error:
+            db.session.rollback()
+            flash(_refused(error), "error")
+        else:
+            db.session.commit()
+            flash(
+                _("You accepted: the meeting goes into the schedule.")
+                if accept
+                else _("You declined this request."),
+                "success",
+            )
+    if current_user.is_staff and current_user.profile is None:
+        return redirect(url_for("events.requests", event_id=event.id))
+    return redirect(url_for("events.meetings", event_id=event.id))
+
+
+def _request_or_404(event: Event, request_id: int) -> MeetingRequest:
+    meeting_request = db.get_or_404(MeetingRequest, request_id)
+    if meeting_request.event_id != event.id:
+        abort(404)
+    return meeting_request
+
+
+@bp.get("/<id:event_id>/requests")
+@staff_required
+def requests(event_id: int) -> str:
+    event = db.get_or_404(Event, event_id)
+    waiting = participation.awaiting_review(
+        event, page_number(request.args), current_app.config["REVIEW_PER_PAGE"]
+    )
+    return render_template(
+        "events/requests.html",
+        event=event,
+        waiting=waiting,
+        unowned=participation.unanswered_for_unowned(event),
+        decision_form=DecisionForm(),
+    )
+
+
+@bp.post("/<id:event_id>/requests/<id:request_id>/review")
+@staff_required
+def review_request(event_id: int, request_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    meeting_request = _request_or_404(event, request_id)
+    form = DecisionForm()
+    if not form.validate_on_submit() or form.decision.data not in ("approve", "reject"):
+        flash(_("Choose approve or reject."), "error")
+        return redirect(url_for("events.requests", event_id=event.id))
+    approve = form.decision.data == "approve"
+    try:
+        participation.review(meeting_request, current_user, approve)
+    except participation.EventError as error:
+        db.session.rollback()
+        flash(_refused(error), "error")
+    else:
+        db.session.commit()
+        flash(
+            _(
+                "Approved: the request goes to %(name)s.",
+                name=meeting_request.recipient.profile.name,
+            )
+            if approve
+            else _("Rejected: %(name)s is told.", name=meeting_request.sender.profile.name),
+            "success",
+        )
+    return redirect(url_for("events.requests", event_id=event.id))
+
+
+@bp.app_template_filter("session_label")
+def session_label_filter(session) -> str:
+    return session_label(session)
+
+
+@bp.context_processor
+def event_helpers() -> dict[str, object]:
+    return {"Preference": Preference, "request_stage": participation.request_stage}
+
+
+def _own_participant_or_403(event_id: int, participant_id: int) -> tuple[Event, Participant]:
+    event = db.get_or_404(Event, event_id)
+    participant = _participant_or_404(event, participant_id)
+    if not participation.may_act_for(current_user, participant.profile):
+        abort(403)
+    return event, participant
+
+
+@bp.get("/<id:event_id>/participants/<id:participant_id>/agenda")
+@login_required
+def agenda(event_id: int, participant_id: int) -> str:
+    event, participant = _own_participant_or_403(event_id, participant_id)
+    return render_template(
+        "events/agenda.html",
+        event=event,
+        participant=participant,
+        items=event_agenda.agenda_of(participant, with_proposed=current_user.is_staff),
+    )
+
+
+@bp.get("/<id:event_id>/participants/<id:participant_id>/agenda.ics")
+@login_required
+def agenda_ics(event_id: int, participant_id: int) -> Response:
+    event, participant = _own_participant_or_403(event_id, participant_id)
+    items = event_agenda.agenda_of(participant)
+    response = Response(
+        event_agenda.calendar_of(event, participant, items), mimetype="text/calendar"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="event-{event.id}-agenda-{participant.id}.ics"'
+    )
+    return response
+
+
+# --- the coordinators' grid ------------------------------------------------------------------
+
+
+def _meeting_or_404(event: Event, meeting_id: int) -> Meeting:
+    meeting = db.get_or_404(Meeting, meeting_id)
+    if meeting.event_id != event.id:
+        abort(404)
+    return meeting
+
+
+@bp.get("/<id:event_id>/grid")
+@staff_required
+def grid(event_id: int) -> str:
+    event = db.get_or_404(Event, event_id)
+    return render_template(
+        "events/grid.html",
+        event=event,
+        grid=event_agenda.grid_of(event),
+        publish_form=PublishForm(),
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.post("/<id:event_id>/publish")
+@staff_required
+def publish(event_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    form = PublishForm()
+    if not form.validate_on_submit():
+        flash(_("Choose the preliminary or the final agenda."), "error")
+        return redirect(url_for("events.grid", event_id=event.id))
+    try:
+        count = event_agenda.publish(event, form.stage.data, current_user)
+    except participation.EventError as error:
+        db.session.rollback()
+        flash(_refused(error), "error")
+    else:
+        db.session.commit()
+        flash(
+            ngettext(
+                "Published: %(num)d meeting, and its parties are told.",
+                "Published: %(num)d meetings, and their parties are told.",
+                count,
+            ),
+            "success",
+        )
+    return redirect(url_for("events.grid", event_id=event.id))
+
+
+@bp.route("/<id:event_id>/meetings/<id:meeting_id>/cancel", methods=["GET", "POST"])
+@staff_required
+def cancel_meeting(event_id: int, meeting_id: int) -> str | Response:
+    event = db.get_or_404(Event, event_id)
+    meeting = _meeting_or_404(event, meeting_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            event_agenda.cancel(meeting, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            flash(_refused(error), "error")
+        else:
+            db.session.commit()
+            flash(_("The meeting is cancelled."), "success")
+        return redirect(url_for("events.grid", event_id=event.id))
+    return render_template(
+        "events/cancel_meeting.html",
+        event=event,
+        meeting=meeting,
+        start=services.to_local(meeting.slot_start, event.timezone),
+        form=form,
+    )
+
+
+@bp.post("/<id:event_id>/meetings/<id:meeting_id>/no-show")
+@staff_required
+def no_show(event_id: int, meeting_id: int) -> Response:
+    event = db.get_or_404(Event, event_id)
+    meeting = _meeting_or_404(event, meeting_id)
+    if ConfirmForm().validate_on_submit():
+        event_agenda.mark_no_show(meeting, current_user, not meeting.no_show)
+        db.session.commit()
+        flash(
+            _("Marked as a no-show.") if meeting.no_show else _("The no-show mark is removed."),
+            "success",
+        )
+    return redirect(url_for("events.grid", event_id=event.id))
