@@ -163,8 +163,11 @@ def figures(needs: Sequence[Need], runs: dict[str, Run]) -> Figures:
 
 
 @contextmanager
-def demo_programme(embedding_cache: Path | None) -> Iterator[MatchingEngine]:
-    """A throwaway app with the demo programme loaded and indexed."""
+def demo_programme(
+    embedding_cache: Path | None, encoder_backend: str = "torch"
+) -> Iterator[MatchingEngine]:
+    """A throwaway app with the demo programme loaded and indexed (MiniLM run by the
+    PARTNERMATCH_ENCODER_BACKEND given: bench/bench_index.py compares them)."""
     with tempfile.TemporaryDirectory(prefix="bench-relevance-") as tmp:
         workdir = Path(tmp)
         settings = {
@@ -173,6 +176,7 @@ def demo_programme(embedding_cache: Path | None) -> Iterator[MatchingEngine]:
             "DATA_DIR": str(workdir / "data"),
             "EMBEDDING_THREADS": 2,
             "LOG_REQUESTS": False,
+            "ENCODER_BACKEND": encoder_backend,
         }
         if embedding_cache is not None:
             settings["EMBEDDING_CACHE"] = str(embedding_cache)

