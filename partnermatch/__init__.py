@@ -253,6 +253,7 @@ def register_jobs(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from partnermatch.cli import (
         demo_cli,
+        events_cli,
         index_cli,
         jobs_cli,
         matches_cli,
@@ -266,10 +267,12 @@ def register_commands(app: Flask) -> None:
         users_cli,
         tokens_cli,
         demo_cli,
+        events_cli,
         profiles_cli,
         index_cli,
         matches_cli,
         outbox_cli,
         jobs_cli,
+        events_cli,
     ):
         app.cli.add_command(group)

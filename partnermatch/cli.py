@@ -20,6 +20,8 @@ from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
 from partnermatch.demo import DEMO_ACCOUNTS, is_database_empty, load_demo
 from partnermatch.errors import ValidationError
+from partnermatch.events import scheduling
+from partnermatch.events.models import Event
 from partnermatch.extensions import db
 from partnermatch.inputs import clean_text, parse_id
 from partnermatch.jobs.runner import job_queue
@@ -109,6 +111,7 @@ profiles_cli = CommandGroup("profiles", help="Import and export profiles.")
 outbox_cli = CommandGroup("outbox", help="Send the emails waiting in the outbox.")
 jobs_cli = CommandGroup("jobs", help="Run background jobs.")
 tokens_cli = CommandGroup("tokens", help="Manage API tokens.")
+events_cli = CommandGroup("events", help="Schedule brokerage events.")
 matches_cli = CommandGroup("matches", help="Search for partners.")
 
 
@@ -557,3 +560,54 @@ def create_token_command(email: str, name: str) -> None:
     db.session.commit()
     click.echo(f"API token for {user.email} ({user.role.label}). It is shown only now:")
     click.echo(secret)
+
+
+REASON_WORDS = {
+    "no_common_slot": "no common free slot",
+    "cap_reached": "a meeting cap is reached",
+    "no_table": "no table is free",
+    "conflict": "it does not fit with the others",
+}
+
+
+@events_cli.command("schedule")
+@click.argument("event_id", type=ID)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(0.1, 600),
+    default=scheduling.DEFAULT_TIME_LIMIT,
+    show_default=True,
+    help="Seconds the solver may search; the best schedule found by then is kept.",
+)
+def schedule_command(event_id: int, time_limit: float) -> None:
+    """Place an event's accepted requests and mutual opt-ins into tables and slots."""
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise click.ClickException(f"No event has the id {event_id}.")
+    try:
+        with progress(1, "Scheduling") as update:
+            report = scheduling.schedule_event(
+                event, time_limit=time_limit, progress=lambda line: click.echo(f"  {line}")
+            )
+            update(1)
+    except scheduling.SchedulingError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(
+        f"{report.proposed} meetings proposed, {report.kept} published ones kept, "
+        f"{len(report.unplaced)} of {report.wanted} wanted not placed."
+    )
+    gain = report.weight - report.greedy_weight
+    click.echo(
+        f"Weight {report.weight:.1f} of {report.upper_bound:.1f} possible ({report.status}, "
+        f"{report.seconds:.1f} s); a quick greedy schedule would place {report.greedy_weight:.1f} "
+        f"({gain:+.1f})."
+    )
+    for item in report.unplaced[:20]:
+        click.echo(
+            f"  not placed: {item.first.profile.name} with {item.second.profile.name}: "
+            f"{REASON_WORDS.get(item.reason, item.reason)}"
+        )
+    if len(report.unplaced) > 20:
+        click.echo(f"  ... and {len(report.unplaced) - 20} more.")

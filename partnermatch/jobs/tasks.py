@@ -8,6 +8,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from partnermatch import reference
+from partnermatch.events import scheduling
+from partnermatch.events.models import Event
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob, JobState
 from partnermatch.jobs.runner import Progress, job, submit
@@ -113,3 +115,32 @@ def catch_up_in_background() -> int:
         if busy is None:
             submit("index_catch_up", {})
     return waiting
+
+
+@job("event_schedule")
+def event_schedule(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Schedule an event's meetings (as `events schedule` does)."""
+    event = db.session.get(Event, int(params["event_id"]))
+    if event is None:
+        return {"summary": "The event no longer exists.", "proposed": 0}
+    progress(0.05, "Reading the requests and who attends which session.")
+    report = scheduling.schedule_event(
+        event,
+        time_limit=float(params.get("time_limit", scheduling.DEFAULT_TIME_LIMIT)),
+        progress=lambda line: progress(0.5, line),
+    )
+    db.session.commit()
+    return {
+        "summary": (
+            f"{report.proposed} meetings proposed, {report.kept} published ones kept, "
+            f"{len(report.unplaced)} of {report.wanted} wanted not placed."
+        ),
+        "proposed": report.proposed,
+        "kept": report.kept,
+        "unplaced": len(report.unplaced),
+        "weight": round(report.weight, 2),
+        "greedy_weight": round(report.greedy_weight, 2),
+        "upper_bound": round(report.upper_bound, 2),
+        "solver": report.status,
+        "seconds": round(report.seconds, 2),
+    }
