@@ -10,11 +10,11 @@ from icalendar import Calendar
 
 from partnermatch.auth.models import Role, User
 from partnermatch.events import participation
-from partnermatch.events.agenda import agenda_of, cancel, grid_of, publish, schedule_inputs
+from partnermatch.events.agenda import agenda_of, cancel, grid_of, publish
 from partnermatch.events.models import AgendaState, Meeting, MeetingState
 from partnermatch.events.participation import EventError
 from partnermatch.extensions import db
-from tests.factories import make_profile, make_user
+from tests.factories import make_user
 from tests.test_event_participation import make_event, outbox_to, registered
 
 pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
@@ -207,52 +207,6 @@ def test_a_no_show_is_marked_and_unmarked_on_the_grid(forum, login_as):
     client.post(f"/events/{event.id}/meetings/{meeting.id}/no-show")
     db.session.expire_all()
     assert not meeting.no_show
-
-
-# --- the scheduler's inputs ------------------------------------------------------------------
-
-
-@pytest.fixture
-def schedule_interface(monkeypatch):
-    """The scheduler's interface (partnermatch.matching.schedule, written on another branch)
-    as plain records, so that the inputs are tested without the solver."""
-    import sys
-    import types
-    from collections import namedtuple
-
-    module = types.ModuleType("partnermatch.matching.schedule")
-    module.Slot = namedtuple("Slot", "index start end")
-    module.Person = namedtuple("Person", "id free_slots cap")
-    module.Wanted = namedtuple("Wanted", "id people weight fixed")
-    monkeypatch.setitem(sys.modules, "partnermatch.matching.schedule", module)
-    return module
-
-
-def test_schedule_inputs_hold_free_slots_caps_accepted_requests_and_mutual_marks(
-    forum, schedule_interface
-):
-    event, sme, lab = forum["event"], forum["sme"], forum["lab"]
-    coordinator = make_user(Role.COORDINATOR)
-    morning_only = participation.register(
-        event, make_profile("expert", name="Morning Lab"), event.sessions[:1], 4, coordinator
-    )
-    participation.set_preference(sme, morning_only, "must", coordinator)
-    participation.set_preference(morning_only, sme, "must", coordinator)
-    db.session.commit()
-
-    inputs = schedule_inputs(event)
-
-    assert len(inputs["slots"]) == 19 and inputs["tables"] == 10
-    assert inputs["slots"][1].start == forum["published"].slot_start.replace(tzinfo=UTC)
-    people = {person.id: person for person in inputs["people"]}
-    assert people[morning_only.id].free_slots == frozenset(range(9))  # 09:00-12:00 only
-    assert people[morning_only.id].cap == 4 and len(people[sme.id].free_slots) == 19
-    wanted = {w.id: w for w in inputs["wanted"]}
-    request = forum["published"].request
-    assert wanted[f"request:{request.id}"].people == (sme.id, lab.id)
-    assert wanted[f"request:{request.id}"].fixed == (1, 6)  # published: 09:20, table 7
-    pair = sorted((sme.id, morning_only.id))
-    assert wanted[f"mutual:{pair[0]}-{pair[1]}"].weight == 2.0
 
 
 # --- the demo forum --------------------------------------------------------------------------

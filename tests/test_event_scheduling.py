@@ -247,3 +247,22 @@ def test_the_background_job_reports_the_schedule(db):
 
     assert result["proposed"] == 1 and result["unplaced"] == 0 and steps
     assert "1 meetings proposed" in result["summary"]
+
+
+def test_a_coordinator_schedules_from_the_grid_and_follows_the_job(app, db, login_as):
+    from partnermatch.auth.models import Role
+    from partnermatch.jobs.models import BackgroundJob
+    from tests.factories import make_user
+
+    event = forum()
+    accepted(event, attendee(event, "Ana"), attendee(event, "Ben"))
+    db.session.commit()
+    client = login_as(make_user(Role.COORDINATOR))
+
+    grid = client.get(f"/events/{event.id}/grid").get_data(as_text=True)
+    response = client.post(f"/events/{event.id}/schedule")
+
+    assert "Schedule the meetings" in grid
+    job = db.session.scalars(select(BackgroundJob)).one()
+    assert job.kind == "event_schedule" and response.status_code == 302
+    assert response.headers["Location"].endswith(f"/jobs/{job.id}")

@@ -80,6 +80,7 @@ ACCESS = {
     "events.review_request": STAFF,
     "events.grid": STAFF,
     "events.publish": STAFF,
+    "events.schedule": STAFF,
     "events.cancel_meeting": STAFF,
     "events.no_show": STAFF,
     "jobs.rebuild": STAFF,

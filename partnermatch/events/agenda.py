@@ -24,7 +24,6 @@ from partnermatch.events.models import (
     Meeting,
     MeetingState,
     Participant,
-    Preference,
 )
 from partnermatch.events.participation import EventError
 from partnermatch.events.participation import people as people_of
@@ -239,92 +238,3 @@ def mark_no_show(meeting: Meeting, actor: User, no_show: bool = True) -> None:
         raise EventError(N_("Only a coordinator can change the schedule."))
     meeting.no_show = no_show
     db.session.flush()
-
-
-# --- the scheduler's inputs ------------------------------------------------------------------
-
-# Weights of what the scheduler places: accepted requests first, then pairs that both marked
-# "must meet", then pairs that both would meet.
-ACCEPTED_WEIGHT, MUTUAL_MUST_WEIGHT, MUTUAL_WOULD_WEIGHT = 3.0, 2.0, 1.0
-NO_CAP = 1000
-
-
-def schedule_inputs(event: Event) -> dict[str, object]:
-    """Build the inputs of `partnermatch.matching.schedule.solve` from the event's rows.
-
-    Returns slots, tables, people and wanted, as the scheduler's interface names them.
-    Wanted ids are "request:ID" for accepted requests and "mutual:A-B" for pairs that both
-    opted in; a published meeting of a request is fixed at its slot and table (0-based).
-    """
-    # Imported here: the scheduler is a module of its own, loaded only when scheduling.
-    from partnermatch.events.models import MeetingPreference, MeetingRequest, RequestState
-    from partnermatch.matching.schedule import Person, Slot, Wanted
-
-    zone = ZoneInfo(event.timezone)
-    length = timedelta(minutes=event.meeting_minutes)
-    starts = [start.astimezone(UTC) for start in slot_starts(event)]
-    slots = [Slot(index, start, start + length) for index, start in enumerate(starts)]
-    participants = list(
-        db.session.scalars(
-            select(Participant)
-            .where(Participant.event_id == event.id)
-            .options(selectinload(Participant.sessions))
-        )
-    )
-    people = []
-    for participant in participants:
-        free = set()
-        for session in participant.sessions:
-            opens = datetime.combine(session.day, session.start, tzinfo=zone).astimezone(UTC)
-            closes = datetime.combine(session.day, session.end, tzinfo=zone).astimezone(UTC)
-            free |= {s.index for s in slots if opens <= s.start and s.end <= closes}
-        cap = NO_CAP if participant.meeting_cap is None else participant.meeting_cap
-        people.append(Person(participant.id, frozenset(free), cap))
-    index_of = {start: index for index, start in enumerate(starts)}
-    fixed = {
-        meeting.request_id: (
-            index_of.get(_local(meeting.slot_start, "UTC")),
-            meeting.table_number - 1,
-        )
-        for meeting in db.session.scalars(
-            select(Meeting).where(
-                Meeting.event_id == event.id,
-                Meeting.cancelled.is_(False),
-                Meeting.state == MeetingState.PUBLISHED,
-                Meeting.request_id.is_not(None),
-            )
-        )
-    }
-    wanted = []
-    accepted_pairs = set()
-    for request in db.session.scalars(
-        select(MeetingRequest).where(
-            MeetingRequest.event_id == event.id, MeetingRequest.state == RequestState.ACCEPTED
-        )
-    ):
-        pair = (request.from_participant_id, request.to_participant_id)
-        accepted_pairs.add(frozenset(pair))
-        place = fixed.get(request.id)
-        wanted.append(
-            Wanted(
-                f"request:{request.id}",
-                pair,
-                ACCEPTED_WEIGHT,
-                place if place and place[0] is not None else None,
-            )
-        )
-    marks = {
-        (row.participant_id, row.other_participant_id): row.choice
-        for row in db.session.scalars(
-            select(MeetingPreference).where(MeetingPreference.event_id == event.id)
-        )
-    }
-    for (first, second), choice in sorted(marks.items()):
-        back = marks.get((second, first))
-        if first > second or back is None or frozenset((first, second)) in accepted_pairs:
-            continue
-        if Preference.NO in (choice, back):
-            continue
-        weight = MUTUAL_MUST_WEIGHT if choice == back == Preference.MUST else MUTUAL_WOULD_WEIGHT
-        wanted.append(Wanted(f"mutual:{first}-{second}", (first, second), weight, None))
-    return {"slots": slots, "tables": event.tables, "people": people, "wanted": wanted}

@@ -33,6 +33,7 @@ from partnermatch.events.forms import (
 from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant, Preference
 from partnermatch.extensions import db
 from partnermatch.i18n import format_date
+from partnermatch.jobs import runner
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
@@ -464,6 +465,23 @@ def grid(event_id: int) -> str:
         publish_form=PublishForm(),
         confirm_form=ConfirmForm(),
     )
+
+
+@bp.post("/<id:event_id>/schedule")
+@staff_required
+def schedule(event_id: int) -> Response:
+    """Run the scheduler as a background job; the job's page follows its progress."""
+    event = db.get_or_404(Event, event_id)
+    ConfirmForm().validate_on_submit()
+    record = runner.submit("event_schedule", {"event_id": event.id}, current_user.id)
+    flash(
+        _(
+            "The meetings are being scheduled; this page follows its progress. Published "
+            "meetings stay where they are."
+        ),
+        "info",
+    )
+    return redirect(url_for("jobs.detail", job_id=record.id))
 
 
 @bp.post("/<id:event_id>/publish")

@@ -26,6 +26,7 @@ JOB_TITLES = {
     "cohort_suggest": N_("Cohort suggest"),
     "index_rebuild": N_("Index rebuild"),
     "index_catch_up": N_("Index catch-up"),
+    "event_schedule": N_("Meeting schedule"),
 }
 
 

@@ -135,6 +135,7 @@ def event_schedule(params: dict[str, Any], progress: Progress) -> dict[str, Any]
             f"{report.proposed} meetings proposed, {report.kept} published ones kept, "
             f"{len(report.unplaced)} of {report.wanted} wanted not placed."
         ),
+        "event_id": event.id,
         "proposed": report.proposed,
         "kept": report.kept,
         "unplaced": len(report.unplaced),
