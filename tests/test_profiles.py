@@ -380,13 +380,3 @@ def test_unknown_profile_gets_the_404_page(client, db):
 
     assert response.status_code == 404
     assert b"Page not found" in response.data
-
-
-def test_the_required_marker_stands_on_its_labels_line(client, db, login_as):
-    login_as(make_user(Role.SME))
-
-    page = client.get("/profiles/new").get_data(as_text=True)
-
-    assert (
-        '<label for="name">Name <span class="required" aria-hidden="true">*</span></label>' in page
-    )
