@@ -111,7 +111,7 @@ def ask_for_an_introduction(page: Page, screenshots: Path) -> str:
     expect(page.locator(".profile-side")).to_contain_text("shared through an introduction")
     expect(page.locator(".profile-side")).not_to_contain_text(EXPERT)
     save_screenshot(page, screenshots, "profile-expert")
-    page.get_by_role("link", name="Ask for an introduction", exact=True).click()
+    page.get_by_role("link", name=f"Ask for an introduction to {EXPERT_NAME}", exact=True).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(
         f"Ask for an introduction to {EXPERT_NAME}"
