@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
+from partnermatch.events.agenda import slot_starts
 from partnermatch.events.models import (
     Event,
     Meeting,
@@ -129,9 +130,12 @@ def schedule_inputs(event: Event) -> ScheduleInputs:
     """The solver's inputs for an event: its slots, its participants' free slots and caps,
     and the meetings wanted (published ones fixed where they are)."""
     bounds = _session_bounds(event)
-    slots = solver.slots_from_sessions(
-        sorted(bounds.values()), event.meeting_minutes
-    )  # sessions never overlap (the event form refuses it)
+    length = timedelta(minutes=event.meeting_minutes)
+    # The grid's slots (agenda.slot_starts), so that every meeting lands in a row of it.
+    slots = [
+        solver.Slot(index, start.astimezone(UTC), start.astimezone(UTC) + length)
+        for index, start in enumerate(slot_starts(event))
+    ]
     participants = db.session.scalars(
         select(Participant)
         .where(Participant.event_id == event.id)

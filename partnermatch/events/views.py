@@ -3,6 +3,8 @@ the coordinator's form to create or edit one."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import (
     Blueprint,
     abort,
@@ -40,6 +42,8 @@ from partnermatch.matching.recommend import recommend
 from partnermatch.pagination import page_number
 from partnermatch.profiles.models import Profile
 from partnermatch.review.learning import current_weights
+
+Row = TypeVar("Row", Participant, MeetingRequest, Meeting)
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -122,11 +126,12 @@ def event_datetime(instant, zone: str) -> str:
 # --- taking part -----------------------------------------------------------------------------
 
 
-def _participant_or_404(event: Event, participant_id: int) -> Participant:
-    participant = db.get_or_404(Participant, participant_id)
-    if participant.event_id != event.id:
+def _of_event_or_404(model: type[Row], row_id: int, event: Event) -> Row:
+    """The event's row of that id: 404 for a row of another event as for a missing one."""
+    row = db.get_or_404(model, row_id)
+    if row.event_id != event.id:
         abort(404)
-    return participant
+    return row
 
 
 def _refused(error: participation.EventError) -> str:
@@ -185,7 +190,7 @@ def register(event_id: int) -> str | Response:
 @login_required
 def unregister(event_id: int, participant_id: int) -> str | Response:
     event = db.get_or_404(Event, event_id)
-    participant = _participant_or_404(event, participant_id)
+    participant = _of_event_or_404(Participant, participant_id, event)
     if not participation.may_act_for(current_user, participant.profile):
         abort(403)
     form = ConfirmForm()
@@ -209,7 +214,7 @@ def unregister(event_id: int, participant_id: int) -> str | Response:
 @login_required
 def ask(event_id: int, participant_id: int) -> str | Response:
     event = db.get_or_404(Event, event_id)
-    recipient = _participant_or_404(event, participant_id)
+    recipient = _of_event_or_404(Participant, participant_id, event)
     sender = participation.participant_of(event, current_user.profile)
     if sender is None:
         flash(_("Register for this event before asking to meet anyone."), "error")
@@ -294,7 +299,7 @@ def recommended_meetings(event: Event, participant: Participant) -> dict[str, ob
 @login_required
 def mark(event_id: int, participant_id: int) -> Response:
     event = db.get_or_404(Event, event_id)
-    other = _participant_or_404(event, participant_id)
+    other = _of_event_or_404(Participant, participant_id, event)
     own = participation.participant_of(event, current_user.profile)
     form = PreferenceForm()
     if own is None or not form.validate_on_submit():
@@ -322,7 +327,7 @@ def mark(event_id: int, participant_id: int) -> Response:
 @login_required
 def answer(event_id: int, request_id: int) -> Response:
     event = db.get_or_404(Event, event_id)
-    meeting_request = _request_or_404(event, request_id)
+    meeting_request = _of_event_or_404(MeetingRequest, request_id, event)
     if not participation.answers_for(current_user, meeting_request.recipient.profile):
         abort(404)  # whether two others asked to meet is their business
     form = DecisionForm()
@@ -348,13 +353,6 @@ def answer(event_id: int, request_id: int) -> Response:
     return redirect(url_for("events.meetings", event_id=event.id))
 
 
-def _request_or_404(event: Event, request_id: int) -> MeetingRequest:
-    meeting_request = db.get_or_404(MeetingRequest, request_id)
-    if meeting_request.event_id != event.id:
-        abort(404)
-    return meeting_request
-
-
 @bp.get("/<id:event_id>/requests")
 @staff_required
 def requests(event_id: int) -> str:
@@ -375,7 +373,7 @@ def requests(event_id: int) -> str:
 @staff_required
 def review_request(event_id: int, request_id: int) -> Response:
     event = db.get_or_404(Event, event_id)
-    meeting_request = _request_or_404(event, request_id)
+    meeting_request = _of_event_or_404(MeetingRequest, request_id, event)
     form = DecisionForm()
     if not form.validate_on_submit() or form.decision.data not in ("approve", "reject"):
         flash(_("Choose approve or reject."), "error")
@@ -412,7 +410,7 @@ def event_helpers() -> dict[str, object]:
 
 def _own_participant_or_403(event_id: int, participant_id: int) -> tuple[Event, Participant]:
     event = db.get_or_404(Event, event_id)
-    participant = _participant_or_404(event, participant_id)
+    participant = _of_event_or_404(Participant, participant_id, event)
     if not participation.may_act_for(current_user, participant.profile):
         abort(403)
     return event, participant
@@ -445,13 +443,6 @@ def agenda_ics(event_id: int, participant_id: int) -> Response:
 
 
 # --- the coordinators' grid ------------------------------------------------------------------
-
-
-def _meeting_or_404(event: Event, meeting_id: int) -> Meeting:
-    meeting = db.get_or_404(Meeting, meeting_id)
-    if meeting.event_id != event.id:
-        abort(404)
-    return meeting
 
 
 @bp.get("/<id:event_id>/grid")
@@ -514,7 +505,7 @@ def publish(event_id: int) -> Response:
 @staff_required
 def cancel_meeting(event_id: int, meeting_id: int) -> str | Response:
     event = db.get_or_404(Event, event_id)
-    meeting = _meeting_or_404(event, meeting_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
@@ -539,7 +530,7 @@ def cancel_meeting(event_id: int, meeting_id: int) -> str | Response:
 @staff_required
 def no_show(event_id: int, meeting_id: int) -> Response:
     event = db.get_or_404(Event, event_id)
-    meeting = _meeting_or_404(event, meeting_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
     if ConfirmForm().validate_on_submit():
         event_agenda.mark_no_show(meeting, current_user, not meeting.no_show)
         db.session.commit()
