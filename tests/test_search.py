@@ -48,7 +48,7 @@ def test_search_results_show_score_quote_and_reasons(demo):
     assert "Why this match" in first_card
 
 
-def test_a_member_searching_does_not_find_their_own_profile(demo):
+def test_a_member_finds_their_own_profile_marked_as_theirs(demo):
     own = db.session.scalar(
         select(Profile).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
     )
@@ -59,8 +59,11 @@ def test_a_member_searching_does_not_find_their_own_profile(demo):
     found = page_text(member.get("/search/", query_string=query))
 
     assert f'href="/profiles/{own.id}"' in as_visitor
-    assert "best match first" in found
-    assert f'href="/profiles/{own.id}"' not in found
+    assert "Your profile" not in as_visitor
+    own_card = found.split('class="profile-card result"')[1]
+    assert f'href="/profiles/{own.id}"' in own_card  # its own summary: the best match
+    assert '<span class="role role-own">Your profile</span>' in own_card
+    assert "Ask for an introduction" not in own_card
 
 
 def test_search_results_are_paginated(demo):

@@ -59,6 +59,10 @@ def assign_roles(
     """Give each hit its role and demotion (see the module), in ranking order."""
     shown = []
     for hit in hits:
+        if searcher is not None and hit.profile_id == searcher.id:
+            # The searcher's own profile is shown as theirs, not demoted as a rival.
+            shown.append(hit)
+            continue
         profile = profiles.get(hit.profile_id)
         signals = roles.RoleSignals(
             need=hit.best,

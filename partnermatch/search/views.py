@@ -26,12 +26,10 @@ def index() -> str:
     form = SearchForm(request.args)
     form.validate()
     filters = form.filters()
-    # What the reader chose; leaving out their own profile below is not a filter of theirs.
     filters_active = filters != type(filters)()
+    # A member's own profile stays in their results, marked as theirs: an expert checks
+    # that way that new evidence is found.
     own_profile = current_user.is_authenticated and current_user.profile
-    if own_profile:
-        # People look for partners, not for themselves.
-        filters = replace(filters, exclude_profiles=(own_profile.id,))
     per_page = current_app.config["SEARCH_RESULTS_PER_PAGE"]
     page_number = form.page_number
     results = None
@@ -69,5 +67,6 @@ def index() -> str:
         catching_up=catching_up,
         unavailable=unavailable,
         outside_economies=outside_economies,
+        own_profile_id=own_profile.id if own_profile else None,
         open_matches=review.sme_matches_by_partner(current_user) if results else {},
     )
