@@ -142,6 +142,7 @@ def register_template_helpers(app: Flask) -> None:
     from partnermatch.auth.models import Role
     from partnermatch.notifications.services import unread_count
     from partnermatch.profiles.services import MISSING_LABELS
+    from partnermatch.rendering import render_markdown
 
     @app.context_processor
     def inject_reference() -> dict[str, Any]:
@@ -154,6 +155,7 @@ def register_template_helpers(app: Flask) -> None:
         return {"unread_notifications": unread_count(current_user)}
 
     app.jinja_env.filters["economy_name"] = reference.economy_name
+    app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["missing_label"] = lambda code: MISSING_LABELS.get(code, code)
     app.jinja_env.filters["sector_label"] = lambda code: getattr(
         reference.sector(code), "label", code

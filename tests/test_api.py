@@ -367,6 +367,22 @@ def test_the_documentation_page_shows_every_endpoint(app):
     assert "curl -H" in page
 
 
+def test_the_documentation_page_renders_markdown_without_raw_html(app):
+    page = app.test_client().get("/api-docs").get_data(as_text=True)
+
+    assert "<code>Authorization: Bearer TOKEN</code>" in page
+    assert "`Authorization" not in page
+
+
+def test_markdown_descriptions_cannot_add_markup(app):
+    from partnermatch.rendering import render_markdown
+
+    html = render_markdown("Send `a < b` and <script>alert(1)</script>")
+
+    assert "<code>a &lt; b</code>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
 def test_search_can_leave_out_weaker_matches(demo, token):
     client = demo.test_client()
     query = "/api/v1/search?q=aluminium%20die%20casting&limit=100"
