@@ -266,3 +266,27 @@ def test_a_recycled_pid_is_not_taken_for_the_job_process(app, db):
 
     db.session.refresh(record)
     assert record.state is JobState.FAILED
+
+
+def test_a_finished_cohort_job_page_speaks_a_coordinators_words(app, db, login_as):
+    record = BackgroundJob(
+        kind="cohort_suggest",
+        state=JobState.SUCCEEDED,
+        progress=1.0,
+        backend="thread",
+        result={"created": 3, "total_score": 2.1, "unconstrained_total": 2.4, "greedy_total": 1.8},
+    )
+    queued = BackgroundJob(kind="index_rebuild", backend="rq")
+    db.session.add_all([record, queued])
+    db.session.commit()
+    client = login_as(make_user(Role.COORDINATOR))
+
+    page = client.get(f"/jobs/{record.id}").get_data(as_text=True)
+    on_a_worker = client.get(f"/jobs/{queued.id}").get_data(as_text=True)
+
+    assert "<h1>Suggest partners for a cohort</h1>" in page
+    assert "Runs in the web server" in page and "Runs on a background worker" in on_a_worker
+    assert "Best match for each SME, no limits" in page
+    assert "Quick first-come assignment (baseline)" in page
+    for jargon in ("Cohort suggest", "(job ", "run by", "top-k", "Greedy"):
+        assert jargon not in page

@@ -23,8 +23,8 @@ class JobState(StrEnum):
 
 # What a job of each kind is called on the pages (translated there).
 JOB_TITLES = {
-    "cohort_suggest": N_("Cohort suggest"),
-    "index_rebuild": N_("Index rebuild"),
+    "cohort_suggest": N_("Suggest partners for a cohort"),
+    "index_rebuild": N_("Rebuild the search index"),
     "index_catch_up": N_("Index catch-up"),
     "event_schedule": N_("Meeting schedule"),
 }
