@@ -9,7 +9,7 @@ import pytest
 from icalendar import Calendar
 
 from partnermatch.auth.models import Role, User
-from partnermatch.events import participation
+from partnermatch.events import agenda, participation
 from partnermatch.events.agenda import agenda_of, cancel, grid_of, publish
 from partnermatch.events.models import AgendaState, Meeting, MeetingState
 from partnermatch.events.participation import EventError
@@ -235,3 +235,127 @@ def test_the_demo_programme_holds_the_forum_once(app, db, login_as):
     assert "09:20" in page.get_data(as_text=True)
     meetings = client.get(f"/events/{event.id}/meetings").get_data(as_text=True)
     assert "Second source for aluminium housings" in meetings
+
+
+# --- on-the-day changes: move and swap --------------------------------------------------------
+
+
+def _at(event, hour: int, minute: int, session: int = 0) -> datetime:
+    day = event.sessions[session].day
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TAIPEI).astimezone(UTC)
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def test_a_published_meeting_moves_to_a_free_table_and_both_parties_are_told(forum, login_as):
+    event, meeting = forum["event"], forum["published"]
+    client = login_as(make_user(Role.COORDINATOR))
+    url = f"/events/{event.id}/meetings/{meeting.id}/move"
+    assert "Move to another time or table" in client.get(url).get_data(as_text=True)
+
+    client.post(url, data={"move-slot": _at(event, 10, 0).isoformat(), "move-table": "3"})
+
+    db.session.expire_all()
+    assert (_utc(meeting.slot_start), meeting.table_number) == (_at(event, 10, 0), 3)
+    told = [s for s in outbox_to(forum["sme_user"].email) if "moves to" in s]
+    assert told == [
+        "PartnerMatch: The meeting of Kaohsiung Castings and Tainan Materials Lab at "
+        f"Kaohsiung Forum moves to {event.sessions[0].day.isoformat()} 10:00, table 3."
+    ]
+
+
+def test_a_taken_table_is_refused_with_a_clear_error_and_nothing_moves(forum, login_as):
+    event, meeting = forum["event"], forum["published"]
+    _u, a = registered(event, name="Other One")
+    _v, b = registered(event, "expert", name="Other Two")
+    db.session.add(
+        Meeting(event_id=event.id, first=a, second=b, slot_start=_at(event, 10, 0), table_number=3)
+    )
+    db.session.commit()
+    client = login_as(make_user(Role.COORDINATOR))
+
+    response = client.post(
+        f"/events/{event.id}/meetings/{meeting.id}/move",
+        data={"move-slot": _at(event, 10, 0).isoformat(), "move-table": "3"},
+    )
+
+    assert response.status_code == 400
+    assert "Table 3 is taken at that time." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert meeting.table_number == 7
+    assert not [s for s in outbox_to(forum["sme_user"].email) if "moves to" in s]
+
+
+def test_nobody_is_moved_into_two_places_at_once(forum):
+    event, meeting = forum["event"], forum["published"]
+    # The SME already meets "Draft Partner" at 09:40 (the fixture's proposed meeting).
+    with pytest.raises(EventError, match="Kaohsiung Castings has another meeting at that time"):
+        agenda.move(meeting, _at(event, 9, 40), 5, make_user(Role.COORDINATOR))
+
+
+def test_a_meeting_moves_only_into_a_session_both_parties_attend(forum):
+    event, meeting = forum["event"], forum["published"]
+    lab = forum["lab"]
+    lab.sessions = [event.sessions[0]]  # the lab leaves before the afternoon
+    db.session.commit()
+    with pytest.raises(EventError, match="Tainan Materials Lab does not attend that session"):
+        agenda.move(meeting, _at(event, 13, 50, session=1), 1, make_user(Role.COORDINATOR))
+    with pytest.raises(EventError, match="not one of the event's meeting slots"):
+        agenda.move(meeting, _at(event, 12, 40), 1, make_user(Role.COORDINATOR))
+    with pytest.raises(EventError, match="not one of the event's tables"):
+        agenda.move(meeting, _at(event, 10, 0), 11, make_user(Role.COORDINATOR))
+
+
+def test_two_meetings_swap_times_and_tables(forum, login_as):
+    event, meeting = forum["event"], forum["published"]
+    _u, a = registered(event, name="Other One")
+    _v, b = registered(event, "expert", name="Other Two")
+    other = Meeting(
+        event_id=event.id,
+        first=a,
+        second=b,
+        slot_start=_at(event, 11, 0),
+        table_number=1,
+        state=MeetingState.PUBLISHED,
+    )
+    db.session.add(other)
+    db.session.commit()
+    client = login_as(make_user(Role.COORDINATOR))
+
+    client.post(f"/events/{event.id}/meetings/{meeting.id}/swap", data={"swap-other": other.id})
+
+    db.session.expire_all()
+    assert (_utc(meeting.slot_start), meeting.table_number) == (_at(event, 11, 0), 1)
+    assert (_utc(other.slot_start), other.table_number) == (_at(event, 9, 20), 7)
+    assert [s for s in outbox_to(forum["sme_user"].email) if "moves to" in s]
+    assert [s for s in outbox_to(_u.email) if "moves to" in s]
+
+
+def test_a_swap_that_puts_someone_in_two_places_is_refused(forum, login_as):
+    event, meeting = forum["event"], forum["published"]  # the SME and the lab at 09:20
+    _u, a = registered(event, name="Other One")
+    _v, b = registered(event, "expert", name="Other Two")
+    _w, c = registered(event, "expert", name="Third Lab")
+    third = Meeting(
+        event_id=event.id, first=a, second=b, slot_start=_at(event, 9, 0), table_number=1
+    )
+    # The lab meets Third Lab at 09:00 already: it cannot take the 09:00 meeting's place.
+    busy = Meeting(
+        event_id=event.id, first=forum["lab"], second=c, slot_start=_at(event, 9, 0), table_number=2
+    )
+    db.session.add_all([third, busy])
+    db.session.commit()
+    client = login_as(make_user(Role.COORDINATOR))
+
+    response = client.post(
+        f"/events/{event.id}/meetings/{meeting.id}/swap", data={"swap-other": third.id}
+    )
+
+    assert response.status_code == 400
+    assert "Tainan Materials Lab has another meeting at that time." in response.get_data(
+        as_text=True
+    )
+    db.session.expire_all()
+    assert meeting.table_number == 7 and third.table_number == 1

@@ -83,6 +83,8 @@ ACCESS = {
     "events.schedule": STAFF,
     "events.cancel_meeting": STAFF,
     "events.no_show": STAFF,
+    "events.move_meeting": STAFF,
+    "events.swap_meeting": STAFF,
     "jobs.rebuild": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,

@@ -238,3 +238,109 @@ def mark_no_show(meeting: Meeting, actor: User, no_show: bool = True) -> None:
         raise EventError(N_("Only a coordinator can change the schedule."))
     meeting.no_show = no_show
     db.session.flush()
+
+
+# --- on-the-day changes: move and swap --------------------------------------------------------
+
+
+def _slot_sessions(event: Event) -> dict[datetime, int]:
+    """Each slot start (in UTC) with the id of the session it belongs to."""
+    zone = ZoneInfo(event.timezone)
+    length = timedelta(minutes=event.meeting_minutes)
+    owner: dict[datetime, int] = {}
+    for session in event.sessions:
+        start = datetime.combine(session.day, session.start, tzinfo=zone)
+        end = datetime.combine(session.day, session.end, tzinfo=zone)
+        while start + length <= end:
+            owner[start.astimezone(UTC)] = session.id
+            start += length
+    return owner
+
+
+def _check_place(
+    meeting: Meeting, slot: datetime, table: int, ignoring: set[int], owner: dict[datetime, int]
+) -> None:
+    """Refuse a place for `meeting` that breaks a rule; meetings in `ignoring` are moving too."""
+    event = meeting.event
+    session_id = owner.get(slot)
+    if session_id is None:
+        raise EventError(N_("That time is not one of the event's meeting slots."))
+    if not 1 <= table <= event.tables:
+        raise EventError(N_("That table is not one of the event's tables."))
+    others = db.session.scalars(
+        select(Meeting).where(
+            Meeting.event_id == event.id,
+            Meeting.cancelled.is_(False),
+            Meeting.id.not_in(ignoring),
+        )
+    )
+    party_ids = {meeting.first_participant_id, meeting.second_participant_id}
+    for other in others:
+        if _local(other.slot_start, "UTC") != slot:
+            continue
+        if other.table_number == table:
+            raise EventError(N_("Table %(table)s is taken at that time."), table=str(table))
+        busy = party_ids & {other.first_participant_id, other.second_participant_id}
+        if busy:
+            who = meeting.first if meeting.first_participant_id in busy else meeting.second
+            raise EventError(
+                N_("%(name)s has another meeting at that time."), name=who.profile.name
+            )
+    for party in (meeting.first, meeting.second):
+        if session_id not in {session.id for session in party.sessions}:
+            raise EventError(N_("%(name)s does not attend that session."), name=party.profile.name)
+
+
+def _tell_moved(meeting: Meeting) -> None:
+    if meeting.state is MeetingState.PUBLISHED:
+        notify(
+            _parties(meeting),
+            N_(
+                "The meeting of %(first)s and %(second)s at %(event)s moves to %(when)s, "
+                "table %(table)s."
+            ),
+            _meeting_values(meeting),
+            link=f"/events/{meeting.event_id}/meetings",
+        )
+
+
+def _check_change(meeting: Meeting, actor: User) -> None:
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator can change the schedule."))
+    if meeting.cancelled:
+        raise EventError(N_("This meeting is cancelled already."))
+
+
+def move(meeting: Meeting, slot: datetime, table: int, actor: User) -> None:
+    """Move a meeting to a free table at another slot (or another table at its own slot);
+    nobody ends up in two places, both parties attend that session; once published, both
+    parties are told."""
+    _check_change(meeting, actor)
+    slot = _local(slot, "UTC")
+    if _local(meeting.slot_start, "UTC") == slot and meeting.table_number == table:
+        raise EventError(N_("The meeting is at that time and table already."))
+    _check_place(meeting, slot, table, {meeting.id}, _slot_sessions(meeting.event))
+    meeting.slot_start = slot
+    meeting.table_number = table
+    db.session.flush()
+    _tell_moved(meeting)
+
+
+def swap(meeting: Meeting, other: Meeting, actor: User) -> None:
+    """Exchange the times and tables of two meetings of one event, checking both new places;
+    once published, the parties of each are told."""
+    _check_change(meeting, actor)
+    _check_change(other, actor)
+    if meeting.id == other.id or meeting.event_id != other.event_id:
+        raise EventError(N_("Choose another meeting of this event to swap with."))
+    owner = _slot_sessions(meeting.event)
+    first_place = (_local(meeting.slot_start, "UTC"), meeting.table_number)
+    second_place = (_local(other.slot_start, "UTC"), other.table_number)
+    ignoring = {meeting.id, other.id}
+    _check_place(meeting, *second_place, ignoring, owner)
+    _check_place(other, *first_place, ignoring, owner)
+    meeting.slot_start, meeting.table_number = second_place
+    other.slot_start, other.table_number = first_place
+    db.session.flush()
+    _tell_moved(meeting)
+    _tell_moved(other)

@@ -197,3 +197,16 @@ class PublishForm(Form):
         ),
         validators=[DataRequired()],
     )
+
+
+class MoveForm(Form):
+    """Another slot and table for a meeting; the choices are the event's (set by the view)."""
+
+    slot = SelectField(_l("Time"), validators=[DataRequired()])
+    table = SelectField(_l("Table"), coerce=coerce_id, validators=[DataRequired()])
+
+
+class SwapForm(Form):
+    """Another meeting of the event whose time and table this one takes (set by the view)."""
+
+    other = SelectField(_l("Swap with"), coerce=coerce_id, validators=[DataRequired()])

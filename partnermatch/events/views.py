@@ -3,6 +3,7 @@ the coordinator's form to create or edit one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from flask import (
@@ -28,9 +29,11 @@ from partnermatch.events.forms import (
     ConfirmForm,
     DecisionForm,
     EventForm,
+    MoveForm,
     PreferenceForm,
     PublishForm,
     RegistrationForm,
+    SwapForm,
 )
 from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant, Preference
 from partnermatch.extensions import db
@@ -539,3 +542,89 @@ def no_show(event_id: int, meeting_id: int) -> Response:
             "success",
         )
     return redirect(url_for("events.grid", event_id=event.id))
+
+
+def _change_forms(event: Event, meeting: Meeting) -> tuple[MoveForm, SwapForm]:
+    """The move and swap forms of a meeting, their choices the event's slots, tables and
+    other meetings."""
+    move_form, swap_form = MoveForm(prefix="move"), SwapForm(prefix="swap")
+    move_form.slot.choices = [
+        (slot.astimezone(UTC).isoformat(), f"{format_date(slot.date())}, {slot:%H:%M}")
+        for slot in event_agenda.slot_starts(event)
+    ]
+    move_form.table.choices = [
+        (number, _("Table %(number)s", number=number)) for number in range(1, event.tables + 1)
+    ]
+    others = event_agenda.grid_of(event).cells.items()
+    swap_form.other.choices = [
+        (
+            other.id,
+            f"{format_date(slot.date())}, {slot:%H:%M} · "
+            + _("Table %(number)s", number=table)
+            + f" · {other.first.profile.name} · {other.second.profile.name}",
+        )
+        for (slot, table), other in sorted(others, key=lambda cell: cell[0])
+        if other.id != meeting.id
+    ]
+    if not move_form.is_submitted():
+        move_form.slot.data = services.to_local(meeting.slot_start, "UTC").isoformat()
+        move_form.table.data = meeting.table_number
+    return move_form, swap_form
+
+
+def _change_page(event: Event, meeting: Meeting, move_form: MoveForm, swap_form: SwapForm):
+    return render_template(
+        "events/move_meeting.html",
+        event=event,
+        meeting=meeting,
+        start=services.to_local(meeting.slot_start, event.timezone),
+        move_form=move_form,
+        swap_form=swap_form,
+    )
+
+
+@bp.route("/<id:event_id>/meetings/<id:meeting_id>/move", methods=["GET", "POST"])
+@staff_required
+def move_meeting(event_id: int, meeting_id: int) -> str | Response:
+    """Move a meeting to another slot or table on the day; refusals re-render the form."""
+    event = db.get_or_404(Event, event_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
+    move_form, swap_form = _change_forms(event, meeting)
+    if move_form.validate_on_submit():
+        try:
+            event_agenda.move(
+                meeting,
+                datetime.fromisoformat(move_form.slot.data),
+                move_form.table.data,
+                current_user,
+            )
+        except participation.EventError as error:
+            db.session.rollback()
+            move_form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(_("The meeting is moved."), "success")
+            return redirect(url_for("events.grid", event_id=event.id))
+    status = 400 if move_form.is_submitted() else 200
+    return _change_page(event, meeting, move_form, swap_form), status
+
+
+@bp.post("/<id:event_id>/meetings/<id:meeting_id>/swap")
+@staff_required
+def swap_meeting(event_id: int, meeting_id: int) -> str | Response:
+    """Exchange the times and tables of two meetings; refusals re-render the form."""
+    event = db.get_or_404(Event, event_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
+    move_form, swap_form = _change_forms(event, meeting)
+    if swap_form.validate_on_submit():
+        other = _of_event_or_404(Meeting, swap_form.other.data, event)
+        try:
+            event_agenda.swap(meeting, other, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            swap_form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(_("The two meetings are swapped."), "success")
+            return redirect(url_for("events.grid", event_id=event.id))
+    return _change_page(event, meeting, move_form, swap_form), 400
