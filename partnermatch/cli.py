@@ -200,8 +200,11 @@ def _rebuild(engine: MatchingEngine, label: str) -> Manifest:
             f"{texts} passages are not in the shared cache: {len(chunks)} chunks queued for "
             "the workers (`flask --app wsgi jobs worker`, on any machine)."
         )
-        with progress(len(chunks), "Encoding on the workers") as update:
-            scaleout.encode_on_workers(app, engine, chunks, update)
+        try:
+            with progress(len(chunks), "Encoding on the workers") as update:
+                scaleout.encode_on_workers(app, engine, chunks, update)
+        except scaleout.ChunksFailed as error:
+            raise click.ClickException(f"{error} The previous index keeps serving.") from None
     with progress(engine.profile_count(), label) as update:
         return engine.rebuild(on_progress=update)
 

@@ -240,3 +240,14 @@ def test_without_a_shared_cache_a_rebuild_does_not_scale_out(app):
     # The test app's cache is an SQLite file: workers elsewhere could not write to it.
     assert not scaleout.scales_out(app, get_engine())
     assert scaleout.chunks_to_encode(app, get_engine()) == []
+
+
+def test_without_any_worker_the_rebuild_stops_and_the_old_index_keeps_serving(programme):
+    rebuilder = programme.machine("rebuilder", ENCODE_CHUNK_TIMEOUT=2)
+    with rebuilder.app_context():
+        result = rebuilder.test_cli_runner().invoke(args=["index", "rebuild"])
+
+        assert result.exit_code == 1
+        assert "No RQ worker took the" in result.output
+        assert "start `flask --app wsgi jobs worker`" in result.output
+        assert get_engine().status().manifest is None  # no snapshot half made

@@ -126,12 +126,23 @@ def run_chunks(
     on_done: ProgressCallback | None = None,
 ) -> None:
     """Queue the chunks and wait until every one is in the cache, queueing again those
-    lost (see the module); raise ChunksFailed when a chunk is lost CHUNK_ATTEMPTS times."""
+    lost (see the module); raise ChunksFailed when a chunk is lost CHUNK_ATTEMPTS times or
+    no worker is there for `timeout` seconds."""
+    from rq import Worker
+
     for chunk in chunks:
         _enqueue(queue, chunk, timeout)
     pending = list(chunks)
+    seen_worker = time.monotonic()
     while pending:
         time.sleep(POLL_SECONDS)
+        if Worker.count(queue=queue):
+            seen_worker = time.monotonic()
+        elif time.monotonic() - seen_worker > timeout:
+            raise ChunksFailed(
+                f"No RQ worker took the {len(pending)} chunks left in {timeout} s: start "
+                "`flask --app wsgi jobs worker` (the chunks stay queued for it)."
+            )
         still: list[Chunk] = []
         for chunk in pending:
             if not engine.encoder.missing(chunk.model, chunk.texts):
