@@ -24,11 +24,13 @@ from partnermatch.events import scheduling
 from partnermatch.events.models import Event
 from partnermatch.extensions import db
 from partnermatch.inputs import clean_text, parse_id
+from partnermatch.jobs import scaleout
 from partnermatch.jobs.runner import job_queue
-from partnermatch.matching.engine import IndexStatus, IndexUnavailable
+from partnermatch.matching.engine import IndexStatus, IndexUnavailable, MatchingEngine
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.matching.search import search
+from partnermatch.matching.snapshots import Manifest
 from partnermatch.notifications.models import OutboxMessage
 from partnermatch.notifications.services import send_outbox
 from partnermatch.profiles import services as profiles
@@ -179,13 +181,32 @@ def rebuild_index(if_needed: bool, threads: int) -> None:
         click.echo(_why_building(status))
     engine.set_threads(threads)
     started = time.perf_counter()
-    with progress(engine.profile_count(), "Indexing profiles") as update:
-        manifest = engine.rebuild(on_progress=update)
+    manifest = _rebuild(engine, "Indexing profiles")
     click.echo(
         f"Index version {manifest.version}: {manifest.profiles} profiles, "
         f"{manifest.capability_passages + manifest.needs_passages} passages "
         f"in {time.perf_counter() - started:.1f} s."
     )
+
+
+def _rebuild(engine: MatchingEngine, label: str) -> Manifest:
+    """Rebuild with a progress bar; with Redis and a shared cache the RQ workers encode the
+    missing passages first, with a progress bar of their chunks (jobs/scaleout.py)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    chunks = scaleout.chunks_to_encode(app, engine)
+    if chunks:
+        texts = sum(len(chunk.texts) for chunk in chunks)
+        click.echo(
+            f"{texts} passages are not in the shared cache: {len(chunks)} chunks queued for "
+            "the workers (`flask --app wsgi jobs worker`, on any machine)."
+        )
+        try:
+            with progress(len(chunks), "Encoding on the workers") as update:
+                scaleout.encode_on_workers(app, engine, chunks, update)
+        except scaleout.ChunksFailed as error:
+            raise click.ClickException(f"{error} The previous index keeps serving.") from None
+    with progress(engine.profile_count(), label) as update:
+        return engine.rebuild(on_progress=update)
 
 
 def _why_building(status: IndexStatus) -> str:
@@ -400,14 +421,12 @@ def _make_searchable(changed: int) -> None:
     if status.problem and engine.profile_count():
         # A fresh install that imports and then searches finds an index.
         click.echo(_why_building(status))
-        with progress(engine.profile_count(), "Indexing profiles") as update:
-            engine.rebuild(on_progress=update)
+        _rebuild(engine, "Indexing profiles")
         click.echo("The imported profiles are searchable (index built).")
     elif not changed:
         return
     elif changed > IMPORT_REBUILD_THRESHOLD:
-        with progress(engine.profile_count(), "Rebuilding the index") as update:
-            engine.rebuild(on_progress=update)
+        _rebuild(engine, "Rebuilding the index")
         click.echo("The imported profiles are searchable (index rebuilt).")
     else:
         # A search encodes only a few changed profiles; the rest are encoded here, now.

@@ -31,6 +31,8 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_MULTILINGUAL": "MULTILINGUAL",
     "PARTNERMATCH_ENCODER_BACKEND": "ENCODER_BACKEND",
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
+    "PARTNERMATCH_ENCODE_CHUNK": "ENCODE_CHUNK",
+    "PARTNERMATCH_ENCODE_CHUNK_TIMEOUT": "ENCODE_CHUNK_TIMEOUT",
     "PARTNERMATCH_API_RATE_LIMIT": "API_RATE_LIMIT",
     "PARTNERMATCH_LOG_FORMAT": "LOG_FORMAT",
     "PARTNERMATCH_SERVED_BY_HEADER": "SERVED_BY_HEADER",
@@ -112,6 +114,11 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "API_MAX_BODY_BYTES": 256 * 1024,
         # Background jobs run in threads of the web process unless a Redis URL is given.
         "REDIS_URL": None,
+        # With Redis and the cache in the database, a rebuild has the RQ workers encode the
+        # passages missing from the cache, this many to a job (partnermatch/jobs/scaleout.py);
+        # a chunk started this many seconds ago and not in the cache is queued again.
+        "ENCODE_CHUNK": 256,
+        "ENCODE_CHUNK_TIMEOUT": 600,
         "SMTP_HOST": None,
         "SMTP_PORT": 587,
         "SMTP_STARTTLS": True,
@@ -167,6 +174,15 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
             f"PARTNERMATCH_TRUSTED_PROXIES is {app.config['TRUSTED_PROXIES']!r}: give the number "
             "of reverse proxies in front of the app (0 when clients connect directly)."
         ) from None
+    for key in ("ENCODE_CHUNK", "ENCODE_CHUNK_TIMEOUT"):
+        try:
+            app.config[key] = int(app.config[key])
+            if app.config[key] < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"PARTNERMATCH_{key} is {app.config[key]!r}: give a whole number of at least 1."
+            ) from None
     from partnermatch.matching.embedder import encoder_backend
     from partnermatch.matching.multilingual import multilingual_mode
 

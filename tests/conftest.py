@@ -9,6 +9,9 @@ Development). Without it those runs are skipped, except in CI, where they fail.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 import tempfile
 import time
 import uuid
@@ -155,6 +158,41 @@ def database_for_folder(folder: Path, backend: str) -> Iterator[None]:
             yield
         finally:
             del _databases_by_folder[folder]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A redis-server of the test's own, on a free port (skipped without one, failed in CI)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing: .ci/run installs it for the rq back-end's tests")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        from redis import Redis
+
+        client = Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from partnermatch.matching.cache import DatabaseEmbeddingCache, text_hash
 from partnermatch.matching.embedder import Embedder, MultilingualEmbedder
 from partnermatch.matching.index import INDEX_NAMES, EncodedPart
 from partnermatch.matching.lexical import CAPABILITY, NEEDS, LexicalPassage
@@ -99,6 +100,34 @@ class PassageEncoder:
             "minilm": [p.text for p in passages if self.reads_with_minilm(p)],
             "multilingual": [p.text for p in passages] if self.multilingual is not None else [],
         }
+
+    def models(self) -> dict[str, Embedder]:
+        """The models passages are encoded with, by the names texts_to_encode uses."""
+        models: dict[str, Embedder] = {"minilm": self.embedder}
+        if self.multilingual is not None:
+            models["multilingual"] = self.multilingual
+        return models
+
+    @property
+    def shared_cache(self) -> bool:
+        """True when every model caches in the programme's database (see cache.py), so that
+        workers on other machines can encode into it."""
+        return all(
+            isinstance(model.cache, DatabaseEmbeddingCache) for model in self.models().values()
+        )
+
+    def missing(self, model: str, texts: Sequence[str]) -> list[str]:
+        """Return the distinct texts of `texts` that `model` has not cached yet, in order."""
+        distinct = {text_hash(text): text for text in texts}
+        cached = self.models()[model].cache.get_many(distinct)
+        return [text for key, text in distinct.items() if key not in cached]
+
+    def encode_texts(self, model: str, texts: Sequence[str]) -> int:
+        """Encode texts with `model` into the cache (a text already there is not encoded
+        again); return how many were encoded."""
+        missing = self.missing(model, texts)
+        self.models()[model].encode_passages(missing)
+        return len(missing)
 
     def encode(self, batch: Sequence[ProfilePassages]) -> EncodedBatch:
         """Encode a batch of profiles' passages into a part per vector index."""

@@ -312,6 +312,19 @@ class MatchingEngine:
         """Return how many profiles the programme holds (a rebuild's amount of work)."""
         return self.source.profile_count()
 
+    def uncached_texts(self) -> dict[str, list[str]]:
+        """Return, for each model, the distinct passage texts of the programme it has not
+        cached yet: what a rebuild would encode (workers can encode them first)."""
+        ids = self.source.profile_ids()
+        wanted: dict[str, dict[str, None]] = {name: {} for name in self.encoder.models()}
+        for start in range(0, len(ids), REBUILD_BATCH):
+            batch = self.source.passages(ids[start : start + REBUILD_BATCH])
+            for name, texts in self.encoder.texts_to_encode(batch).items():
+                if name in wanted:  # "multilingual" reads nothing when the mode is off
+                    wanted[name].update(dict.fromkeys(texts))
+            self.source.release()
+        return {name: self.encoder.missing(name, list(texts)) for name, texts in wanted.items()}
+
     def rebuild(self, on_progress: ProgressCallback | None = None) -> Manifest:
         """Index every profile into a new snapshot and make it current.
 
