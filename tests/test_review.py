@@ -297,6 +297,45 @@ def test_the_review_queue_filters_by_origin_economy_and_sector(app, people, logi
     assert client.get("/review/", query_string={"economy": "ZZ"}).status_code == 200
 
 
+def test_the_queue_economy_filter_leads_with_the_programmes_economies(app, people, login_as):
+    from partnermatch.profiles.services import delete_profile
+
+    delete_profile(make_profile(name="Gone Chile", economy="CL"))
+    db.session.commit()
+
+    page = login_as(people["coordinator"]).get("/review/").get_data(as_text=True)
+
+    select = page.split('name="economy"')[1].split("</select>")[0]
+    ours = select.split('<optgroup label="Economies in the programme">')[1].split("</optgroup>")[0]
+    others = select.split('<optgroup label="Other economies">')[1]
+    assert select.index('value=""') < select.index("<optgroup")  # "Any economy" leads
+    assert 'value="TW"' in ours and 'value="JP"' in ours
+    assert 'value="CL"' not in ours and 'value="CL"' in others  # a deleted profile's
+    assert 'value="FR"' in others and 'value="TW"' not in others
+
+
+def test_every_match_of_the_page_can_be_selected_at_once_without_javascript(app, people, login_as):
+    new_match(people)
+    other_sme = make_user(Role.SME)
+    make_profile(owner=other_sme, name="Hanoi Textiles", economy="VN")
+    services.request_introduction(other_sme, people["expert_profile"])
+    db.session.commit()
+    client = login_as(people["coordinator"])
+
+    plain = client.get("/review/").get_data(as_text=True)
+    all_ticked = client.get("/review/?select=all").get_data(as_text=True)
+
+    def ticked(page: str) -> int:
+        boxes = [tag for tag in page.split("<input")[1:] if 'name="match_ids"' in tag]
+        assert len(boxes) == 2
+        return sum(" checked" in tag.split(">")[0] for tag in boxes)
+
+    assert "Select all on this page" in plain and 'href="/review/?select=all"' in plain
+    assert ticked(plain) == 0
+    assert ticked(all_ticked) == 2 and "Clear the selection" in all_ticked
+    assert "js/select-all.js" in plain
+
+
 def test_a_party_without_a_contact_email_cannot_accept_and_is_told_how_to_fix_it(
     app, people, login_as
 ):

@@ -312,6 +312,11 @@ def live() -> Any:
     return Profile.deleted_at.is_(None)
 
 
+def programme_economies() -> set[str]:
+    """Return the codes of the economies that live profiles are from."""
+    return set(db.session.scalars(select(Profile.economy).where(live()).distinct()))
+
+
 def delete_profile(profile: Profile) -> None:
     """Delete a profile softly: hidden everywhere, restorable for RESTORE_DAYS.
 

@@ -10,8 +10,8 @@ from partnermatch import reference
 from partnermatch.forms import (
     Form,
     coerce_id,
-    economy_options,
     options,
+    programme_economy_options,
     storable_text,
     term_options,
 )
@@ -72,7 +72,7 @@ class QueueFilterForm(Form):
     )
     economy = SelectField(
         _l("SME economy"),
-        choices=options([("", _l("Any economy")), *economy_options()]),
+        choices=lambda: programme_economy_options(blank=_l("Any economy")),
         default="",
     )
     sector = SelectField(
