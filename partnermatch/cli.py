@@ -39,6 +39,7 @@ from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
 from partnermatch.review.learning import current_weights
+from partnermatch.saved_searches.services import send_digests
 
 
 class CommandGroup(AppGroup):
@@ -115,6 +116,7 @@ jobs_cli = CommandGroup("jobs", help="Run background jobs.")
 tokens_cli = CommandGroup("tokens", help="Manage API tokens.")
 events_cli = CommandGroup("events", help="Schedule brokerage events.")
 matches_cli = CommandGroup("matches", help="Search for partners.")
+searches_cli = CommandGroup("searches", help="Saved searches and their weekly digest.")
 
 
 @users_cli.command("create")
@@ -482,6 +484,20 @@ def send_outbox_command() -> None:
         raise click.ClickException(f"Could not reach {settings['SMTP_HOST']}: {error}") from None
     db.session.commit()
     click.echo(f"Sent {report.sent}, failed {report.failed} (failed ones stay queued).")
+
+
+@searches_cli.command("send-digests")
+def send_digests_command() -> None:
+    """Tell the owners of saved searches, weekly, of new profiles that match them well."""
+    try:
+        report = send_digests(get_engine())
+    except IndexUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(
+        f"{report.searches} saved searches were due; {report.notified} had new good matches "
+        "(notified in the app and through the outbox)."
+    )
 
 
 @matches_cli.command("suggest")

@@ -23,6 +23,7 @@ from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review import services as review
 from partnermatch.review.learning import current_weights
+from partnermatch.shortlists import services as shortlists
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
@@ -108,6 +109,7 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
         "similar": similar,
         "matching_unavailable": None,
         "open_matches": review.sme_matches_by_partner(current_user),
+        "shortlisted": shortlists.saved_ids(current_user),
     }
 
 
@@ -130,7 +132,7 @@ def detail(profile_id: int) -> str:
         events=events_for(profile) if owned else [],
         missing=services.profile_missing(profile) if can_edit else [],
         show_contact=services.can_see_contact(current_user, profile),
-        **partner_suggestions(profile),
+        **{"shortlisted": shortlists.saved_ids(current_user), **partner_suggestions(profile)},
     )
 
 
