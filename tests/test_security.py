@@ -12,7 +12,9 @@ from partnermatch.auth.tokens import create_token
 from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
+from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review import services as review
+from partnermatch.saved_searches import services as saved_searches
 from tests.conftest import make_test_app
 from tests.factories import make_profile, make_user
 
@@ -63,6 +65,15 @@ ACCESS = {
     "events.answer": LOGIN,
     "events.agenda": LOGIN,
     "events.agenda_ics": LOGIN,
+    "shortlists.index": LOGIN,
+    "shortlists.add": LOGIN,
+    "shortlists.remove": LOGIN,
+    "shortlists.export": LOGIN,
+    "search.export": LOGIN,
+    "saved_searches.index": LOGIN,
+    "saved_searches.new": LOGIN,
+    "saved_searches.rename": LOGIN,
+    "saved_searches.delete": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -112,6 +123,9 @@ ACCESS = {
             "event_request_create",
             "event_request_accept",
             "event_request_decline",
+            "shortlist_list",
+            "shortlist_add",
+            "shortlist_remove",
         )
     },
 }
@@ -129,6 +143,8 @@ OWNED_BY_OTHERS = {
     "auth.revoke_api_token": 404,
     "events.unregister": 403,
     "events.answer": 404,
+    "saved_searches.rename": 404,
+    "saved_searches.delete": 404,
 }
 
 
@@ -154,6 +170,7 @@ def world(app, db):
         slot_start=datetime(2027, 3, 10, 1, 0, tzinfo=UTC),
         table_number=1,
     )
+    saved = saved_searches.create(owner, "Casting", "die casting", ProfileFilters())
     db.session.add_all([job, event, meeting_request, meeting])
     db.session.commit()
     return {
@@ -166,6 +183,7 @@ def world(app, db):
         "participant_id": attendee.id,
         "request_id": meeting_request.id,
         "meeting_id": meeting.id,
+        "search_id": saved.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",

@@ -47,6 +47,18 @@ RESULT = {
         },
     },
 }
+# One entry of a member's shortlist, as shortlists.services.entry_record writes it.
+SHORTLIST_ENTRY = {
+    "type": "object",
+    "required": ["profile_id", "name", "kind", "economy", "saved_at"],
+    "properties": {
+        "profile_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["sme", "expert"]},
+        "economy": {"type": "string", "description": "ISO 3166-1 alpha-2 code"},
+        "saved_at": {"type": "string", "format": "date-time"},
+    },
+}
 RESULTS = {
     "type": "object",
     "properties": {"results": {"type": "array", "items": RESULT}, "total": {"type": "integer"}},
@@ -231,6 +243,41 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Delete a profile with its evidence (its owner or a coordinator).",
                     "parameters": [PROFILE_ID],
                     "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
+                },
+            },
+            "/shortlist": {
+                "get": {
+                    "summary": "The token's account's shortlist, last saved first.",
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {"entries": {"type": "array", "items": SHORTLIST_ENTRY}},
+                        }
+                    ),
+                },
+                "post": {
+                    "summary": "Save a partner profile to the shortlist (again: no change).",
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["profile_id"],
+                            "properties": {"profile_id": ID},
+                        }
+                    ),
+                    "responses": {
+                        "201": {
+                            "description": "Saved",
+                            "content": {"application/json": {"schema": SHORTLIST_ENTRY}},
+                        },
+                        **_errors(400, 404, 413, 422),
+                    },
+                },
+            },
+            "/shortlist/{profile_id}": {
+                "delete": {
+                    "summary": "Take a profile off the shortlist.",
+                    "parameters": [PROFILE_ID],
+                    "responses": {"204": {"description": "Removed"}, **_errors(404)},
                 },
             },
             "/profiles/{profile_id}/evidence": {

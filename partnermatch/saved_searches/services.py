@@ -11,7 +11,6 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import select
 
 from partnermatch.auth.models import User
-from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.inputs import clean_text
 from partnermatch.matching import strength
@@ -46,12 +45,7 @@ DIGEST_MESSAGE_MORE = N_(
 
 
 def _name(name: str) -> str:
-    name = clean_text(name or "").strip()
-    if not name:
-        raise ValidationError("Give the search a name.", "name")
-    if len(name) > MAX_NAME:
-        raise ValidationError(f"Keep the name under {MAX_NAME} characters.", "name")
-    return name
+    return clean_text(name, "name", max_length=MAX_NAME, required=True)
 
 
 def filters_record(filters: ProfileFilters) -> dict[str, Any]:
@@ -84,9 +78,7 @@ def search_args(saved: SavedSearch) -> dict[str, Any]:
 
 def create(user: User, name: str, query: str, filters: ProfileFilters) -> SavedSearch:
     """Save a search under a name; its digest lists what changes from now on."""
-    query = (query or "").strip()
-    if not query:
-        raise ValidationError("Only a search with words can be saved.", "q")
+    query = clean_text(query, "q", required=True)
     saved = SavedSearch(
         user_id=user.id, name=_name(name), query=query, filters=filters_record(filters)
     )

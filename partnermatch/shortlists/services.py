@@ -26,9 +26,9 @@ from partnermatch.shortlists.models import ShortlistEntry
 def add(user: User, profile: Profile) -> ShortlistEntry:
     """Put a live partner profile on the user's shortlist (again: the same entry)."""
     if profile.is_deleted:
-        raise ValidationError("This profile was deleted.", "profile_id")
+        raise ValidationError("profile_id", "This profile was deleted.")
     if profile.owner_id == user.id:
-        raise ValidationError("Your own profile cannot go on your shortlist.", "profile_id")
+        raise ValidationError("profile_id", "Your own profile cannot go on your shortlist.")
     entry = db.session.scalar(
         select(ShortlistEntry).where(
             ShortlistEntry.user_id == user.id, ShortlistEntry.profile_id == profile.id
