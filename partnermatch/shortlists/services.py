@@ -184,5 +184,5 @@ def export_csv(rows: Iterable[ExportRow], reader: User | Any, profile_url: Any) 
 
 def csv_filename(stem: str) -> str:
     """A filename safe in a Content-Disposition header: letters, digits, - and _ only."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:60]
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "-", stem).strip("-")[:60]
     return f"{cleaned or 'partnermatch'}.csv"
