@@ -120,10 +120,20 @@ def test_the_digest_lists_new_good_matches_in_the_readers_language(programme):
     assert "Old Battery Lab" not in names  # unchanged since the last digest
     assert "Taichung Die Casting" not in names  # not a good match
     assert "Kaohsiung Castings" not in names  # the reader's own profile
+    assert note.link.startswith("/search/?q=UN38.3")  # in the app, it leads to the search
     email = db.session.scalar(select(OutboxMessage))
     assert email.to_email == programme["member"].email
     assert "符合您儲存的搜尋「Battery labs」" in email.body
     assert "/search/?q=UN38.3" in email.body
+
+
+def test_the_digest_in_the_app_leads_to_the_search(programme, login_as):
+    services.send_digests(get_engine())
+    db.session.commit()
+
+    page = text(login_as(programme["member"]).get("/notifications"))
+
+    assert '<a href="/search/?q=UN38.3' in page and "Busan Battery Test Lab" in page
 
 
 def test_running_the_digest_twice_in_a_week_sends_nothing_new(programme):

@@ -402,7 +402,15 @@ def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as
             method != "GET"
             or ACCESS[endpoint] in (TOKEN, SME, SME_OR_EXPERT)
             or endpoint
-            in ("static", "main.healthz", "api.openapi", "dashboard.download", "events.agenda_ics")
+            in (
+                "static",
+                "main.healthz",
+                "api.openapi",
+                "dashboard.download",
+                "events.agenda_ics",
+                "search.export",
+                "shortlists.export",
+            )
         ):
             continue
         response = client.get(url, follow_redirects=True)

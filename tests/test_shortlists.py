@@ -89,6 +89,37 @@ def test_the_shortlist_shows_the_state_of_a_requested_introduction(people, login
     assert "Ask for an introduction" not in page
 
 
+def test_a_member_asks_for_an_introduction_from_the_shortlist(people, login_as):
+    services.add(people["sme"], people["partner"])
+    db.session.commit()
+    client = login_as(people["sme"])
+    ask = f"/profiles/{people['partner'].id}/introduction"
+
+    assert f'href="{ask}"' in text(client.get("/shortlist/"))
+    asked = client.post(ask, data={"note": "Lighter housings for e-scooters."})
+
+    assert asked.status_code == 302
+    page = text(client.get("/shortlist/"))
+    assert "Requested, waiting for review" in page and f'href="{ask}"' not in page
+
+
+def test_members_reach_their_shortlist_and_saved_searches_from_the_header(people, login_as):
+    member = login_as(people["sme"])
+    shortlist = text(member.get("/shortlist/"))
+    searches = text(member.get("/saved-searches/"))
+
+    header = shortlist.split("</nav>")[0]
+    assert 'href="/shortlist/" aria-current="page">Saved</a>' in header
+    assert 'href="/saved-searches/"' in shortlist.split('class="tabs"')[1]
+    assert 'href="/shortlist/" aria-current="page">Saved</a>' in searches.split("</nav>")[0]
+
+
+def test_staff_get_no_shortlist_buttons_nor_header_link(people, login_as):
+    page = text(login_as(make_user(Role.COORDINATOR)).get(f"/profiles/{people['partner'].id}"))
+
+    assert 'href="/shortlist/"' not in page and "Save to shortlist" not in page
+
+
 def test_removing_from_the_shortlist_offers_undo(people, login_as):
     services.add(people["sme"], people["partner"])
     db.session.commit()
@@ -241,3 +272,10 @@ def test_a_search_is_exported_with_the_same_query_and_filters(app, db, login_as)
     assert float(everything[0]["score"]) > 0
     assert {row["name"] for row in filtered} <= {"Taichung Die Casting"}
     assert all(row["contact_email"] == "" for row in everything)
+
+
+def test_a_search_export_without_an_index_goes_back_to_the_search_page(people, login_as):
+    response = login_as(people["sme"]).get("/search/export.csv", query_string={"q": "casting"})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/search/?q=casting"

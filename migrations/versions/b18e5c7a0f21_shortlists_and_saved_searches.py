@@ -1,4 +1,4 @@
-"""Shortlists and saved searches
+"""Shortlists and saved searches; notifications keep their link
 
 Revision ID: b18e5c7a0f21
 Revises: 026400b4d9c2
@@ -45,8 +45,13 @@ def upgrade():
     with op.batch_alter_table('saved_searches', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_saved_searches_user_id'), ['user_id'], unique=False)
 
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('link', sa.Text(), server_default='', nullable=False))
+
 
 def downgrade():
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_column('link')
     with op.batch_alter_table('saved_searches', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_saved_searches_user_id'))
     op.drop_table('saved_searches')

@@ -27,6 +27,8 @@ class Notification(db.Model):
     # it was written, in English, before notifications were translated).
     message: Mapped[str] = mapped_column(Text)
     message_values: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Where the message leads in the site ("/search/?q=..."), for those without a match.
+    link: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -124,6 +124,9 @@ def detail(profile_id: int) -> str:
         )
     can_edit = services.can_edit_profile(current_user, profile)
     owned = current_user.is_authenticated and profile.owner_id == current_user.id
+    suggestions = partner_suggestions(profile)
+    # Read once: the recommendations need it too, when the index gave any.
+    suggestions.setdefault("shortlisted", shortlists.saved_ids(current_user))
     return render_template(
         "profiles/detail.html",
         open_match=review.sme_matches_by_partner(current_user).get(profile.id),
@@ -132,7 +135,7 @@ def detail(profile_id: int) -> str:
         events=events_for(profile) if owned else [],
         missing=services.profile_missing(profile) if can_edit else [],
         show_contact=services.can_see_contact(current_user, profile),
-        **{"shortlisted": shortlists.saved_ids(current_user), **partner_suggestions(profile)},
+        **suggestions,
     )
 
 

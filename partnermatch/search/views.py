@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -97,14 +97,18 @@ def export() -> Response:
     filters, own_profile = _export_filters(form)
     rows = []
     if form.query:
-        found = search(
-            get_engine(),
-            form.query,
-            filters,
-            limit=EXPORT_LIMIT,
-            searcher=own_profile,
-            min_strength=form.min_strength,
-        )
+        try:
+            found = search(
+                get_engine(),
+                form.query,
+                filters,
+                limit=EXPORT_LIMIT,
+                searcher=own_profile,
+                min_strength=form.min_strength,
+            )
+        except IndexUnavailable:
+            # The search page says why and what happens next.
+            return redirect(url_for("search.index", **request.args.to_dict(flat=False)))
         rows = [shortlists.ExportRow(result.profile, result.score) for result in found.results]
     return csv_response(
         shortlists.export_csv(rows, current_user, profile_url),
