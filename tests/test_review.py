@@ -55,23 +55,21 @@ STEPS = {
     "partnership": lambda match, actor: services.record_outcome(match, actor, "partnership_formed"),
 }
 # (step, state, actor) -> the state after a legal step; anything not listed must be refused.
+# A party's outcome is its answer: alone it says at most that the two met (see
+# services.combined_outcome); a coordinator's outcome sets the state.
 LEGAL = {
     ("approve", MatchState.SUGGESTED, "coordinator"): MatchState.APPROVED,
     ("reject", MatchState.SUGGESTED, "coordinator"): MatchState.REJECTED,
     ("accept", MatchState.APPROVED, "sme"): MatchState.APPROVED,
     ("accept", MatchState.APPROVED, "expert"): MatchState.APPROVED,
+    ("meeting", MatchState.INTRODUCED, "coordinator"): MatchState.MEETING_HELD,
+    ("partnership", MatchState.INTRODUCED, "coordinator"): MatchState.PARTNERSHIP_FORMED,
+    ("partnership", MatchState.MEETING_HELD, "coordinator"): MatchState.PARTNERSHIP_FORMED,
     **{
-        (step, state, actor): target
-        for step, target in (
-            ("meeting", MatchState.MEETING_HELD),
-            ("partnership", MatchState.PARTNERSHIP_FORMED),
-        )
-        for state in (MatchState.INTRODUCED,)
-        for actor in ("sme", "expert", "coordinator")
-    },
-    **{
-        ("partnership", MatchState.MEETING_HELD, actor): MatchState.PARTNERSHIP_FORMED
-        for actor in ("sme", "expert", "coordinator")
+        (step, state, actor): MatchState.MEETING_HELD
+        for step in ("meeting", "partnership")
+        for state in (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+        for actor in ("sme", "expert")
     },
 }
 
@@ -132,7 +130,12 @@ def test_the_whole_journey_in_the_browser(app, people, login_as):
     client.post(
         f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed", "note": "Signed."}
     )
+    db.session.refresh(match)
+    assert match.state is MatchState.MEETING_HELD  # until the expert says so too
+    client.post("/logout")
 
+    login_as(people["expert"])
+    client.post(f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed"})
     db.session.refresh(match)
     assert match.state is MatchState.PARTNERSHIP_FORMED
     assert [event.action for event in match.events] == [
@@ -140,7 +143,8 @@ def test_the_whole_journey_in_the_browser(app, people, login_as):
         "approve",
         "accept",
         "accept",
-        "outcome",
+        "outcome sme: partnership_formed",
+        "outcome partner: partnership_formed",
     ]
     assert "Partnership formed" in client.get("/introductions").get_data(as_text=True)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from partnermatch import presentation
@@ -27,12 +27,15 @@ from partnermatch.review.models import (
     OUTCOMES,
     Match,
     MatchEvent,
+    MatchMessage,
+    MatchMessageRead,
     MatchOrigin,
     MatchState,
     Response,
 )
 
 MAX_NOTE = 2000
+MAX_MESSAGE = 4000
 
 
 class TransitionError(Exception):
@@ -125,7 +128,9 @@ def available_actions(match: Match, user: User | Any) -> set[str]:
         _response(match, side) is Response.PENDING for side in answering_sides(match, user)
     ):
         actions.add("respond")
-    if match.state in (MatchState.INTRODUCED, MatchState.MEETING_HELD):
+    if match.state in (MatchState.INTRODUCED, MatchState.MEETING_HELD) and (
+        user.is_staff or not match.staff_outcome
+    ):
         actions.add("outcome")
     return actions
 
@@ -361,33 +366,252 @@ def respond(
     db.session.flush()
 
 
+def outcome_sides(match: Match, user: User | Any) -> list[str]:
+    """The sides whose outcome answer this user gives: their own side only."""
+    own = side_of(match, user)
+    return [own] if own else []
+
+
+def party_outcome(match: Match, side: str) -> MatchState | None:
+    """Return how this side says the introduction went, or None before it answers."""
+    value = match.sme_outcome if side == "sme" else match.partner_outcome
+    return MatchState(value) if value else None
+
+
+def combined_outcome(match: Match) -> MatchState:
+    """Return the state the outcome answers give a match that was introduced.
+
+    1. A coordinator's outcome wins.
+    2. Otherwise the two parties' answers, when they agree (when one side has no account,
+       the other side's answer alone).
+    3. Otherwise (one answer so far, or two that differ) the match stands at "meeting held"
+       when either answer says the two met (meeting held or partnership formed): that much
+       both stories share; it stays open, so a party may revise its answer and coordinators
+       see it among the introductions to settle. A lone or disputed "no fit" leaves the
+       match introduced.
+    So a match closes (partnership formed, no fit) only when both parties or a coordinator
+    say so; the dashboard, counting states, counts exactly these.
+    """
+    if match.staff_outcome:
+        return MatchState(match.staff_outcome)
+    answers = [answer for answer in (match.sme_outcome, match.partner_outcome) if answer]
+    # A side whose profile no account owns cannot answer: the other side's answer is the
+    # parties' word.
+    expected = sum(1 for side in ("sme", "partner") if party(match, side).owner_id is not None)
+    if answers and len(answers) >= expected and len(set(answers)) == 1:
+        return MatchState(answers[0])
+    if any(answer != MatchState.NO_FIT.value for answer in answers):
+        return MatchState.MEETING_HELD
+    return MatchState.INTRODUCED
+
+
 def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: str = "") -> None:
-    """Either party or a coordinator records what came of an introduction."""
-    outcome = MatchState(outcome)
+    """A party answers how the introduction went, or a coordinator records the outcome.
+
+    A party may answer, and change its answer, while the match is open (introduced or
+    meeting held); a coordinator's outcome overrides the parties' (see combined_outcome)
+    and moves the state as before: a meeting only from introduced.
+    """
+    try:
+        outcome = MatchState(outcome)
+    except ValueError:
+        outcome = None
     if outcome not in OUTCOMES:
         raise TransitionError("Record a meeting held, a partnership formed or no fit.")
-    if not (actor.is_staff or side_of(match, actor)):
+    side = side_of(match, actor)
+    if not (actor.is_staff or side):
         raise TransitionError("Only the two parties or a coordinator can record an outcome.")
-    allowed = (
-        (MatchState.INTRODUCED,)
-        if outcome is MatchState.MEETING_HELD
-        else (
+    note = _note(note)
+    before = match.state
+    if side:
+        _require(
+            match,
             MatchState.INTRODUCED,
             MatchState.MEETING_HELD,
+            doing=f"marked {outcome.label.lower()}",
+        )
+        if match.staff_outcome:
+            raise TransitionError("A coordinator has already recorded the outcome.")
+        if side == "sme":
+            match.sme_outcome = outcome.value
+        else:
+            match.partner_outcome = outcome.value
+        action = f"outcome {side}: {outcome.value}"
+    else:
+        allowed = (
+            (MatchState.INTRODUCED,)
+            if outcome is MatchState.MEETING_HELD
+            else (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+        )
+        _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
+        match.staff_outcome = outcome.value
+        action = f"outcome staff: {outcome.value}"
+    match.state = combined_outcome(match)
+    _record(match, actor, action, before, note)
+    db.session.flush()
+    if side:
+        other = "partner" if side == "sme" else "sme"
+        notify(
+            [party(match, other).owner],
+            N_(
+                "%(answering)s says the introduction between %(sme)s and %(partner)s went: "
+                "%(outcome_label)s. Please record how it went for you."
+            )
+            if party_outcome(match, other) is None
+            else N_(
+                "%(answering)s says the introduction between %(sme)s and %(partner)s went: "
+                "%(outcome_label)s."
+            ),
+            {"answering": party(match, side).name, **_pair(match), "outcome_label": outcome.label},
+            match_id=match.id,
+            link=match_path(match),
+        )
+    if match.state is not before:
+        notify(
+            [*_owners(match), *coordinators()],
+            N_("%(sme)s and %(partner)s: %(outcome_label)s."),
+            {**_pair(match), "outcome_label": match.state.label},
+            match_id=match.id,
+            link=match_path(match),
+        )
+
+
+def outcome_waiting_for(user: User | Any) -> list[Match]:
+    """The introductions whose outcome waits for this member's answer, oldest first (for the
+    home page: introduced or meeting held, no answer from their side, none from staff)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return []
+    open_states = (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+    return list(
+        db.session.scalars(
+            select(Match)
+            .where(
+                Match.state.in_(open_states),
+                Match.staff_outcome.is_(None),
+                or_(
+                    (Match.sme_profile_id == profile.id) & Match.sme_outcome.is_(None),
+                    (Match.partner_profile_id == profile.id) & Match.partner_outcome.is_(None),
+                ),
+            )
+            .options(*_with_parties())
+            .order_by(Match.updated_at, Match.id)
         )
     )
-    _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
-    before = match.state
-    match.state = outcome
-    _record(match, actor, "outcome", before, _note(note))
-    db.session.flush()
-    notify(
-        [*_owners(match), *coordinators()],
-        N_("%(sme)s and %(partner)s: %(outcome_label)s."),
-        {**_pair(match), "outcome_label": outcome.label},
-        match_id=match.id,
-        link=match_path(match),
+
+
+# --- messages between the two parties --------------------------------------------------------
+
+
+def can_read_messages(match: Match, user: User | Any) -> bool:
+    """The thread follows the consent rule: the parties read it once both accepted (when
+    contacts are shared); coordinators, who oversee every match, read it too."""
+    if not can_view(match, user) or not match.contacts_shared:
+        return False
+    return user.is_staff or side_of(match, user) is not None
+
+
+def can_post_message(match: Match, user: User | Any) -> bool:
+    """Only the two parties write, once introduced; coordinators read without writing."""
+    return can_read_messages(match, user) and side_of(match, user) is not None
+
+
+def messages_of(match: Match) -> list[MatchMessage]:
+    """Return a match's thread, oldest first (newest last)."""
+    return list(
+        db.session.scalars(
+            select(MatchMessage)
+            .where(MatchMessage.match_id == match.id)
+            .options(selectinload(MatchMessage.author))
+            .order_by(MatchMessage.id)
+        )
     )
+
+
+def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
+    """A party writes to the other; the other hears of it (without the text: an email or a
+    notification never carries what could be a contact detail)."""
+    if not can_post_message(match, author):
+        raise TransitionError(
+            "Only the two parties can write here, once both have accepted the introduction."
+        )
+    try:
+        body = clean_text(body, "body").strip()
+    except ValidationError as error:
+        raise TransitionError(error.message) from None
+    if not body:
+        raise TransitionError("Write a message first.")
+    if len(body) > MAX_MESSAGE:
+        raise TransitionError(f"Keep the message under {MAX_MESSAGE} characters.")
+    side = side_of(match, author)
+    message = MatchMessage(match_id=match.id, author=author, side=side, body=body)
+    db.session.add(message)
+    db.session.flush()
+    mark_messages_read(match, author)
+    other = "partner" if side == "sme" else "sme"
+    notify(
+        [party(match, other).owner],
+        N_("%(author)s wrote to you about the introduction between %(sme)s and %(partner)s."),
+        {"author": party(match, side).name, **_pair(match)},
+        match_id=match.id,
+        link=match_path(match) + "#messages",
+    )
+    return message
+
+
+def mark_messages_read(match: Match, user: User) -> None:
+    """Record that the user has seen the thread up to its latest message."""
+    latest = db.session.scalar(
+        select(func.max(MatchMessage.id)).where(MatchMessage.match_id == match.id)
+    )
+    if latest is None:
+        return
+    state = db.session.get(MatchMessageRead, (match.id, user.id))
+    if state is None:
+        db.session.add(MatchMessageRead(match_id=match.id, user_id=user.id, last_read_id=latest))
+    elif state.last_read_id < latest:
+        state.last_read_id = latest
+    db.session.flush()
+
+
+def unread_messages(user: User | Any) -> dict[int, int]:
+    """Return, by match id, how many messages from the other party this member has not read
+    (matches with none unread are left out; for the home page and My introductions)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return {}
+    read_up_to = func.coalesce(MatchMessageRead.last_read_id, 0)
+    rows = db.session.execute(
+        select(MatchMessage.match_id, func.count(MatchMessage.id))
+        .join(Match, Match.id == MatchMessage.match_id)
+        .outerjoin(
+            MatchMessageRead,
+            (MatchMessageRead.match_id == MatchMessage.match_id)
+            & (MatchMessageRead.user_id == user.id),
+        )
+        .where(
+            or_(Match.sme_profile_id == profile.id, Match.partner_profile_id == profile.id),
+            MatchMessage.author_id.is_distinct_from(user.id),
+            MatchMessage.id > read_up_to,
+        )
+        .group_by(MatchMessage.match_id)
+    )
+    return {match_id: count for match_id, count in rows}  # noqa: C416 (rows, not pairs)
+
+
+def matches_with_unread_messages(user: User | Any) -> list[tuple[Match, int]]:
+    """The member's introductions with unread messages and how many, newest activity first
+    (for the home page)."""
+    counts = unread_messages(user)
+    if not counts:
+        return []
+    matches = db.session.scalars(
+        select(Match)
+        .where(Match.id.in_(counts))
+        .options(*_with_parties())
+        .order_by(Match.updated_at.desc(), Match.id.desc())
+    )
+    return [(match, counts[match.id]) for match in matches]
 
 
 def _owners(match: Match) -> list[User | None]:

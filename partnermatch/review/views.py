@@ -21,6 +21,7 @@ from partnermatch.review import services
 from partnermatch.review.forms import (
     BulkReviewForm,
     DecisionForm,
+    MessageForm,
     OutcomeForm,
     QueueFilterForm,
     RequestForm,
@@ -169,10 +170,8 @@ def bulk_review() -> Response:
     return redirect(url_for("review.queue"))
 
 
-@bp.get("/matches/<id:match_id>")
-@login_required
-def match(match_id: int) -> str:
-    match = _visible_match_or_404(match_id)
+def _render_match(match: Match, message_form: MessageForm | None = None) -> str:
+    can_read = services.can_read_messages(match, current_user)
     return render_template(
         "review/match.html",
         match=match,
@@ -185,7 +184,44 @@ def match(match_id: int) -> str:
         outcome_form=OutcomeForm(),
         answering_sides=services.answering_sides(match, current_user),
         unreachable=services.unreachable_sides(match),
+        messages=services.messages_of(match) if can_read else None,
+        message_form=(message_form or MessageForm())
+        if services.can_post_message(match, current_user)
+        else None,
+        max_message=services.MAX_MESSAGE,
+        party_outcomes={side: services.party_outcome(match, side) for side in ("sme", "partner")},
     )
+
+
+@bp.get("/matches/<id:match_id>")
+@login_required
+def match(match_id: int) -> str:
+    match = _visible_match_or_404(match_id)
+    page = _render_match(match)
+    if services.can_read_messages(match, current_user):
+        services.mark_messages_read(match, current_user)
+        db.session.commit()
+    return page
+
+
+@bp.post("/matches/<id:match_id>/messages")
+@login_required
+def post_message(match_id: int) -> str | tuple[str, int] | Response:
+    match = _visible_match_or_404(match_id)
+    if not services.can_post_message(match, current_user):
+        abort(403)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        return _render_match(match, form), 400
+    try:
+        services.post_message(match, current_user, form.body.data)
+    except TransitionError as error:
+        db.session.rollback()
+        form.body.errors = [error.message]
+        return _render_match(match, form), 400
+    db.session.commit()
+    flash(_("Message sent."), "success")
+    return redirect(url_for("review.match", match_id=match.id, _anchor="messages"))
 
 
 @bp.post("/matches/<id:match_id>/approve")
@@ -274,5 +310,6 @@ def introductions() -> str:
         "review/introductions.html",
         profile=profile,
         matches=services.matches_of(profile) if profile else [],
+        unread=services.unread_messages(current_user),
         requests=services.requests_of(profile) if profile else [],
     )
