@@ -10,7 +10,8 @@ the weights, many decisions set them.
 The parties' outcome answers teach it too: each party's answer on an introduced match is one
 more observation of that match's factor values, a success when it says a meeting was held or a
 partnership formed, a failure when it says no fit. Both parties answering counts twice: each
-side's experience is evidence of its own.
+side's experience is evidence of its own. A coordinator's outcome adds no row: the
+coordinator's approval of the match is already one.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Contact details are shared only from `introduced` on. The states after which a p
 matched again are CLOSED_STATES; the schema allows one open match per pair.
 
 From `introduced` on the two parties write to each other (MatchMessage) and each records how
-the introduction went (sme_outcome, partner_outcome); a coordinator's outcome (staff_outcome)
-overrides theirs. How the answers combine into the state: review.services.combined_outcome.
+the introduction went (sme_outcome, partner_outcome); a coordinator's closing outcome
+(staff_outcome) overrides theirs. How the answers combine into the state:
+review.services.combined_outcome (and the table in the README).
 """
 
 from __future__ import annotations
@@ -177,6 +178,13 @@ ACTION_LABELS = {
     "decline": N_("declined the introduction"),
     "outcome": N_("recorded the outcome"),
 }
+# An outcome event says whose word it is: "outcome sme: no_fit", "outcome staff: ..." (plain
+# "outcome" in the history of matches closed before the parties answered for themselves).
+OUTCOME_ACTION_LABELS = {
+    "sme": N_("answered how it went"),
+    "partner": N_("answered how it went"),
+    "staff": N_("recorded the outcome"),
+}
 ON_BEHALF_LABELS = {
     "sme": N_("on behalf of the SME"),
     "partner": N_("on behalf of the partner"),
@@ -203,7 +211,19 @@ class MatchEvent(db.Model):
     @property
     def action_label(self) -> str:
         """What the actor did, in words (English; translated where it is shown)."""
-        return ACTION_LABELS.get(self.action.split(" ", 1)[0], self.action)
+        verb, _, rest = self.action.partition(" ")
+        if verb == "outcome" and rest:
+            return OUTCOME_ACTION_LABELS.get(rest.split(":", 1)[0], self.action)
+        return ACTION_LABELS.get(verb, self.action)
+
+    @property
+    def answer_label(self) -> str | None:
+        """For an outcome event, the outcome it gives ("Partnership formed"), else None."""
+        verb, _, rest = self.action.partition(" ")
+        value = rest.partition(": ")[2]
+        if verb != "outcome" or value not in {state.value for state in OUTCOMES}:
+            return None
+        return MatchState(value).label
 
     @property
     def on_behalf_label(self) -> str | None:

@@ -36,6 +36,9 @@ from partnermatch.review.models import (
 
 MAX_NOTE = 2000
 MAX_MESSAGE = 4000
+MESSAGES_PER_PAGE = 50
+# Outcomes that close a match; a coordinator's "meeting held" leaves it open for the parties.
+CLOSING_OUTCOMES = (MatchState.PARTNERSHIP_FORMED.value, MatchState.NO_FIT.value)
 
 
 class TransitionError(Exception):
@@ -128,9 +131,7 @@ def available_actions(match: Match, user: User | Any) -> set[str]:
         _response(match, side) is Response.PENDING for side in answering_sides(match, user)
     ):
         actions.add("respond")
-    if match.state in (MatchState.INTRODUCED, MatchState.MEETING_HELD) and (
-        user.is_staff or not match.staff_outcome
-    ):
+    if match.state in (MatchState.INTRODUCED, MatchState.MEETING_HELD):
         actions.add("outcome")
     return actions
 
@@ -142,6 +143,11 @@ def _response(match: Match, side: str) -> Response:
 def party(match: Match, side: str) -> Profile:
     """Return the profile on this side ("sme" or "partner") of a match."""
     return match.sme if side == "sme" else match.partner
+
+
+def other_side(side: str) -> str:
+    """Return the side across from this one."""
+    return "partner" if side == "sme" else "sme"
 
 
 def unreachable_sides(match: Match) -> list[str]:
@@ -366,12 +372,6 @@ def respond(
     db.session.flush()
 
 
-def outcome_sides(match: Match, user: User | Any) -> list[str]:
-    """The sides whose outcome answer this user gives: their own side only."""
-    own = side_of(match, user)
-    return [own] if own else []
-
-
 def party_outcome(match: Match, side: str) -> MatchState | None:
     """Return how this side says the introduction went, or None before it answers."""
     value = match.sme_outcome if side == "sme" else match.partner_outcome
@@ -381,26 +381,24 @@ def party_outcome(match: Match, side: str) -> MatchState | None:
 def combined_outcome(match: Match) -> MatchState:
     """Return the state the outcome answers give a match that was introduced.
 
-    1. A coordinator's outcome wins.
-    2. Otherwise the two parties' answers, when they agree (when one side has no account,
-       the other side's answer alone).
-    3. Otherwise (one answer so far, or two that differ) the match stands at "meeting held"
-       when either answer says the two met (meeting held or partnership formed): that much
-       both stories share; it stays open, so a party may revise its answer and coordinators
-       see it among the introductions to settle. A lone or disputed "no fit" leaves the
-       match introduced.
-    So a match closes (partnership formed, no fit) only when both parties or a coordinator
-    say so; the dashboard, counting states, counts exactly these.
+    1. A coordinator's closing outcome (partnership formed, no fit) wins.
+    2. Otherwise the parties' answers, when every party with an account has answered and
+       they agree (when one side has no account, the other side's answer alone).
+    3. Otherwise (one answer so far, answers that differ, or a coordinator's "meeting held")
+       the match stands at "meeting held" when anyone says the two met (a meeting held or a
+       partnership formed): that much the stories share. It stays open, so a party may
+       revise its answer and coordinators see it among the introductions to settle.
+    4. Otherwise (nothing said yet, or only "no fit" from one side) it stays introduced.
+    So a match closes only when both parties or a coordinator say so; the dashboard, which
+    counts states, counts exactly these.
     """
-    if match.staff_outcome:
+    if match.staff_outcome in CLOSING_OUTCOMES:
         return MatchState(match.staff_outcome)
     answers = [answer for answer in (match.sme_outcome, match.partner_outcome) if answer]
-    # A side whose profile no account owns cannot answer: the other side's answer is the
-    # parties' word.
     expected = sum(1 for side in ("sme", "partner") if party(match, side).owner_id is not None)
     if answers and len(answers) >= expected and len(set(answers)) == 1:
         return MatchState(answers[0])
-    if any(answer != MatchState.NO_FIT.value for answer in answers):
+    if match.staff_outcome or any(answer != MatchState.NO_FIT.value for answer in answers):
         return MatchState.MEETING_HELD
     return MatchState.INTRODUCED
 
@@ -409,8 +407,10 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
     """A party answers how the introduction went, or a coordinator records the outcome.
 
     A party may answer, and change its answer, while the match is open (introduced or
-    meeting held); a coordinator's outcome overrides the parties' (see combined_outcome)
-    and moves the state as before: a meeting only from introduced.
+    meeting held); a coordinator's closing outcome overrides the parties' (see
+    combined_outcome) and may be recorded from introduced or meeting held, a meeting only
+    from introduced. The other party is asked for its answer; coordinators (and the parties
+    not told already) hear when the state changes.
     """
     try:
         outcome = MatchState(outcome)
@@ -430,8 +430,6 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
             MatchState.MEETING_HELD,
             doing=f"marked {outcome.label.lower()}",
         )
-        if match.staff_outcome:
-            raise TransitionError("A coordinator has already recorded the outcome.")
         if side == "sme":
             match.sme_outcome = outcome.value
         else:
@@ -450,7 +448,7 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
     _record(match, actor, action, before, note)
     db.session.flush()
     if side:
-        other = "partner" if side == "sme" else "sme"
+        other = other_side(side)
         notify(
             [party(match, other).owner],
             N_(
@@ -467,8 +465,9 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
             link=match_path(match),
         )
     if match.state is not before:
+        told = party(match, other_side(side)).owner if side else None
         notify(
-            [*_owners(match), *coordinators()],
+            [owner for owner in _owners(match) if owner is not told] + coordinators(),
             N_("%(sme)s and %(partner)s: %(outcome_label)s."),
             {**_pair(match), "outcome_label": match.state.label},
             match_id=match.id,
@@ -477,8 +476,8 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
 
 
 def outcome_waiting_for(user: User | Any) -> list[Match]:
-    """The introductions whose outcome waits for this member's answer, oldest first (for the
-    home page: introduced or meeting held, no answer from their side, none from staff)."""
+    """The introductions whose outcome waits for this member's answer, oldest first (for My
+    introductions and the home page: still open, no answer from their side yet)."""
     profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
     if profile is None:
         return []
@@ -488,7 +487,6 @@ def outcome_waiting_for(user: User | Any) -> list[Match]:
             select(Match)
             .where(
                 Match.state.in_(open_states),
-                Match.staff_outcome.is_(None),
                 or_(
                     (Match.sme_profile_id == profile.id) & Match.sme_outcome.is_(None),
                     (Match.partner_profile_id == profile.id) & Match.partner_outcome.is_(None),
@@ -512,31 +510,35 @@ def can_read_messages(match: Match, user: User | Any) -> bool:
 
 
 def can_post_message(match: Match, user: User | Any) -> bool:
-    """Only the two parties write, once introduced; coordinators read without writing."""
+    """Only the two parties write, from the introduction on (after an outcome too: a
+    partnership has more to say). Coordinators read without writing: the thread is the
+    parties' conversation, and a coordinator's word belongs in the match's notes."""
     return can_read_messages(match, user) and side_of(match, user) is not None
 
 
-def messages_of(match: Match) -> list[MatchMessage]:
-    """Return a match's thread, oldest first (newest last)."""
-    return list(
-        db.session.scalars(
-            select(MatchMessage)
-            .where(MatchMessage.match_id == match.id)
-            .options(selectinload(MatchMessage.author))
-            .order_by(MatchMessage.id)
-        )
+def messages_page(match: Match, page: int, per_page: int = MESSAGES_PER_PAGE) -> Pagination:
+    """Return a page of a match's thread: page 1 holds the latest messages, each page's
+    items newest first (the template shows them oldest first)."""
+    query = (
+        select(MatchMessage)
+        .where(MatchMessage.match_id == match.id)
+        .options(selectinload(MatchMessage.author))
+        .order_by(MatchMessage.id.desc())
     )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
 def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
-    """A party writes to the other; the other hears of it (without the text: an email or a
-    notification never carries what could be a contact detail)."""
+    """A party writes to the other, who hears of it when it is the first message they have
+    not read yet (one notification and one email until they open the thread, not one per
+    message). Neither carries the text: a notification never carries what could be a
+    contact detail."""
     if not can_post_message(match, author):
         raise TransitionError(
             "Only the two parties can write here, once both have accepted the introduction."
         )
     try:
-        body = clean_text(body, "body").strip()
+        body = clean_text(body, "body")
     except ValidationError as error:
         raise TransitionError(error.message) from None
     if not body:
@@ -544,18 +546,20 @@ def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
     if len(body) > MAX_MESSAGE:
         raise TransitionError(f"Keep the message under {MAX_MESSAGE} characters.")
     side = side_of(match, author)
+    recipient = party(match, other_side(side)).owner
+    already_waiting = recipient is not None and unread_messages(recipient).get(match.id, 0) > 0
     message = MatchMessage(match_id=match.id, author=author, side=side, body=body)
     db.session.add(message)
     db.session.flush()
     mark_messages_read(match, author)
-    other = "partner" if side == "sme" else "sme"
-    notify(
-        [party(match, other).owner],
-        N_("%(author)s wrote to you about the introduction between %(sme)s and %(partner)s."),
-        {"author": party(match, side).name, **_pair(match)},
-        match_id=match.id,
-        link=match_path(match) + "#messages",
-    )
+    if not already_waiting:
+        notify(
+            [recipient],
+            N_("New message from %(author)s about your introduction."),
+            {"author": party(match, side).name},
+            match_id=match.id,
+            link=match_path(match) + "#messages",
+        )
     return message
 
 
@@ -576,7 +580,7 @@ def mark_messages_read(match: Match, user: User) -> None:
 
 def unread_messages(user: User | Any) -> dict[int, int]:
     """Return, by match id, how many messages from the other party this member has not read
-    (matches with none unread are left out; for the home page and My introductions)."""
+    (matches with none unread are left out; for My introductions and the home page)."""
     profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
     if profile is None:
         return {}
@@ -590,8 +594,12 @@ def unread_messages(user: User | Any) -> dict[int, int]:
             & (MatchMessageRead.user_id == user.id),
         )
         .where(
-            or_(Match.sme_profile_id == profile.id, Match.partner_profile_id == profile.id),
-            MatchMessage.author_id.is_distinct_from(user.id),
+            # Messages the other side wrote (by side, not author: an author's account may
+            # be gone, and the thread is between profiles).
+            or_(
+                (Match.sme_profile_id == profile.id) & (MatchMessage.side == "partner"),
+                (Match.partner_profile_id == profile.id) & (MatchMessage.side == "sme"),
+            ),
             MatchMessage.id > read_up_to,
         )
         .group_by(MatchMessage.match_id)
@@ -600,7 +608,7 @@ def unread_messages(user: User | Any) -> dict[int, int]:
 
 
 def matches_with_unread_messages(user: User | Any) -> list[tuple[Match, int]]:
-    """The member's introductions with unread messages and how many, newest activity first
+    """The member's introductions with unread messages and how many, latest activity first
     (for the home page)."""
     counts = unread_messages(user)
     if not counts:

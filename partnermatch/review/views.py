@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from partnermatch.auth.decorators import roles_required, staff_required
@@ -171,20 +172,26 @@ def bulk_review() -> Response:
 
 
 def _render_match(match: Match, message_form: MessageForm | None = None) -> str:
-    can_read = services.can_read_messages(match, current_user)
+    side = services.side_of(match, current_user)
+    own_answer = services.party_outcome(match, side) if side else None
+    thread = (
+        services.messages_page(match, page_number(request.args))
+        if services.can_read_messages(match, current_user)
+        else None
+    )
     return render_template(
         "review/match.html",
         match=match,
         history=services.history_for(match, current_user),
         actions=services.available_actions(match, current_user),
-        side=services.side_of(match, current_user),
+        side=side,
         show_contacts=services.can_see_contacts(match, current_user),
         decision_form=DecisionForm(),
         respond_form=RespondForm(),
-        outcome_form=OutcomeForm(),
+        outcome_form=OutcomeForm(outcome=own_answer.value if own_answer else None),
         answering_sides=services.answering_sides(match, current_user),
         unreachable=services.unreachable_sides(match),
-        messages=services.messages_of(match) if can_read else None,
+        thread=thread,
         message_form=(message_form or MessageForm())
         if services.can_post_message(match, current_user)
         else None,
@@ -199,8 +206,12 @@ def match(match_id: int) -> str:
     match = _visible_match_or_404(match_id)
     page = _render_match(match)
     if services.can_read_messages(match, current_user):
-        services.mark_messages_read(match, current_user)
-        db.session.commit()
+        # Opening the page reads the thread: its unread count goes to zero.
+        try:
+            services.mark_messages_read(match, current_user)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # the same reader's other tab recorded it first
     return page
 
 
@@ -298,7 +309,9 @@ def outcome(match_id: int) -> Response:
         services.record_outcome,
         form.outcome.data,
         form.note.data or "",
-        success=_("Outcome recorded."),
+        success=_("Thank you: your answer is recorded.")
+        if services.side_of(match, current_user)
+        else _("Outcome recorded."),
     )
 
 
@@ -311,5 +324,6 @@ def introductions() -> str:
         profile=profile,
         matches=services.matches_of(profile) if profile else [],
         unread=services.unread_messages(current_user),
+        outcome_waiting=services.outcome_waiting_for(current_user),
         requests=services.requests_of(profile) if profile else [],
     )
