@@ -279,3 +279,17 @@ def test_the_api_keeps_the_thread_closed_until_both_parties_accepted(app, people
 
     assert response.status_code == 403
     assert "once both parties have accepted" in response.get_json()["error"]["message"]
+
+
+def test_the_thread_and_its_email_speak_each_readers_language(app, people, login_as):
+    people["expert"].locale = "zh_Hant"
+    db.session.commit()
+    match = new_match(people)
+    services.post_message(match, people["sme"], "Samples ship Monday.")
+    db.session.commit()
+
+    [email] = emails_to("owner@lab.example")
+    page = login_as(people["expert"]).get(f"/matches/{match.id}").get_data(as_text=True)
+
+    assert "Kaohsiung Castings就您的引介傳來新訊息。" in email.body
+    assert ">訊息</h2>" in page and "送出訊息" in page and "Samples ship Monday." in page
