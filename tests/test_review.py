@@ -55,23 +55,21 @@ STEPS = {
     "partnership": lambda match, actor: services.record_outcome(match, actor, "partnership_formed"),
 }
 # (step, state, actor) -> the state after a legal step; anything not listed must be refused.
+# A party's outcome is its answer: alone it says at most that the two met (see
+# services.combined_outcome); a coordinator's outcome sets the state.
 LEGAL = {
     ("approve", MatchState.SUGGESTED, "coordinator"): MatchState.APPROVED,
     ("reject", MatchState.SUGGESTED, "coordinator"): MatchState.REJECTED,
     ("accept", MatchState.APPROVED, "sme"): MatchState.APPROVED,
     ("accept", MatchState.APPROVED, "expert"): MatchState.APPROVED,
+    ("meeting", MatchState.INTRODUCED, "coordinator"): MatchState.MEETING_HELD,
+    ("partnership", MatchState.INTRODUCED, "coordinator"): MatchState.PARTNERSHIP_FORMED,
+    ("partnership", MatchState.MEETING_HELD, "coordinator"): MatchState.PARTNERSHIP_FORMED,
     **{
-        (step, state, actor): target
-        for step, target in (
-            ("meeting", MatchState.MEETING_HELD),
-            ("partnership", MatchState.PARTNERSHIP_FORMED),
-        )
-        for state in (MatchState.INTRODUCED,)
-        for actor in ("sme", "expert", "coordinator")
-    },
-    **{
-        ("partnership", MatchState.MEETING_HELD, actor): MatchState.PARTNERSHIP_FORMED
-        for actor in ("sme", "expert", "coordinator")
+        (step, state, actor): MatchState.MEETING_HELD
+        for step in ("meeting", "partnership")
+        for state in (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+        for actor in ("sme", "expert")
     },
 }
 
@@ -132,7 +130,12 @@ def test_the_whole_journey_in_the_browser(app, people, login_as):
     client.post(
         f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed", "note": "Signed."}
     )
+    db.session.refresh(match)
+    assert match.state is MatchState.MEETING_HELD  # until the expert says so too
+    client.post("/logout")
 
+    login_as(people["expert"])
+    client.post(f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed"})
     db.session.refresh(match)
     assert match.state is MatchState.PARTNERSHIP_FORMED
     assert [event.action for event in match.events] == [
@@ -140,7 +143,8 @@ def test_the_whole_journey_in_the_browser(app, people, login_as):
         "approve",
         "accept",
         "accept",
-        "outcome",
+        "outcome sme: partnership_formed",
+        "outcome partner: partnership_formed",
     ]
     assert "Partnership formed" in client.get("/introductions").get_data(as_text=True)
 
@@ -378,3 +382,114 @@ def test_an_unreviewed_cohort_suggestion_is_not_on_the_smes_introductions(app, p
     page = login_as(people["sme"]).get("/introductions").get_data(as_text=True)
 
     assert "Dr. Sato" not in page and "Requests waiting for a coordinator" not in page
+
+
+# (SME's answer, partner's answer, coordinator's outcome) -> the match's state; see the
+# table in the README (Introductions).
+M, P, N = "meeting_held", "partnership_formed", "no_fit"
+COMBINED = {
+    (None, None, None): MatchState.INTRODUCED,
+    (N, None, None): MatchState.INTRODUCED,
+    (None, N, None): MatchState.INTRODUCED,
+    (M, None, None): MatchState.MEETING_HELD,
+    (None, P, None): MatchState.MEETING_HELD,
+    (M, M, None): MatchState.MEETING_HELD,
+    (P, P, None): MatchState.PARTNERSHIP_FORMED,
+    (N, N, None): MatchState.NO_FIT,
+    (P, N, None): MatchState.MEETING_HELD,
+    (N, M, None): MatchState.MEETING_HELD,
+    (None, None, M): MatchState.MEETING_HELD,
+    (N, None, M): MatchState.MEETING_HELD,
+    (P, P, M): MatchState.PARTNERSHIP_FORMED,
+    (N, N, M): MatchState.NO_FIT,
+    (P, P, N): MatchState.NO_FIT,
+    (None, None, P): MatchState.PARTNERSHIP_FORMED,
+    (N, M, P): MatchState.PARTNERSHIP_FORMED,
+}
+
+
+@pytest.mark.parametrize(("answers", "expected"), list(COMBINED.items()))
+def test_the_state_combines_both_parties_answers_and_the_coordinators(people, answers, expected):
+    match = new_match(people, MatchState.INTRODUCED)
+    match.sme_outcome, match.partner_outcome, match.staff_outcome = answers
+
+    assert services.combined_outcome(match) is expected
+
+
+def test_a_partys_answer_alone_decides_when_the_other_side_has_no_account(people):
+    unowned = make_profile("expert", name="Imported Lab", economy="KR")
+    match = services.request_introduction(people["sme"], unowned)
+    match.state = MatchState.INTRODUCED
+    db.session.commit()
+
+    services.record_outcome(match, people["sme"], "no_fit", "Different tolerances.")
+    db.session.commit()
+
+    assert match.state is MatchState.NO_FIT
+    assert match.events[-1].action == "outcome sme: no_fit"
+
+
+def test_a_party_may_change_its_answer_while_the_match_is_open(people):
+    match = new_match(people, MatchState.INTRODUCED)
+
+    services.record_outcome(match, people["sme"], "meeting_held")
+    services.record_outcome(match, people["sme"], "no_fit")
+    db.session.commit()
+    assert (match.sme_outcome, match.state) == ("no_fit", MatchState.INTRODUCED)
+
+    services.record_outcome(match, people["expert"], "no_fit")
+    db.session.commit()
+    assert match.state is MatchState.NO_FIT
+    with pytest.raises(TransitionError, match="cannot be marked"):
+        services.record_outcome(match, people["sme"], "partnership_formed")
+
+
+def test_a_coordinators_meeting_held_leaves_the_closing_answer_to_the_parties(people):
+    match = new_match(people, MatchState.INTRODUCED)
+    services.record_outcome(match, people["coordinator"], "meeting_held")
+    services.record_outcome(match, people["sme"], "partnership_formed")
+    db.session.commit()
+    assert match.state is MatchState.MEETING_HELD
+
+    services.record_outcome(match, people["expert"], "partnership_formed")
+    db.session.commit()
+
+    assert match.state is MatchState.PARTNERSHIP_FORMED
+
+
+def test_one_partys_answer_asks_the_other_for_theirs(people):
+    from partnermatch.notifications.models import Notification
+
+    match = new_match(people, MatchState.INTRODUCED)
+
+    services.record_outcome(match, people["sme"], "partnership_formed")
+    db.session.commit()
+
+    def told(user) -> list[str]:
+        return [
+            n.text
+            for n in db.session.scalars(select(Notification).where(Notification.user_id == user.id))
+        ]
+
+    assert told(people["expert"]) == [
+        "Kaohsiung Castings says the introduction between Kaohsiung Castings and Dr. Sato "
+        "went: Partnership formed. Please record how it went for you."
+    ]
+    assert told(people["coordinator"])[-1] == "Kaohsiung Castings and Dr. Sato: Meeting held."
+
+
+def test_each_party_sees_both_answers_and_answers_for_itself_on_the_page(app, people, login_as):
+    match = new_match(people, MatchState.INTRODUCED)
+    services.record_outcome(match, people["sme"], "partnership_formed")
+    db.session.commit()
+
+    client = login_as(people["expert"])
+    page = client.get(f"/matches/{match.id}").get_data(as_text=True)
+
+    assert "How did it go for you?" in page
+    assert "How it went, in their words: <strong>Partnership formed</strong>" in page
+    assert "How it went, in their words: <strong>not answered yet</strong>" in page
+    assert "answered how it went: Partnership formed" in page  # the history says whose word
+    assert "How did these introductions go?" in client.get("/introductions").get_data(as_text=True)
+    assert services.outcome_waiting_for(people["expert"]) == [match]
+    assert services.outcome_waiting_for(people["sme"]) == []

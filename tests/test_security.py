@@ -57,6 +57,7 @@ ACCESS = {
     "review.match": LOGIN,
     "review.respond": LOGIN,
     "review.outcome": LOGIN,
+    "review.post_message": LOGIN,
     "events.register": LOGIN,
     "events.unregister": LOGIN,
     "events.ask": LOGIN,
@@ -126,6 +127,8 @@ ACCESS = {
             "shortlist_list",
             "shortlist_add",
             "shortlist_remove",
+            "match_messages",
+            "match_message_post",
         )
     },
 }
@@ -140,6 +143,7 @@ OWNED_BY_OTHERS = {
     "review.match": 404,
     "review.respond": 404,
     "review.outcome": 404,
+    "review.post_message": 404,
     "auth.revoke_api_token": 404,
     "events.unregister": 403,
     "events.answer": 404,
@@ -476,6 +480,6 @@ def test_parties_open_a_match_only_from_the_state_in_which_it_was_sent_to_them(
         assert response.status_code == expected[side], (side, response.status_code)
         assert NOTE not in page
         if expected[side] == HIDDEN:
-            for action in ("respond", "outcome"):
+            for action in ("respond", "outcome", "messages"):
                 assert login_as(user).post(f"/matches/{match.id}/{action}").status_code == HIDDEN
                 client.post("/logout")

@@ -8,6 +8,7 @@ from typing import Any
 from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
 from partnermatch.inputs import MAX_ID
 from partnermatch.profiles import schema
+from partnermatch.review.services import MAX_MESSAGE
 
 LIST = {"type": "array", "items": {"type": "string"}}
 ERROR = {
@@ -99,6 +100,17 @@ ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": ID}
 EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": ID}
 PARTICIPANT_ID = {"name": "participant_id", "in": "path", "required": True, "schema": ID}
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": ID}
+MATCH_ID = {"name": "match_id", "in": "path", "required": True, "schema": ID}
+MESSAGE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "side": {"type": "string", "enum": ["sme", "partner"]},
+        "from": {"type": "string", "description": "The writing side's profile name."},
+        "body": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
 # The bodies come from the profile schema, as import, export and the parsing read it.
 PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
 EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
@@ -362,6 +374,64 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [EVENT_ID, REQUEST_ID],
                     "responses": _responses({"type": "object"}, 404, 422),
                 }
+            },
+            "/matches/{match_id}/messages": {
+                "get": {
+                    "summary": "The thread between the two parties of an introduction.",
+                    "description": (
+                        "Latest first, 50 a page (`page`, with a `next` link). The parties "
+                        "read it once both accepted the introduction, staff read every "
+                        "thread. Reading here does not mark messages read."
+                    ),
+                    "parameters": [
+                        MATCH_ID,
+                        {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "messages": {"type": "array", "items": MESSAGE},
+                                "total": {"type": "integer"},
+                                "page": {"type": "integer"},
+                                "per_page": {"type": "integer"},
+                                "next": {"type": ["string", "null"]},
+                            },
+                        },
+                        403,
+                        404,
+                        422,
+                    ),
+                },
+                "post": {
+                    "summary": "Write to the other party (the parties only, plain text).",
+                    "description": (
+                        "The other party is told in the app and by email, without the text. "
+                        "403 before both parties accepted and for staff, who read without "
+                        "writing; 422 for an empty or too long `body`."
+                    ),
+                    "parameters": [MATCH_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["body"],
+                            "properties": {
+                                "body": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": MAX_MESSAGE,
+                                }
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "201": {
+                            "description": "Created",
+                            "content": {"application/json": {"schema": MESSAGE}},
+                        },
+                        **_errors(400, 403, 404, 413, 422),
+                    },
+                },
             },
             "/reference": {
                 "get": {

@@ -14,6 +14,7 @@ from partnermatch import presentation, reference
 from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.events import register_routes as register_event_routes
+from partnermatch.api.matches import register_routes as register_match_routes
 from partnermatch.api.openapi import openapi_document
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import ApiToken, active_token, record_use
@@ -394,6 +395,7 @@ def reference_data() -> Response:
 
 
 register_event_routes(bp, json_body)
+register_match_routes(bp, json_body)
 
 
 @bp.get("/openapi.json")

@@ -16,7 +16,7 @@ from partnermatch.forms import (
     term_options,
 )
 from partnermatch.review.models import OUTCOMES
-from partnermatch.review.services import MAX_NOTE
+from partnermatch.review.services import MAX_MESSAGE, MAX_NOTE
 
 
 class RequestForm(Form):
@@ -51,6 +51,18 @@ class OutcomeForm(Form):
         _l("What came of it"), choices=options((state.value, _l(state.label)) for state in OUTCOMES)
     )
     note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE), storable_text])
+
+
+class MessageForm(Form):
+    body = TextAreaField(
+        _l("Your message"),
+        validators=[
+            DataRequired(message=_l("Write a message first.")),
+            Length(max=MAX_MESSAGE),
+            storable_text,
+        ],
+        description=_l("Plain text only; no attachments."),
+    )
 
 
 class QueueFilterForm(Form):

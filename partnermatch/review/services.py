@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from partnermatch import presentation
@@ -27,12 +27,18 @@ from partnermatch.review.models import (
     OUTCOMES,
     Match,
     MatchEvent,
+    MatchMessage,
+    MatchMessageRead,
     MatchOrigin,
     MatchState,
     Response,
 )
 
 MAX_NOTE = 2000
+MAX_MESSAGE = 4000
+MESSAGES_PER_PAGE = 50
+# Outcomes that close a match; a coordinator's "meeting held" leaves it open for the parties.
+CLOSING_OUTCOMES = (MatchState.PARTNERSHIP_FORMED.value, MatchState.NO_FIT.value)
 
 
 class TransitionError(Exception):
@@ -137,6 +143,11 @@ def _response(match: Match, side: str) -> Response:
 def party(match: Match, side: str) -> Profile:
     """Return the profile on this side ("sme" or "partner") of a match."""
     return match.sme if side == "sme" else match.partner
+
+
+def other_side(side: str) -> str:
+    """Return the side across from this one."""
+    return "partner" if side == "sme" else "sme"
 
 
 def unreachable_sides(match: Match) -> list[str]:
@@ -361,33 +372,254 @@ def respond(
     db.session.flush()
 
 
+def party_outcome(match: Match, side: str) -> MatchState | None:
+    """Return how this side says the introduction went, or None before it answers."""
+    value = match.sme_outcome if side == "sme" else match.partner_outcome
+    return MatchState(value) if value else None
+
+
+def combined_outcome(match: Match) -> MatchState:
+    """Return the state the outcome answers give a match that was introduced.
+
+    1. A coordinator's closing outcome (partnership formed, no fit) wins.
+    2. Otherwise the parties' answers, when every party with an account has answered and
+       they agree (when one side has no account, the other side's answer alone).
+    3. Otherwise (one answer so far, answers that differ, or a coordinator's "meeting held")
+       the match stands at "meeting held" when anyone says the two met (a meeting held or a
+       partnership formed): that much the stories share. It stays open, so a party may
+       revise its answer and coordinators see it among the introductions to settle.
+    4. Otherwise (nothing said yet, or only "no fit" from one side) it stays introduced.
+    So a match closes only when both parties or a coordinator say so; the dashboard, which
+    counts states, counts exactly these.
+    """
+    if match.staff_outcome in CLOSING_OUTCOMES:
+        return MatchState(match.staff_outcome)
+    answers = [answer for answer in (match.sme_outcome, match.partner_outcome) if answer]
+    expected = sum(1 for side in ("sme", "partner") if party(match, side).owner_id is not None)
+    if answers and len(answers) >= expected and len(set(answers)) == 1:
+        return MatchState(answers[0])
+    if match.staff_outcome or any(answer != MatchState.NO_FIT.value for answer in answers):
+        return MatchState.MEETING_HELD
+    return MatchState.INTRODUCED
+
+
 def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: str = "") -> None:
-    """Either party or a coordinator records what came of an introduction."""
-    outcome = MatchState(outcome)
+    """A party answers how the introduction went, or a coordinator records the outcome.
+
+    A party may answer, and change its answer, while the match is open (introduced or
+    meeting held); a coordinator's closing outcome overrides the parties' (see
+    combined_outcome) and may be recorded from introduced or meeting held, a meeting only
+    from introduced. The other party is asked for its answer; coordinators (and the parties
+    not told already) hear when the state changes.
+    """
+    try:
+        outcome = MatchState(outcome)
+    except ValueError:
+        outcome = None
     if outcome not in OUTCOMES:
         raise TransitionError("Record a meeting held, a partnership formed or no fit.")
-    if not (actor.is_staff or side_of(match, actor)):
+    side = side_of(match, actor)
+    if not (actor.is_staff or side):
         raise TransitionError("Only the two parties or a coordinator can record an outcome.")
-    allowed = (
-        (MatchState.INTRODUCED,)
-        if outcome is MatchState.MEETING_HELD
-        else (
+    note = _note(note)
+    before = match.state
+    if side:
+        _require(
+            match,
             MatchState.INTRODUCED,
             MatchState.MEETING_HELD,
+            doing=f"marked {outcome.label.lower()}",
+        )
+        if side == "sme":
+            match.sme_outcome = outcome.value
+        else:
+            match.partner_outcome = outcome.value
+        action = f"outcome {side}: {outcome.value}"
+    else:
+        allowed = (
+            (MatchState.INTRODUCED,)
+            if outcome is MatchState.MEETING_HELD
+            else (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+        )
+        _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
+        match.staff_outcome = outcome.value
+        action = f"outcome staff: {outcome.value}"
+    match.state = combined_outcome(match)
+    _record(match, actor, action, before, note)
+    db.session.flush()
+    if side:
+        other = other_side(side)
+        notify(
+            [party(match, other).owner],
+            N_(
+                "%(answering)s says the introduction between %(sme)s and %(partner)s went: "
+                "%(outcome_label)s. Please record how it went for you."
+            )
+            if party_outcome(match, other) is None
+            else N_(
+                "%(answering)s says the introduction between %(sme)s and %(partner)s went: "
+                "%(outcome_label)s."
+            ),
+            {"answering": party(match, side).name, **_pair(match), "outcome_label": outcome.label},
+            match_id=match.id,
+            link=match_path(match),
+        )
+    if match.state is not before:
+        told = party(match, other_side(side)).owner if side else None
+        notify(
+            [owner for owner in _owners(match) if owner is not told] + coordinators(),
+            N_("%(sme)s and %(partner)s: %(outcome_label)s."),
+            {**_pair(match), "outcome_label": match.state.label},
+            match_id=match.id,
+            link=match_path(match),
+        )
+
+
+def outcome_waiting_for(user: User | Any) -> list[Match]:
+    """The introductions whose outcome waits for this member's answer, oldest first (for My
+    introductions and the home page: still open, no answer from their side yet)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return []
+    open_states = (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+    return list(
+        db.session.scalars(
+            select(Match)
+            .where(
+                Match.state.in_(open_states),
+                or_(
+                    (Match.sme_profile_id == profile.id) & Match.sme_outcome.is_(None),
+                    (Match.partner_profile_id == profile.id) & Match.partner_outcome.is_(None),
+                ),
+            )
+            .options(*_with_parties())
+            .order_by(Match.updated_at, Match.id)
         )
     )
-    _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
-    before = match.state
-    match.state = outcome
-    _record(match, actor, "outcome", before, _note(note))
-    db.session.flush()
-    notify(
-        [*_owners(match), *coordinators()],
-        N_("%(sme)s and %(partner)s: %(outcome_label)s."),
-        {**_pair(match), "outcome_label": outcome.label},
-        match_id=match.id,
-        link=match_path(match),
+
+
+# --- messages between the two parties --------------------------------------------------------
+
+
+def can_read_messages(match: Match, user: User | Any) -> bool:
+    """The thread follows the consent rule: the parties read it once both accepted (when
+    contacts are shared); coordinators, who oversee every match, read it too."""
+    if not can_view(match, user) or not match.contacts_shared:
+        return False
+    return user.is_staff or side_of(match, user) is not None
+
+
+def can_post_message(match: Match, user: User | Any) -> bool:
+    """Only the two parties write, from the introduction on (after an outcome too: a
+    partnership has more to say). Coordinators read without writing: the thread is the
+    parties' conversation, and a coordinator's word belongs in the match's notes."""
+    return can_read_messages(match, user) and side_of(match, user) is not None
+
+
+def messages_page(match: Match, page: int, per_page: int = MESSAGES_PER_PAGE) -> Pagination:
+    """Return a page of a match's thread: page 1 holds the latest messages, each page's
+    items newest first (the template shows them oldest first)."""
+    query = (
+        select(MatchMessage)
+        .where(MatchMessage.match_id == match.id)
+        .options(selectinload(MatchMessage.author))
+        .order_by(MatchMessage.id.desc())
     )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
+    """A party writes to the other, who hears of it when it is the first message they have
+    not read yet (one notification and one email until they open the thread, not one per
+    message). Neither carries the text: a notification never carries what could be a
+    contact detail."""
+    if not can_post_message(match, author):
+        raise TransitionError(
+            "Only the two parties can write here, once both have accepted the introduction."
+        )
+    try:
+        body = clean_text(body, "body")
+    except ValidationError as error:
+        raise TransitionError(error.message) from None
+    if not body:
+        raise TransitionError("Write a message first.")
+    if len(body) > MAX_MESSAGE:
+        raise TransitionError(f"Keep the message under {MAX_MESSAGE} characters.")
+    side = side_of(match, author)
+    recipient = party(match, other_side(side)).owner
+    already_waiting = recipient is not None and unread_messages(recipient).get(match.id, 0) > 0
+    message = MatchMessage(match_id=match.id, author=author, side=side, body=body)
+    db.session.add(message)
+    db.session.flush()
+    mark_messages_read(match, author)
+    if not already_waiting:
+        notify(
+            [recipient],
+            N_("New message from %(author)s about your introduction."),
+            {"author": party(match, side).name},
+            match_id=match.id,
+            link=match_path(match) + "#messages",
+        )
+    return message
+
+
+def mark_messages_read(match: Match, user: User) -> None:
+    """Record that the user has seen the thread up to its latest message."""
+    latest = db.session.scalar(
+        select(func.max(MatchMessage.id)).where(MatchMessage.match_id == match.id)
+    )
+    if latest is None:
+        return
+    state = db.session.get(MatchMessageRead, (match.id, user.id))
+    if state is None:
+        db.session.add(MatchMessageRead(match_id=match.id, user_id=user.id, last_read_id=latest))
+    elif state.last_read_id < latest:
+        state.last_read_id = latest
+    db.session.flush()
+
+
+def unread_messages(user: User | Any) -> dict[int, int]:
+    """Return, by match id, how many messages from the other party this member has not read
+    (matches with none unread are left out; for My introductions and the home page)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return {}
+    read_up_to = func.coalesce(MatchMessageRead.last_read_id, 0)
+    rows = db.session.execute(
+        select(MatchMessage.match_id, func.count(MatchMessage.id))
+        .join(Match, Match.id == MatchMessage.match_id)
+        .outerjoin(
+            MatchMessageRead,
+            (MatchMessageRead.match_id == MatchMessage.match_id)
+            & (MatchMessageRead.user_id == user.id),
+        )
+        .where(
+            # Messages the other side wrote (by side, not author: an author's account may
+            # be gone, and the thread is between profiles).
+            or_(
+                (Match.sme_profile_id == profile.id) & (MatchMessage.side == "partner"),
+                (Match.partner_profile_id == profile.id) & (MatchMessage.side == "sme"),
+            ),
+            MatchMessage.id > read_up_to,
+        )
+        .group_by(MatchMessage.match_id)
+    )
+    return {match_id: count for match_id, count in rows}  # noqa: C416 (rows, not pairs)
+
+
+def matches_with_unread_messages(user: User | Any) -> list[tuple[Match, int]]:
+    """The member's introductions with unread messages and how many, latest activity first
+    (for the home page)."""
+    counts = unread_messages(user)
+    if not counts:
+        return []
+    matches = db.session.scalars(
+        select(Match)
+        .where(Match.id.in_(counts))
+        .options(*_with_parties())
+        .order_by(Match.updated_at.desc(), Match.id.desc())
+    )
+    return [(match, counts[match.id]) for match in matches]
 
 
 def _owners(match: Match) -> list[User | None]:
