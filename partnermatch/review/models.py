@@ -152,6 +152,7 @@ ACTION_LABELS = {
     "accept": N_("accepted the introduction"),
     "decline": N_("declined the introduction"),
     "outcome": N_("recorded the outcome"),
+    "remind": N_("sent a reminder"),
 }
 ON_BEHALF_LABELS = {
     "sme": N_("on behalf of the SME"),
