@@ -98,6 +98,8 @@ ACCESS = {
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
     "jobs.rebuild": STAFF,
+    "main.remind": STAFF,
+    "main.follow_up_profiles": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
     "auth.users": ADMIN,

@@ -177,6 +177,7 @@ ACTION_LABELS = {
     "accept": N_("accepted the introduction"),
     "decline": N_("declined the introduction"),
     "outcome": N_("recorded the outcome"),
+    "remind": N_("sent a reminder"),
 }
 # An outcome event says whose word it is: "outcome sme: no_fit", "outcome staff: ..." (plain
 # "outcome" in the history of matches closed before the parties answered for themselves).
