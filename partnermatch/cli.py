@@ -453,9 +453,39 @@ def export_command(path: str, fmt: str | None) -> None:
     click.echo(f"Exported {count} profiles to {path}.")
 
 
+def _deleted_profile(external_id: str) -> Profile:
+    profile = transfer.find_profile(external_id)
+    if profile is None:
+        raise click.UsageError(f"No profile has the external id '{external_id}'.")
+    if not profile.is_deleted:
+        raise click.UsageError(f"The profile '{external_id}' is not deleted.")
+    return profile
+
+
+@profiles_cli.command("restore")
+@click.argument("external_id")
+def restore_command(external_id: str) -> None:
+    """Bring back a deleted profile, named by its external id (or pm-<id>), before its purge."""
+    profile = _deleted_profile(external_id)
+    profiles.restore_profile(profile)
+    db.session.commit()
+    click.echo(f"Restored the profile '{external_id}' ({profile.name}).")
+
+
 @profiles_cli.command("purge-deleted")
-def purge_deleted_command() -> None:
+@click.option(
+    "--external-id",
+    help="Purge this deleted profile now (an external id or pm-<id>), whenever it was deleted.",
+)
+def purge_deleted_command(external_id: str | None) -> None:
     """Remove for good the profiles deleted more than 30 days ago (run it daily)."""
+    if external_id is not None:
+        profile = _deleted_profile(external_id)
+        name = profile.name
+        profiles.purge_profile(profile)
+        db.session.commit()
+        click.echo(f"Purged the profile '{external_id}' ({name}).")
+        return
     count = profiles.purge_deleted_profiles()
     db.session.commit()
     click.echo(

@@ -247,6 +247,40 @@ def test_illegal_steps_in_the_browser_explain_themselves(app, people, login_as):
     assert match.state is MatchState.SUGGESTED
 
 
+def test_a_refused_step_is_explained_in_the_readers_language(app, people, login_as):
+    match = new_match(people)
+    people["sme"].locale = "es"
+    db.session.commit()
+    client = login_as(people["sme"])
+
+    response = client.post(
+        f"/matches/{match.id}/respond", data={"decision": "accept"}, follow_redirects=True
+    )
+
+    assert (
+        "Esta coincidencia está en la etapa «A la espera de revisión»: no se puede responder ahora."
+    ) in response.get_data(as_text=True)
+
+
+def test_a_second_request_for_the_same_pair_is_refused_in_the_readers_language(
+    app, people, login_as
+):
+    new_match(people)
+    people["sme"].locale = "vi"
+    db.session.commit()
+    client = login_as(people["sme"])
+
+    response = client.post(
+        f"/profiles/{people['expert_profile'].id}/introduction",
+        data={"note": "Again."},
+        follow_redirects=True,
+    )
+
+    assert "Bạn đã có một kết nối với Dr. Sato (giai đoạn: Đang chờ xét duyệt)." in (
+        response.get_data(as_text=True)
+    )
+
+
 def test_bulk_review_approves_the_selected_matches(app, people, login_as):
     other_expert = make_profile("expert", name="Prof. Kim", economy="KR")
     first = new_match(people)

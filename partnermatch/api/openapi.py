@@ -114,6 +114,31 @@ MESSAGE = {
 # The bodies come from the profile schema, as import, export and the parsing read it.
 PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
 EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
+# And so do the answers (api/views.py profile_json): the same fields with the profile's id,
+# the listed ones in lists; contact_email only for its owner and coordinators.
+EVIDENCE_ITEM = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, **EVIDENCE_BODY["properties"]},
+}
+PROFILE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        **PROFILE_BODY["properties"],
+        "evidence": {"type": "array", "items": EVIDENCE_ITEM},
+        "missing": {**LIST, "description": "what the profile lacks to be complete"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+PROFILE_SUMMARY = {
+    "type": "object",
+    "properties": {
+        name: value
+        for name, value in PROFILE["properties"].items()
+        if name in ("id", "external_id", "kind")
+        or (name in schema.PROFILE_FIELDS and schema.PROFILE_FIELDS[name].listed)
+    },
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -228,7 +253,7 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "type": "object",
                             "properties": {
-                                "profiles": {"type": "array", "items": {"type": "object"}},
+                                "profiles": {"type": "array", "items": PROFILE_SUMMARY},
                                 "total": {"type": "integer"},
                                 "page": {"type": "integer"},
                                 "per_page": {"type": "integer"},
@@ -243,13 +268,13 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "One profile; `contact_email` only for its owner and coordinators.",
                     "parameters": [PROFILE_ID],
-                    "responses": _responses({"type": "object"}, 404),
+                    "responses": _responses(PROFILE, 404),
                 },
                 "patch": {
                     "summary": "Change some fields of a profile (its owner or a coordinator).",
                     "parameters": [PROFILE_ID],
                     "requestBody": _body(PROFILE_BODY),
-                    "responses": _responses({"type": "object"}, 400, 403, 404, 413, 422),
+                    "responses": _responses(PROFILE, 400, 403, 404, 413, 422),
                 },
                 "delete": {
                     "summary": "Delete a profile with its evidence (its owner or a coordinator).",
@@ -296,7 +321,13 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "A profile's evidence items.",
                     "parameters": [PROFILE_ID],
-                    "responses": _responses({"type": "object"}, 404),
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {"evidence": {"type": "array", "items": EVIDENCE_ITEM}},
+                        },
+                        404,
+                    ),
                 },
                 "post": {
                     "summary": "Add a publication, project, product or patent.",

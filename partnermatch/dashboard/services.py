@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from partnermatch import reference
@@ -21,6 +21,16 @@ PAIR_LEVELS: dict[str, tuple[str, tuple[MatchState, ...] | None]] = {
     "introduced": (N_("Introduced"), CONTACT_STATES),
     "partnered": (N_("Partnership formed"), (MatchState.PARTNERSHIP_FORMED,)),
 }
+
+
+# A deleted profile is hidden everywhere until it is restored or purged: the dashboard counts
+# neither it nor the matches it is a party to.
+LIVE = Profile.deleted_at.is_(None)
+
+
+def _between_live_profiles():
+    live = select(Profile.id).where(LIVE)
+    return and_(Match.sme_profile_id.in_(live), Match.partner_profile_id.in_(live))
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ def economy_pairs(level: str = "suggested") -> EconomyPairs:
         select(sme.economy, partner.economy, func.count(Match.id))
         .join(sme, Match.sme_profile_id == sme.id)
         .join(partner, Match.partner_profile_id == partner.id)
+        .where(sme.deleted_at.is_(None), partner.deleted_at.is_(None))
         .group_by(sme.economy, partner.economy)
     )
     states = PAIR_LEVELS[level][1]
@@ -85,11 +96,16 @@ def positions_named(text: str) -> set[str]:
 def value_chain_coverage() -> list[Coverage]:
     """For each position: how many SMEs need it and how many profiles offer it."""
     needing: Counter[str] = Counter()
-    for needs in db.session.scalars(select(Profile.needs).where(Profile.kind == ProfileKind.SME)):
+    for needs in db.session.scalars(
+        select(Profile.needs).where(Profile.kind == ProfileKind.SME, LIVE)
+    ):
         needing.update(positions_named(needs or ""))
     offering = dict(
         db.session.execute(
-            select(ProfileValueChain.code, func.count()).group_by(ProfileValueChain.code)
+            select(ProfileValueChain.code, func.count())
+            .join(Profile, Profile.id == ProfileValueChain.profile_id)
+            .where(LIVE)
+            .group_by(ProfileValueChain.code)
         ).all()
     )
     return [
@@ -108,7 +124,8 @@ def funnel() -> list[Stage]:
     """Count matches reaching each stage: suggested, approved, accepted, introduced, partnership."""
 
     def count(*conditions) -> int:
-        return db.session.scalar(select(func.count(Match.id)).where(*conditions)) or 0
+        query = select(func.count(Match.id)).where(_between_live_profiles(), *conditions)
+        return db.session.scalar(query) or 0
 
     return [
         Stage(N_("Suggested"), count()),
@@ -142,6 +159,7 @@ def sector_mix() -> list[SectorCount]:
     rows = db.session.execute(
         select(ProfileSector.code, Profile.kind, func.count())
         .join(Profile, Profile.id == ProfileSector.profile_id)
+        .where(LIVE)
         .group_by(ProfileSector.code, Profile.kind)
     )
     counts = {(code, kind): number for code, kind, number in rows}
@@ -208,7 +226,11 @@ def decision_summary() -> list[DecisionRow]:
         select(Match.state, Match.score, Match.factors, sme.economy, partner.economy)
         .join(sme, Match.sme_profile_id == sme.id)
         .join(partner, Match.partner_profile_id == partner.id)
-        .where(Match.state != MatchState.SUGGESTED)
+        .where(
+            Match.state != MatchState.SUGGESTED,
+            sme.deleted_at.is_(None),
+            partner.deleted_at.is_(None),
+        )
     )
     tally: dict[tuple[str, str], list[int]] = {}
     for state, score, factors, sme_economy, partner_economy in rows:

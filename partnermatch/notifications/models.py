@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.extensions import db
+from partnermatch.i18n import one_full_stop
 from partnermatch.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -52,12 +52,7 @@ def render_message(message: str, values: dict[str, str]) -> str:
             for name, value in values.items()
         },
     )
-    # A name that ends a sentence with its own full stop ("Metalúrgica Sul Ltda.") takes
-    # the sentence's: one full stop, not two (an ellipsis stays).
-    return DOUBLE_STOP.sub(".", text)
-
-
-DOUBLE_STOP = re.compile(r"(?<!\.)\.\.(?!\.)")
+    return one_full_stop(text)
 
 
 class OutboxMessage(db.Model):

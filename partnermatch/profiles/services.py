@@ -360,6 +360,14 @@ def purge_deleted_profiles(now: datetime | None = None) -> int:
     return len(expired)
 
 
+def purge_profile(profile: Profile) -> None:
+    """Remove a deleted profile for good now, before its RESTORE_DAYS are over."""
+    if profile.deleted_at is None:
+        raise ValidationError("profile", "Only a deleted profile can be purged.")
+    db.session.delete(profile)
+    db.session.flush()
+
+
 def profile_input_for(profile: Profile) -> ProfileInput:
     """Return the editable fields of a profile, to prefill a form or patch a few fields."""
     return profile_input_of(profile)

@@ -42,11 +42,17 @@ CLOSING_OUTCOMES = (MatchState.PARTNERSHIP_FORMED.value, MatchState.NO_FIT.value
 
 
 class TransitionError(Exception):
-    """A workflow step that the match's state or the actor's role does not allow."""
+    """A workflow step that the match's state or the actor's role does not allow.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    `message` is a catalogue message (marked with N_) with %(name)s fields from `values`; a
+    field ending in "_label" is a vocabulary label. Pages show it in the reader's language
+    (partnermatch.notifications.models.render_message); str() of the error is in English.
+    """
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message % values if values else message)
         self.message = message
+        self.values = values
 
 
 # --- who is who ------------------------------------------------------------------------------
@@ -165,7 +171,7 @@ def _note(note: str | None) -> str:
     except ValidationError as error:
         raise TransitionError(error.message) from None
     if len(note) > MAX_NOTE:
-        raise TransitionError(f"Keep the note under {MAX_NOTE} characters.")
+        raise TransitionError(N_("Keep the note under %(limit)s characters."), limit=str(MAX_NOTE))
     return note
 
 
@@ -183,11 +189,10 @@ def _record(
     )
 
 
-def _require(match: Match, *states: MatchState, doing: str) -> None:
+def _require(match: Match, *states: MatchState, refusal: str, **values: str) -> None:
+    """Refuse a step unless the match is at one of `states`; `refusal` says why."""
     if match.state not in states:
-        raise TransitionError(
-            f"This match is at the stage “{match.state.label}”: it cannot be {doing} now."
-        )
+        raise TransitionError(refusal, state_label=match.state.label, **values)
 
 
 def find_open_match(sme: Profile, partner: Profile) -> Match | None:
@@ -249,17 +254,20 @@ def request_introduction(
         or sme.kind is not ProfileKind.SME
         or sme.is_deleted
     ):
-        raise TransitionError("Only an SME with a profile can ask for an introduction.")
+        raise TransitionError(N_("Only an SME with a profile can ask for an introduction."))
     if partner.id == sme.id:
-        raise TransitionError("You cannot ask to be introduced to yourself.")
+        raise TransitionError(N_("You cannot ask to be introduced to yourself."))
     existing = find_open_match(sme, partner)
     if existing is not None:
         raise TransitionError(
-            f"You already have a match with {partner.name} (stage: {existing.state.label})."
+            N_("You already have a match with %(name)s (stage: %(state_label)s)."),
+            name=partner.name,
+            state_label=existing.state.label,
         )
     if (sme.id, partner.id) in closed_pairs([sme.id]):
         raise TransitionError(
-            f"An introduction to {partner.name} was not approved or was declined before."
+            N_("An introduction to %(name)s was not approved or was declined before."),
+            name=partner.name,
         )
     match = Match(
         sme=sme,
@@ -287,7 +295,11 @@ def request_introduction(
 def approve(match: Match, actor: User, note: str = "") -> None:
     """A coordinator approves: the introduction goes to both parties for their consent."""
     _staff_only(actor)
-    _require(match, MatchState.SUGGESTED, doing="approved")
+    _require(
+        match,
+        MatchState.SUGGESTED,
+        refusal=N_("This match is at the stage “%(state_label)s”: it cannot be approved now."),
+    )
     match.state = MatchState.APPROVED
     _record(match, actor, "approve", MatchState.SUGGESTED, _note(note))
     db.session.flush()
@@ -306,7 +318,11 @@ def approve(match: Match, actor: User, note: str = "") -> None:
 def reject(match: Match, actor: User, note: str = "") -> None:
     """A coordinator turns a suggestion down; the pair is not suggested again."""
     _staff_only(actor)
-    _require(match, MatchState.SUGGESTED, doing="rejected")
+    _require(
+        match,
+        MatchState.SUGGESTED,
+        refusal=N_("This match is at the stage “%(state_label)s”: it cannot be rejected now."),
+    )
     match.state = MatchState.REJECTED
     _record(match, actor, "reject", MatchState.SUGGESTED, _note(note))
     db.session.flush()
@@ -324,18 +340,25 @@ def respond(
     match: Match, actor: User, accept: bool, reason: str = "", side: str | None = None
 ) -> None:
     """A party accepts or declines an introduction; both accepting introduces them."""
-    _require(match, MatchState.APPROVED, doing="answered")
+    _require(
+        match,
+        MatchState.APPROVED,
+        refusal=N_("This match is at the stage “%(state_label)s”: it cannot be answered now."),
+    )
     sides = answering_sides(match, actor)
     if side is None and len(sides) == 1:
         side = sides[0]
     if side not in sides:
-        raise TransitionError("Only the two parties can answer an introduction.")
+        raise TransitionError(N_("Only the two parties can answer an introduction."))
     if _response(match, side) is not Response.PENDING:
-        raise TransitionError("This side has already answered.")
+        raise TransitionError(N_("This side has already answered."))
     if accept and side in unreachable_sides(match):
         raise TransitionError(
-            f"Add a contact email to the profile of {party(match, side).name} before accepting: "
-            "it is what the other party receives once both accept."
+            N_(
+                "Add a contact email to the profile of %(name)s before accepting: "
+                "it is what the other party receives once both accept."
+            ),
+            name=party(match, side).name,
         )
     answer = Response.ACCEPTED if accept else Response.DECLINED
     if side == "sme":
@@ -417,10 +440,10 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
     except ValueError:
         outcome = None
     if outcome not in OUTCOMES:
-        raise TransitionError("Record a meeting held, a partnership formed or no fit.")
+        raise TransitionError(N_("Record a meeting held, a partnership formed or no fit."))
     side = side_of(match, actor)
     if not (actor.is_staff or side):
-        raise TransitionError("Only the two parties or a coordinator can record an outcome.")
+        raise TransitionError(N_("Only the two parties or a coordinator can record an outcome."))
     note = _note(note)
     before = match.state
     if side:
@@ -428,7 +451,11 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
             match,
             MatchState.INTRODUCED,
             MatchState.MEETING_HELD,
-            doing=f"marked {outcome.label.lower()}",
+            refusal=N_(
+                "This match is at the stage “%(state_label)s”: "
+                "it cannot be recorded as “%(outcome_label)s” now."
+            ),
+            outcome_label=outcome.label,
         )
         if side == "sme":
             match.sme_outcome = outcome.value
@@ -441,7 +468,15 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
             if outcome is MatchState.MEETING_HELD
             else (MatchState.INTRODUCED, MatchState.MEETING_HELD)
         )
-        _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
+        _require(
+            match,
+            *allowed,
+            refusal=N_(
+                "This match is at the stage “%(state_label)s”: "
+                "it cannot be recorded as “%(outcome_label)s” now."
+            ),
+            outcome_label=outcome.label,
+        )
         match.staff_outcome = outcome.value
         action = f"outcome staff: {outcome.value}"
     match.state = combined_outcome(match)
@@ -535,14 +570,14 @@ def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
     contact detail."""
     if not can_post_message(match, author):
         raise TransitionError(
-            "Only the two parties can write here, once both have accepted the introduction."
+            N_("Only the two parties can write here, once both have accepted the introduction.")
         )
     try:
         body = clean_text(body, "body")
     except ValidationError as error:
         raise TransitionError(error.message) from None
     if not body:
-        raise TransitionError("Write a message first.")
+        raise TransitionError(N_("Write a message first."))
     if len(body) > MAX_MESSAGE:
         raise TransitionError(f"Keep the message under {MAX_MESSAGE} characters.")
     side = side_of(match, author)
@@ -633,7 +668,7 @@ def match_path(match: Match) -> str:
 
 def _staff_only(actor: User) -> None:
     if not actor.is_staff:
-        raise TransitionError("Only a programme coordinator can review a suggested match.")
+        raise TransitionError(N_("Only a programme coordinator can review a suggested match."))
 
 
 # --- lists -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from partnermatch.extensions import db
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import explain_pair
+from partnermatch.notifications.models import render_message
 from partnermatch.pagination import page_number
 from partnermatch.profiles.models import Profile
 from partnermatch.reference import N_
@@ -51,6 +52,11 @@ QUEUE_VIEWS = {
 }
 
 
+def refusal(error: TransitionError) -> str:
+    """Why a step was refused, in the reader's language."""
+    return render_message(error.message, error.values)
+
+
 def _visible_match_or_404(match_id: int) -> Match:
     match = db.get_or_404(Match, match_id)
     if not services.can_view(match, current_user):
@@ -63,7 +69,7 @@ def _transition(match: Match, step, *args, success: str) -> Response:
         step(match, current_user, *args)
     except TransitionError as error:
         db.session.rollback()
-        flash(error.message, "error")
+        flash(refusal(error), "error")
     else:
         db.session.commit()
         flash(success, "success")
@@ -95,7 +101,7 @@ def request_introduction(profile_id: int) -> str | Response:
             )
         except TransitionError as error:
             db.session.rollback()
-            flash(error.message, "error")
+            flash(refusal(error), "error")
             return redirect(url_for("profiles.detail", profile_id=partner.id))
         db.session.commit()
         flash(
@@ -157,7 +163,7 @@ def bulk_review() -> Response:
             with db.session.begin_nested():
                 step(match, current_user, form.note.data)
         except TransitionError as error:
-            refused.append(f"#{match.id}: {error.message}")
+            refused.append(f"#{match.id}: {refusal(error)}")
         else:
             done += 1
     db.session.commit()
