@@ -349,7 +349,7 @@ def test_every_endpoint_refuses_a_missing_bad_or_revoked_token(app, db, credenti
 
     routes = every_protected_route(app)
 
-    assert len(routes) == 19  # 13, and the events API's 6
+    assert len(routes) == 21  # 13, and the events API's 8
     for method, path in routes:
         response = client.open(path, method=method, json={}, headers=headers)
         assert response.status_code == 401, (method, path)

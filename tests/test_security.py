@@ -9,7 +9,14 @@ import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
-from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant
+from partnermatch.events.models import (
+    Event,
+    ItemKind,
+    MarketplaceItem,
+    Meeting,
+    MeetingRequest,
+    Participant,
+)
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
 from partnermatch.review import services as review
@@ -63,6 +70,9 @@ ACCESS = {
     "events.answer": LOGIN,
     "events.agenda": LOGIN,
     "events.agenda_ics": LOGIN,
+    "events.feedback": LOGIN,
+    "events.marketplace": LOGIN,
+    "events.remove_item": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -85,6 +95,7 @@ ACCESS = {
     "events.no_show": STAFF,
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
+    "events.feedback_list": STAFF,
     "jobs.rebuild": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
@@ -112,6 +123,8 @@ ACCESS = {
             "event_request_create",
             "event_request_accept",
             "event_request_decline",
+            "meeting_feedback_get",
+            "meeting_feedback_post",
         )
     },
 }
@@ -129,6 +142,8 @@ OWNED_BY_OTHERS = {
     "auth.revoke_api_token": 404,
     "events.unregister": 403,
     "events.answer": 404,
+    "events.feedback": 403,
+    "events.remove_item": 403,
 }
 
 
@@ -154,7 +169,10 @@ def world(app, db):
         slot_start=datetime(2027, 3, 10, 1, 0, tzinfo=UTC),
         table_number=1,
     )
-    db.session.add_all([job, event, meeting_request, meeting])
+    market_item = MarketplaceItem(
+        event=event, participant=attendee, kind=ItemKind.OFFER, text="Die casting."
+    )
+    db.session.add_all([job, event, meeting_request, meeting, market_item])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -166,6 +184,7 @@ def world(app, db):
         "participant_id": attendee.id,
         "request_id": meeting_request.id,
         "meeting_id": meeting.id,
+        "market_item_id": market_item.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",

@@ -53,6 +53,7 @@ class ProfileFilters:
     sectors: tuple[str, ...] = ()
     value_chain: tuple[str, ...] = ()
     exclude_profiles: tuple[int, ...] = ()
+    among: tuple[int, ...] | None = None  # only these profiles (an event's participants)
 
 
 @dataclass
@@ -420,6 +421,8 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
         query = query.where(Profile.economy.not_in(filters.exclude_economies))
     if filters.exclude_profiles:
         query = query.where(Profile.id.not_in(filters.exclude_profiles))
+    if filters.among is not None:
+        query = query.where(Profile.id.in_(filters.among))
     if filters.sectors:
         query = query.where(
             Profile.id.in_(
