@@ -32,6 +32,7 @@ from partnermatch.extensions import db
 from partnermatch.inputs import clean_text
 from partnermatch.matching.items import PassageEncoder, best_counterparts
 from partnermatch.profiles.models import Profile
+from partnermatch.profiles.services import escape_like
 from partnermatch.reference import N_
 from partnermatch.timeutil import utcnow
 
@@ -102,10 +103,6 @@ def remove_item(item: MarketplaceItem, actor: User) -> None:
     db.session.flush()
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def find_items(event: Event, text: str, kind: ItemKind | None, page: int, per_page: int):
     """A page of the event's items, newest first: of one kind, holding every word of `text`
     (in the item or its poster's name)."""
@@ -120,7 +117,7 @@ def find_items(event: Event, text: str, kind: ItemKind | None, page: int, per_pa
     if kind is not None:
         query = query.where(MarketplaceItem.kind == kind)
     for term in text.split():
-        pattern = f"%{_escape_like(term)}%"
+        pattern = f"%{escape_like(term)}%"
         query = query.where(
             or_(
                 MarketplaceItem.text.ilike(pattern, escape="\\"),

@@ -404,7 +404,8 @@ def remove_evidence(item: EvidenceItem) -> None:
 # --- browsing ------------------------------------------------------------------------------
 
 
-def _escape_like(term: str) -> str:
+def escape_like(term: str) -> str:
+    """Escape LIKE wildcards in a search term (the queries pass escape="\\")."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -438,7 +439,7 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
             )
         )
     for term in filters.text.split():
-        pattern = f"%{_escape_like(term)}%"
+        pattern = f"%{escape_like(term)}%"
         query = query.where(
             or_(
                 *(
