@@ -310,3 +310,32 @@ def test_the_api_refuses_bad_answers_strangers_and_early_feedback(met, client):
     assert early.status_code == 422 and "ended" in early.get_json()["error"]["message"]
     assert stranger.status_code == 404
     assert db.session.scalars(select(MeetingFeedback)).all() == []
+
+
+def test_staff_answer_for_a_profile_without_an_account_and_see_both_answers(met, client):
+    unowned = met["lab"].profile
+    unowned.owner_id = None
+    db.session.commit()
+    feedback.give_feedback(met["past"], met["sme"], "yes", "partnership", "", met["sme_user"])
+    db.session.commit()
+    headers = api(client, make_user(Role.COORDINATOR))
+    url = f"/api/v1/events/{met['event'].id}/meetings/{met['past'].id}/feedback"
+
+    for_the_sme = client.post(
+        url,
+        json={"useful": "no", "next_step": "no_fit", "participant_id": met["sme"].id},
+        headers=headers,
+    )
+    for_the_lab = client.post(
+        url,
+        json={"useful": "partly", "next_step": "another_meeting", "note": "Send samples."},
+        headers=headers,
+    )
+    shown = client.get(url, headers=headers).get_json()["feedback"]
+
+    assert for_the_sme.status_code == 404  # the SME answers for itself
+    assert for_the_lab.status_code == 201
+    assert [(row["participant_id"], row["next_step"]) for row in shown] == [
+        (met["sme"].id, "partnership"),
+        (met["lab"].id, "another_meeting"),
+    ]

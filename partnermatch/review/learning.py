@@ -6,6 +6,10 @@ across economies) gives each factor's effect on the odds of approval. Its non-ne
 coefficients, scaled to the default weights' total so that scores keep their range, are
 blended with the defaults in proportion n / (n + PRIOR_DECISIONS): a few decisions nudge
 the weights, many decisions set them.
+
+Outcomes (meeting held, no fit, partnership formed), also those that feedback after an
+event's meetings records (events/feedback.py), do not change a verdict: they are not a
+signal here yet.
 """
 
 from __future__ import annotations
