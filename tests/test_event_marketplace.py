@@ -123,7 +123,7 @@ def test_what_a_participant_seeks_is_matched_with_what_others_offer(fair):
         for item, matches in marketplace.counterparts(fair["sme"], HashingEmbedder())
     }
 
-    assert found["Fatigue testing of castings"][0] == "Fatigue testing of aluminium castings"
+    assert found["Fatigue testing of castings"] == ["Fatigue testing of aluminium castings"]
     assert found["Die casting in Viet Nam"] == ["A die casting supplier in Viet Nam"]
 
 

@@ -37,9 +37,9 @@ from partnermatch.reference import N_
 from partnermatch.timeutil import utcnow
 
 OPPOSITE = {ItemKind.OFFER: ItemKind.SEEK, ItemKind.SEEK: ItemKind.OFFER}
-# Below this cosine two items share nothing worth showing (the test embedder's zero; a
-# sentence model's cosines sit higher, so there the three closest are shown).
-MIN_SIMILARITY = 0.1
+# Below this cosine two items share too little to be shown as a match (with the default
+# model, unrelated short items score well under it and paraphrases well above).
+MIN_SIMILARITY = 0.3
 
 
 def _aware(instant: datetime) -> datetime:
