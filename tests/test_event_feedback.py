@@ -98,6 +98,14 @@ def test_the_agenda_offers_feedback_only_once_a_meeting_has_ended(met, login_as)
     assert "after the meeting" in text
 
 
+def test_coordinators_are_not_offered_feedback_for_a_member(met, login_as):
+    client = login_as(make_user(Role.COORDINATOR))
+
+    text = page_text(client.get(f"/events/{met['event'].id}/participants/{met['sme'].id}/agenda"))
+
+    assert "Hanoi Castings" in text and "Give feedback" not in text
+
+
 def test_a_party_answers_both_questions_and_sees_its_answers_on_the_agenda(met, login_as):
     client = login_as(met["sme_user"])
 

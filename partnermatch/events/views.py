@@ -456,6 +456,8 @@ def agenda(event_id: int, participant_id: int) -> str:
         items=event_agenda.agenda_of(participant, with_proposed=current_user.is_staff),
         answered=meeting_feedback.answered_by(participant),
         has_ended=meeting_feedback.has_ended,
+        # Staff read an owned participant's agenda but do not answer for it.
+        gives_feedback=participation.answers_for(current_user, participant.profile),
     )
 
 
