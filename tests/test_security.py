@@ -9,7 +9,14 @@ import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
-from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant
+from partnermatch.events.models import (
+    Event,
+    ItemKind,
+    MarketplaceItem,
+    Meeting,
+    MeetingRequest,
+    Participant,
+)
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
 from partnermatch.profiles.services import ProfileFilters
@@ -75,6 +82,9 @@ ACCESS = {
     "saved_searches.new": LOGIN,
     "saved_searches.rename": LOGIN,
     "saved_searches.delete": LOGIN,
+    "events.feedback": LOGIN,
+    "events.marketplace": LOGIN,
+    "events.remove_item": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -97,6 +107,7 @@ ACCESS = {
     "events.no_show": STAFF,
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
+    "events.feedback_list": STAFF,
     "jobs.rebuild": STAFF,
     "main.remind": STAFF,
     "main.follow_up_profiles": STAFF,
@@ -131,6 +142,8 @@ ACCESS = {
             "shortlist_remove",
             "match_messages",
             "match_message_post",
+            "meeting_feedback_get",
+            "meeting_feedback_post",
         )
     },
 }
@@ -151,6 +164,8 @@ OWNED_BY_OTHERS = {
     "events.answer": 404,
     "saved_searches.rename": 404,
     "saved_searches.delete": 404,
+    "events.feedback": 403,
+    "events.remove_item": 403,
 }
 
 
@@ -178,6 +193,10 @@ def world(app, db):
     )
     saved = saved_searches.create(owner, "Casting", "die casting", ProfileFilters())
     db.session.add_all([job, event, meeting_request, meeting])
+    market_item = MarketplaceItem(
+        event=event, participant=attendee, kind=ItemKind.OFFER, text="Die casting."
+    )
+    db.session.add_all([job, event, meeting_request, meeting, market_item])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -190,6 +209,7 @@ def world(app, db):
         "request_id": meeting_request.id,
         "meeting_id": meeting.id,
         "search_id": saved.id,
+        "market_item_id": market_item.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",

@@ -1,7 +1,7 @@
 """messages between the parties, both parties' outcomes
 
 Revision ID: d791df70055d
-Revises: 026400b4d9c2
+Revises: b18e5c7a0f21
 Create Date: 2026-12-05 06:03:26.663105
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd791df70055d'
-down_revision = '026400b4d9c2'
+down_revision = 'b18e5c7a0f21'
 branch_labels = None
 depends_on = None
 

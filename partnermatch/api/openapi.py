@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
+from partnermatch.events.models import NextStep, Usefulness
 from partnermatch.inputs import MAX_ID
 from partnermatch.profiles import schema
 from partnermatch.review.services import MAX_MESSAGE
@@ -111,6 +112,7 @@ MESSAGE = {
         "created_at": {"type": "string", "format": "date-time"},
     },
 }
+MEETING_ID = {"name": "meeting_id", "in": "path", "required": True, "schema": ID}
 # The bodies come from the profile schema, as import, export and the parsing read it.
 PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
 EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
@@ -452,6 +454,31 @@ def openapi_document() -> dict[str, Any]:
                                     "minLength": 1,
                                     "maxLength": MAX_MESSAGE,
                                 }
+            "/events/{event_id}/meetings/{meeting_id}/feedback": {
+                "get": {
+                    "summary": "Answers after a meeting: a party's own, or both for staff.",
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "responses": _responses({"type": "object"}, 404),
+                },
+                "post": {
+                    "summary": "Give or change a party's answers once the meeting has ended.",
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["useful", "next_step"],
+                            "properties": {
+                                "useful": {"type": "string", "enum": [u.value for u in Usefulness]},
+                                "next_step": {
+                                    "type": "string",
+                                    "enum": [step.value for step in NextStep],
+                                },
+                                "note": {"type": "string", "maxLength": 1000},
+                                "participant_id": {
+                                    **ID,
+                                    "description": "Which party answers, when the token's "
+                                    "account answers for both (staff, profiles without account).",
+                                },
                             },
                         }
                     ),
@@ -461,6 +488,9 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"application/json": {"schema": MESSAGE}},
                         },
                         **_errors(400, 403, 404, 413, 422),
+                        "200": {"description": "Changed"},
+                        "201": {"description": "Created"},
+                        **_errors(400, 404, 413, 422),
                     },
                 },
             },

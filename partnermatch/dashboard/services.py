@@ -9,6 +9,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from partnermatch import reference
+from partnermatch.events import feedback
+from partnermatch.events.models import Event
 from partnermatch.extensions import db
 from partnermatch.matching.explain import content_words
 from partnermatch.profiles.models import Profile, ProfileSector, ProfileValueChain
@@ -250,3 +252,52 @@ def decision_summary() -> list[DecisionRow]:
     return [
         DecisionRow(factor, value, *counts) for (factor, value), counts in sorted(tally.items())
     ]
+
+
+@dataclass(frozen=True)
+class PositionCount:
+    code: str
+    label: str
+    meetings: int  # meetings in which either party works in this position
+
+
+@dataclass(frozen=True)
+class EventMeetings:
+    """Meetings on published agendas (all events, or one), and the feedback after them."""
+
+    meetings: int
+    economy_pairs: list[tuple[str, str, int]]  # (economy, economy, meetings), economies sorted
+    positions: list[PositionCount]
+    feedback: feedback.FeedbackFigures
+
+
+def events_by_name() -> list[Event]:
+    """Return every event, by name, for the dashboard's event filter."""
+    return list(db.session.scalars(select(Event).order_by(Event.name, Event.id)))
+
+
+def event_meetings(event_id: int | None = None) -> EventMeetings:
+    """Count published meetings by economy pair and by value-chain position, with feedback."""
+    meetings = feedback.agenda_meetings(event_id)
+    pairs: Counter[tuple[str, str]] = Counter()
+    positions: Counter[str] = Counter()
+    for meeting in meetings:
+        first, second = meeting.first.profile, meeting.second.profile
+        pairs[tuple(sorted((first.economy, second.economy)))] += 1
+        positions.update(set(first.value_chain) | set(second.value_chain))
+    return EventMeetings(
+        meetings=len(meetings),
+        economy_pairs=sorted(
+            ((a, b, count) for (a, b), count in pairs.items()),
+            key=lambda row: (
+                -row[2],
+                reference.economy_name(row[0]),
+                reference.economy_name(row[1]),
+            ),
+        ),
+        positions=[
+            PositionCount(term.code, term.label, positions[term.code])
+            for term in reference.VALUE_CHAIN
+        ],
+        feedback=feedback.figures(feedback.held_meetings(event_id)),
+    )

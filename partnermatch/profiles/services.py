@@ -53,6 +53,7 @@ class ProfileFilters:
     sectors: tuple[str, ...] = ()
     value_chain: tuple[str, ...] = ()
     exclude_profiles: tuple[int, ...] = ()
+    among: tuple[int, ...] | None = None  # only these profiles (an event's participants)
 
 
 @dataclass
@@ -416,7 +417,8 @@ def remove_evidence(item: EvidenceItem) -> None:
 # --- browsing ------------------------------------------------------------------------------
 
 
-def _escape_like(term: str) -> str:
+def escape_like(term: str) -> str:
+    """Escape LIKE wildcards in a search term (the queries pass escape="\\")."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -433,6 +435,8 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
         query = query.where(Profile.economy.not_in(filters.exclude_economies))
     if filters.exclude_profiles:
         query = query.where(Profile.id.not_in(filters.exclude_profiles))
+    if filters.among is not None:
+        query = query.where(Profile.id.in_(filters.among))
     if filters.sectors:
         query = query.where(
             Profile.id.in_(
@@ -448,7 +452,7 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
             )
         )
     for term in filters.text.split():
-        pattern = f"%{_escape_like(term)}%"
+        pattern = f"%{escape_like(term)}%"
         query = query.where(
             or_(
                 *(

@@ -20,7 +20,6 @@ from partnermatch.pagination import page_number
 from partnermatch.profiles import services
 from partnermatch.profiles.forms import BrowseForm, ConfirmForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
-from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review import services as review
 from partnermatch.review.learning import current_weights
 from partnermatch.shortlists import services as shortlists
@@ -56,25 +55,10 @@ def _evidence_or_404(profile: Profile, item_id: int) -> EvidenceItem:
 def browse() -> str:
     form = BrowseForm(request.args)
     form.validate()
-    # Unknown facet values in a hand-edited URL are dropped rather than failing the page.
-    valid = {
-        name: [
-            value
-            for value in (getattr(form, name).data or [])
-            if value in {choice.value for choice in getattr(form, name).choices}
-        ]
-        for name in ("affiliation", "economy", "sector", "value_chain")
-    }
-    filters = ProfileFilters(
-        text=(form.q.data or "").strip() if not form.q.errors else "",
-        kind=form.kind.data or None if not form.kind.errors else None,
-        affiliations=tuple(valid["affiliation"]),
-        economies=tuple(valid["economy"]),
-        sectors=tuple(valid["sector"]),
-        value_chain=tuple(valid["value_chain"]),
+    filters = form.profile_filters()
+    results = services.browse_profiles(
+        filters, form.page_number, current_app.config["PROFILES_PER_PAGE"]
     )
-    page = form.page.data if form.page.data and not form.page.errors else 1
-    results = services.browse_profiles(filters, page, current_app.config["PROFILES_PER_PAGE"])
     return render_template(
         "profiles/browse.html",
         form=form,
