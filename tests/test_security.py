@@ -192,7 +192,6 @@ def world(app, db):
         table_number=1,
     )
     saved = saved_searches.create(owner, "Casting", "die casting", ProfileFilters())
-    db.session.add_all([job, event, meeting_request, meeting])
     market_item = MarketplaceItem(
         event=event, participant=attendee, kind=ItemKind.OFFER, text="Die casting."
     )

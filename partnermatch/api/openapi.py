@@ -408,6 +408,41 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _responses({"type": "object"}, 404, 422),
                 }
             },
+            "/events/{event_id}/meetings/{meeting_id}/feedback": {
+                "get": {
+                    "summary": "Answers after a meeting: a party's own, or both for staff.",
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "responses": _responses({"type": "object"}, 404),
+                },
+                "post": {
+                    "summary": "Give or change a party's answers once the meeting has ended.",
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["useful", "next_step"],
+                            "properties": {
+                                "useful": {"type": "string", "enum": [u.value for u in Usefulness]},
+                                "next_step": {
+                                    "type": "string",
+                                    "enum": [step.value for step in NextStep],
+                                },
+                                "note": {"type": "string", "maxLength": 1000},
+                                "participant_id": {
+                                    **ID,
+                                    "description": "Which party answers, when the token's "
+                                    "account answers for both (staff, profiles without account).",
+                                },
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "200": {"description": "Changed"},
+                        "201": {"description": "Created"},
+                        **_errors(400, 404, 413, 422),
+                    },
+                },
+            },
             "/matches/{match_id}/messages": {
                 "get": {
                     "summary": "The thread between the two parties of an introduction.",
@@ -454,31 +489,6 @@ def openapi_document() -> dict[str, Any]:
                                     "minLength": 1,
                                     "maxLength": MAX_MESSAGE,
                                 }
-            "/events/{event_id}/meetings/{meeting_id}/feedback": {
-                "get": {
-                    "summary": "Answers after a meeting: a party's own, or both for staff.",
-                    "parameters": [EVENT_ID, MEETING_ID],
-                    "responses": _responses({"type": "object"}, 404),
-                },
-                "post": {
-                    "summary": "Give or change a party's answers once the meeting has ended.",
-                    "parameters": [EVENT_ID, MEETING_ID],
-                    "requestBody": _body(
-                        {
-                            "type": "object",
-                            "required": ["useful", "next_step"],
-                            "properties": {
-                                "useful": {"type": "string", "enum": [u.value for u in Usefulness]},
-                                "next_step": {
-                                    "type": "string",
-                                    "enum": [step.value for step in NextStep],
-                                },
-                                "note": {"type": "string", "maxLength": 1000},
-                                "participant_id": {
-                                    **ID,
-                                    "description": "Which party answers, when the token's "
-                                    "account answers for both (staff, profiles without account).",
-                                },
                             },
                         }
                     ),
@@ -488,9 +498,6 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"application/json": {"schema": MESSAGE}},
                         },
                         **_errors(400, 403, 404, 413, 422),
-                        "200": {"description": "Changed"},
-                        "201": {"description": "Created"},
-                        **_errors(400, 404, 413, 422),
                     },
                 },
             },
