@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -122,17 +123,39 @@ def warm_up(app: Flask, workers: int) -> None:
     db.session.commit()
 
 
-def timed_rebuild(app: Flask) -> tuple[float, int, int]:
-    """Rebuild (on the workers when the app scales out); return the seconds, the passages
-    indexed and the distinct texts encoded."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Timing:
+    seconds: float
+    passages: int
+    texts: int
+    # CPU seconds during the rebuild: the rebuilding process's, then each worker's.
+    cpu: list[float]
+
+    def cpu_text(self) -> str:
+        workers = " + ".join(f"{value:.1f}" for value in self.cpu[1:])
+        return f"CPU {self.cpu[0]:.1f} s here" + (f", workers {workers} s" if workers else "")
+
+
+def timed_rebuild(app: Flask, workers: list[subprocess.Popen] = ()) -> Timing:
+    """Rebuild (on the workers when the app scales out); time it, and count the CPU time
+    of this process and of the workers meanwhile."""
     engine = get_engine()
     engine.set_threads(1)
     engine.embedder.encode_queries(["load the model before the timing"])
     texts = sum(len(group) for group in engine.uncached_texts().values())
+    pids = [os.getpid()] + [worker.pid for worker in workers]
+    cpu = [cpu_seconds(pid) for pid in pids]
     started = time.perf_counter()
     manifest = scaleout.rebuild(engine)
     seconds = time.perf_counter() - started
-    return seconds, manifest.capability_passages + manifest.needs_passages, texts
+    cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+    return Timing(seconds, manifest.capability_passages + manifest.needs_passages, texts, cpu)
 
 
 def difference(expected: dict, built: dict) -> str:
@@ -150,18 +173,18 @@ def difference(expected: dict, built: dict) -> str:
     return f"same ids, vectors {verdict} within 1e-6 (largest difference {largest:.1e})"
 
 
-def on_workers(url: str, redis_url: str, count: int, folder: Path) -> tuple[float, dict]:
-    """Rebuild through `count` workers; return the seconds and the snapshot's vectors."""
+def on_workers(url: str, redis_url: str, count: int, folder: Path) -> tuple[Timing, dict]:
+    """Rebuild through `count` workers; return its timing and the snapshot's vectors."""
     app = machine(url, folder / "rebuilder", REDIS_URL=redis_url, EMBEDDING_CACHE="database")
     processes = [start_worker(url, redis_url, folder / f"worker-{n}") for n in range(count)]
     try:
         with app.app_context():
             warm_up(app, count)
-            seconds, _passages, _texts = timed_rebuild(app)
+            timing = timed_rebuild(app, processes)
             db.engine.dispose()
     finally:
         stop_processes(processes)
-    return seconds, snapshot_vectors(app)
+    return timing, snapshot_vectors(app)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -184,24 +207,30 @@ def report(args: argparse.Namespace) -> None:
         fill(machine(url, folder / "setup"), args.profiles)
         single = machine(url, folder / "single", EMBEDDING_CACHE=str(folder / "single.sqlite3"))
         with single.app_context():
-            seconds, passages, texts = timed_rebuild(single)
+            timing = timed_rebuild(single)
             db.engine.dispose()
-        rate = passages / seconds
+        passages, rate = timing.passages, timing.passages / timing.seconds
         print(
-            f"{args.profiles} profiles, {passages} passages ({texts} distinct texts), MiniLM on "
-            f"torch, 1 thread a process, chunks of {CHUNK}",
+            f"{args.profiles} profiles, {passages} passages ({timing.texts} distinct texts), "
+            f"MiniLM on torch, 1 thread a process, chunks of {CHUNK}",
             flush=True,
         )
-        print(f"one process (index rebuild):   {seconds:6.1f} s {rate:7.1f} passages/s", flush=True)
+        print(
+            f"one process (index rebuild): {timing.seconds:6.1f} s {rate:6.1f} passages/s; "
+            f"{timing.cpu_text()}",
+            flush=True,
+        )
         expected = snapshot_vectors(single)
         one_worker = None
         for count in sorted({1, args.workers}):
-            seconds, built = on_workers(url, redis_url, count, folder / f"workers-{count}")
-            one_worker = one_worker or seconds
+            timing, built = on_workers(url, redis_url, count, folder / f"workers-{count}")
+            one_worker = one_worker or timing.seconds
             print(
-                f"{count} worker(s) on RQ:           {seconds:6.1f} s {passages / seconds:7.1f} "
-                f"passages/s ({passages / seconds / rate:.2f}x one process, "
-                f"{one_worker / seconds:.2f}x 1 worker); {difference(expected, built)}",
+                f"{count} worker(s) on RQ:         {timing.seconds:6.1f} s "
+                f"{passages / timing.seconds:6.1f} passages/s "
+                f"({passages / timing.seconds / rate:.2f}x one process, "
+                f"{one_worker / timing.seconds:.2f}x 1 worker); {timing.cpu_text()}; "
+                f"{difference(expected, built)}",
                 flush=True,
             )
     print(f"load average after: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
