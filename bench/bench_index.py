@@ -12,9 +12,13 @@ missing) is reported as such, not measured.
 
 Goals (issue 16): throughput >= 2.5x torch float32, mean cosine >= 0.98, nDCG@5 within 0.01.
 
+With --workers N it measures the scale-out rebuild instead (bench/bench_scaleout.py): one
+process, 1 `jobs worker` and N workers on RQ, through PostgreSQL and Redis.
+
 Run from the repository root:
 
     .venv/bin/python bench/bench_index.py [--synthetic 2000] [--no-relevance]
+    .venv/bin/python bench/bench_index.py --workers 2 [--profiles 200] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_scaleout
 import numpy as np
 from bench_relevance import SHIPPED, demo_programme, external_ids, figures, read_needs, search_runs
 from bench_relevance import Setting as RelevanceSetting
@@ -135,7 +140,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--synthetic", type=int, default=2000, help="synthetic passages")
     parser.add_argument("--no-relevance", action="store_true", help="skip nDCG@5")
+    parser.add_argument("--workers", type=int, help="measure the scale-out rebuild on N workers")
+    bench_scaleout.add_arguments(parser)
     args = parser.parse_args()
+    if args.workers:
+        bench_scaleout.report(args)
+        return
     texts = passages(args.synthetic)
     print(
         f"{len(texts)} passages ({len(texts) - args.synthetic} demo, {args.synthetic} synthetic"

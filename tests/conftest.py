@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,15 +21,13 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ProgrammingError
 
 from partnermatch import create_app
 from partnermatch.auth.models import User
 from partnermatch.demo import load_demo
 from partnermatch.extensions import db as database
 from partnermatch.matching.extension import get_engine
+from tests import servers
 from tests.factories import PASSWORD
 
 # Hypothesis writes nothing to the working tree: tests write only to temporary folders.
@@ -119,31 +113,8 @@ def database_backend(request: pytest.FixtureRequest) -> str:
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """Create an empty PostgreSQL database for one test (or module) and drop it afterwards."""
-    admin_url = make_url(os.environ[POSTGRES_URL_VARIABLE])
-    name = f"partnermatch_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-        _drop_database(admin, name)
-    finally:
-        admin.dispose()
-
-
-def _drop_database(admin: Engine, name: str, attempts: int = 5) -> None:
-    # FORCE ends the backends still attached; an autovacuum worker belongs to the superuser,
-    # which a test role may not end without pg_signal_backend (.ci/run grants it): it is gone
-    # within moments, so try again.
-    for attempt in range(attempts):
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except ProgrammingError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    with servers.postgres_database(os.environ[POSTGRES_URL_VARIABLE]) as url:
+        yield url
 
 
 @contextmanager
@@ -160,12 +131,6 @@ def database_for_folder(folder: Path, backend: str) -> Iterator[None]:
             del _databases_by_folder[folder]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A redis-server of the test's own, on a free port (skipped without one, failed in CI)."""
@@ -174,25 +139,8 @@ def redis_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing: .ci/run installs it for the rq back-end's tests")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        from redis import Redis
-
-        client = Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except Exception:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with servers.redis_server(server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

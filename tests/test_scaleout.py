@@ -26,11 +26,11 @@ from partnermatch.extensions import db as database
 from partnermatch.jobs import scaleout
 from partnermatch.matching import embedder
 from partnermatch.matching.extension import get_engine
-from partnermatch.matching.index import _stored_vectors
 from partnermatch.matching.passages import passage_id
 from partnermatch.matching.shared_cache import EMBEDDING_CACHE_TABLE
 from tests.conftest import make_test_app, postgres_database, require_postgres
 from tests.factories import make_profile
+from tests.servers import snapshot_vectors, stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = 30
@@ -111,15 +111,7 @@ def programme(tmp_path: Path, redis_url: str) -> Iterator[Programme]:
 def workers() -> Iterator[list[subprocess.Popen]]:
     started: list[subprocess.Popen] = []
     yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_processes(started)
 
 
 def forbid_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,17 +121,6 @@ def forbid_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"this process encoded {len(texts)} texts")
 
     monkeypatch.setattr(embedder.Embedder, "_encode", refuse)
-
-
-def vectors_of(app: Flask) -> dict[str, dict[int, np.ndarray]]:
-    """Each vector index of the app's current snapshot: passage id -> vector."""
-    with app.app_context():
-        index = get_engine().sync()
-        return {
-            name: dict(zip(part.row_ids.tolist(), _stored_vectors(part.base), strict=True))
-            for name in ("capability", "needs")
-            for part in [index.vectors(name)]
-        }
 
 
 def programme_texts(app: Flask) -> tuple[set[str], set[int]]:
@@ -163,7 +144,7 @@ def test_two_workers_build_the_index_a_single_process_builds(programme, workers,
     )
     with single.app_context():
         get_engine().rebuild()
-    expected = vectors_of(single)
+    expected = snapshot_vectors(single)
     texts, _ids = programme_texts(single)
     forbid_encoding(monkeypatch)
     rebuilder = programme.machine("rebuilder")
@@ -176,7 +157,7 @@ def test_two_workers_build_the_index_a_single_process_builds(programme, workers,
     assert result.exit_code == 0, result.output
     chunks = -(-len(texts) // CHUNK)
     assert f"{len(texts)} passages are not in the shared cache: {chunks} chunks" in result.output
-    built = vectors_of(rebuilder)
+    built = snapshot_vectors(rebuilder)
     assert built.keys() == expected.keys()
     for name, vectors in expected.items():
         assert sorted(built[name]) == sorted(vectors)
@@ -211,7 +192,7 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_no_passage(programme, wo
     assert cache_rows(rebuilder) == len(texts)  # one row per text: none lost, none twice
     with rebuilder.app_context():
         assert get_engine().encoder.missing("minilm", sorted(texts)) == []
-    built = vectors_of(rebuilder)
+    built = snapshot_vectors(rebuilder)
     assert set(built["capability"]) | set(built["needs"]) == ids
 
 
@@ -219,7 +200,7 @@ def test_a_new_web_machine_builds_its_index_from_the_shared_cache(programme, mon
     first = programme.machine("web-1", REDIS_URL=None)
     with first.app_context():
         get_engine().rebuild()  # encodes here, into the cache in the database
-    expected = vectors_of(first)
+    expected = snapshot_vectors(first)
 
     forbid_encoding(monkeypatch)
     second = programme.machine("web-2", REDIS_URL=None)
@@ -228,7 +209,7 @@ def test_a_new_web_machine_builds_its_index_from_the_shared_cache(programme, mon
         manifest = get_engine().rebuild()
 
     assert manifest.profiles == PROFILES
-    built = vectors_of(second)
+    built = snapshot_vectors(second)
     for name, vectors in expected.items():
         assert sorted(built[name]) == sorted(vectors)
         for passage, vector in vectors.items():
