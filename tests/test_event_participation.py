@@ -19,6 +19,7 @@ from partnermatch.events.models import (
 )
 from partnermatch.events.participation import EventError
 from partnermatch.extensions import db
+from partnermatch.matching.extension import get_engine
 from partnermatch.notifications.models import OutboxMessage
 from tests.factories import make_profile, make_user
 
@@ -428,6 +429,36 @@ def test_my_meetings_says_when_there_is_nothing_yet(db, login_as):
 
     assert "Nobody has asked to meet you yet." in page
     assert "You have not asked to meet anyone yet" in page
+
+
+def test_my_meetings_recommends_partners_among_the_participants_to_mark(db, login_as):
+    event = make_event()
+    user, _sme = registered(
+        event,
+        name="Kaohsiung Castings",
+        summary="Aluminium die-casting plant making e-scooter motor housings.",
+        needs="Topology optimisation of die-cast aluminium motor housings to cut their mass.",
+    )
+    registered(
+        event,
+        "expert",
+        name="Tainan Lightweighting Lab",
+        summary="Structural optimisation for cast metal parts.",
+        offers="Topology optimisation of aluminium die-cast housings, with casting rules.",
+    )
+    make_profile(
+        "expert",
+        name="Unregistered Optimisers",
+        offers="Topology optimisation of aluminium die-cast housings and brackets.",
+    )
+    get_engine().rebuild()
+
+    page = page_text(login_as(user).get(f"/events/{event.id}/meetings"))
+
+    recommended = page.split("Recommended meetings")[1]
+    assert "Tainan Lightweighting Lab" in recommended
+    assert "Must meet" in recommended  # the one-click marks
+    assert "Unregistered Optimisers" not in recommended  # only the event's participants
 
 
 def test_a_coordinator_answers_for_a_participant_without_an_account(db, login_as):

@@ -306,13 +306,13 @@ def recommended_meetings(event: Event, participant: Participant) -> dict[str, ob
             )
         except IndexUnavailable as error:
             unavailable = str(error)
-    by_profile = participation.participants_by_profile(event, [r.profile_id for r in found])
+    by_profile = participation.participants_by_profile(event, [r.profile.id for r in found])
     allowed = [
         r
         for r in found
-        if r.profile_id in by_profile
+        if r.profile.id in by_profile
         and participation.pairing_allows(
-            event, participant.profile, by_profile[r.profile_id].profile
+            event, participant.profile, by_profile[r.profile.id].profile
         )
     ]
     return {

@@ -39,6 +39,13 @@ def flash(page: Page) -> str:
     return page.locator(".flashes").inner_text()
 
 
+def choose_language(page: Page, code: str) -> None:
+    """Pick a language in the header's switcher, as a person would."""
+    page.locator("#language-select").select_option(code)
+    page.locator(".language-switcher button").click()
+    expect(page.locator("html")).to_have_attribute("lang", code.replace("_", "-"))
+
+
 def open_details(page: Page, summary: str, within=None) -> None:
     """Open a <details> panel by its summary, with the keyboard as a keyboard user would."""
     scope = within if within is not None else page
