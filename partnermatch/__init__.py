@@ -116,7 +116,9 @@ def register_blueprints(app: Flask) -> None:
     from partnermatch.notifications.views import bp as notifications_bp
     from partnermatch.profiles.views import bp as profiles_bp
     from partnermatch.review.views import bp as review_bp
+    from partnermatch.saved_searches.views import bp as saved_searches_bp
     from partnermatch.search.views import bp as search_bp
+    from partnermatch.shortlists.views import bp as shortlists_bp
 
     for blueprint in (
         main_bp,
@@ -128,6 +130,8 @@ def register_blueprints(app: Flask) -> None:
         dashboard_bp,
         jobs_bp,
         events_bp,
+        shortlists_bp,
+        saved_searches_bp,
     ):
         app.register_blueprint(blueprint)
     # Token requests carry no cookie to forge: CSRF protects the cookie-authenticated forms.
@@ -261,6 +265,7 @@ def register_commands(app: Flask) -> None:
         matches_cli,
         outbox_cli,
         profiles_cli,
+        searches_cli,
         tokens_cli,
         users_cli,
     )
@@ -276,5 +281,6 @@ def register_commands(app: Flask) -> None:
         outbox_cli,
         jobs_cli,
         events_cli,
+        searches_cli,
     ):
         app.cli.add_command(group)

@@ -39,6 +39,7 @@ from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review.cohort import cohort_smes, suggest_for_cohort
 from partnermatch.review.learning import current_weights
+from partnermatch.saved_searches.services import send_digests
 
 
 class CommandGroup(AppGroup):
@@ -115,6 +116,7 @@ jobs_cli = CommandGroup("jobs", help="Run background jobs.")
 tokens_cli = CommandGroup("tokens", help="Manage API tokens.")
 events_cli = CommandGroup("events", help="Schedule brokerage events.")
 matches_cli = CommandGroup("matches", help="Search for partners.")
+searches_cli = CommandGroup("searches", help="Saved searches and their weekly digest.")
 
 
 @users_cli.command("create")
@@ -451,9 +453,39 @@ def export_command(path: str, fmt: str | None) -> None:
     click.echo(f"Exported {count} profiles to {path}.")
 
 
+def _deleted_profile(external_id: str) -> Profile:
+    profile = transfer.find_profile(external_id)
+    if profile is None:
+        raise click.UsageError(f"No profile has the external id '{external_id}'.")
+    if not profile.is_deleted:
+        raise click.UsageError(f"The profile '{external_id}' is not deleted.")
+    return profile
+
+
+@profiles_cli.command("restore")
+@click.argument("external_id")
+def restore_command(external_id: str) -> None:
+    """Bring back a deleted profile, named by its external id (or pm-<id>), before its purge."""
+    profile = _deleted_profile(external_id)
+    profiles.restore_profile(profile)
+    db.session.commit()
+    click.echo(f"Restored the profile '{external_id}' ({profile.name}).")
+
+
 @profiles_cli.command("purge-deleted")
-def purge_deleted_command() -> None:
+@click.option(
+    "--external-id",
+    help="Purge this deleted profile now (an external id or pm-<id>), whenever it was deleted.",
+)
+def purge_deleted_command(external_id: str | None) -> None:
     """Remove for good the profiles deleted more than 30 days ago (run it daily)."""
+    if external_id is not None:
+        profile = _deleted_profile(external_id)
+        name = profile.name
+        profiles.purge_profile(profile)
+        db.session.commit()
+        click.echo(f"Purged the profile '{external_id}' ({name}).")
+        return
     count = profiles.purge_deleted_profiles()
     db.session.commit()
     click.echo(
@@ -482,6 +514,20 @@ def send_outbox_command() -> None:
         raise click.ClickException(f"Could not reach {settings['SMTP_HOST']}: {error}") from None
     db.session.commit()
     click.echo(f"Sent {report.sent}, failed {report.failed} (failed ones stay queued).")
+
+
+@searches_cli.command("send-digests")
+def send_digests_command() -> None:
+    """Tell the owners of saved searches, weekly, of new profiles that match them well."""
+    try:
+        report = send_digests(get_engine())
+    except IndexUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(
+        f"{report.searches} saved searches were due; {report.notified} had new good matches "
+        "(notified in the app and through the outbox)."
+    )
 
 
 @matches_cli.command("suggest")

@@ -76,6 +76,9 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "SEARCH_RESULTS_PER_PAGE": 10,
         "RECOMMENDATIONS_SHOWN": 5,
         "REVIEW_PER_PAGE": 25,
+        # The coordinator's home lists the introductions unanswered for more than this many
+        # days, each with a reminder to send (at most one a day per introduction).
+        "REMINDER_AFTER_DAYS": 7,
         # Cohort suggestions: introductions a partner accepts per round, and the least share
         # of each SME's suggestions that must come from another economy.
         "INTRODUCTION_CAPACITY": 3,
@@ -174,14 +177,19 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None = None) -> Non
             f"PARTNERMATCH_TRUSTED_PROXIES is {app.config['TRUSTED_PROXIES']!r}: give the number "
             "of reverse proxies in front of the app (0 when clients connect directly)."
         ) from None
-    for key in ("ENCODE_CHUNK", "ENCODE_CHUNK_TIMEOUT"):
+    # Whole numbers of at least 1, named as people set them.
+    for key, name in (
+        ("ENCODE_CHUNK", "PARTNERMATCH_ENCODE_CHUNK"),
+        ("ENCODE_CHUNK_TIMEOUT", "PARTNERMATCH_ENCODE_CHUNK_TIMEOUT"),
+        ("REMINDER_AFTER_DAYS", "REMINDER_AFTER_DAYS"),
+    ):
         try:
             app.config[key] = int(app.config[key])
             if app.config[key] < 1:
                 raise ValueError
         except (TypeError, ValueError):
             raise ConfigurationError(
-                f"PARTNERMATCH_{key} is {app.config[key]!r}: give a whole number of at least 1."
+                f"{name} is {app.config[key]!r}: give a whole number of at least 1."
             ) from None
     from partnermatch.matching.embedder import encoder_backend
     from partnermatch.matching.multilingual import multilingual_mode

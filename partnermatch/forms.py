@@ -133,6 +133,22 @@ def economy_options() -> list[tuple[str, LazyString]]:
     ]
 
 
+def programme_economy_options(blank: str | LazyString | None = None) -> list[SelectChoice]:
+    """Return the economy choices grouped for a staff filter: the programme's economies (those
+    with profiles) first, then every other one, each in an <optgroup>; `blank` (such as "Any
+    economy") leads outside the groups."""
+    from partnermatch.profiles.services import programme_economies
+
+    present = programme_economies()
+    ours, others = str(_l("Economies in the programme")), str(_l("Other economies"))
+    grouped = [
+        SelectChoice(code, label, optgroup=ours if code in present else others)
+        for code, label in economy_options()
+    ]
+    grouped.sort(key=lambda choice: choice.optgroup != ours)  # stable: APEC order kept
+    return ([SelectChoice("", blank)] if blank is not None else []) + grouped
+
+
 def show_validation_error(form: FlaskForm, error: ValidationError) -> None:
     """Attach a domain ValidationError to the form field it names (or to the whole form)."""
     field = getattr(form, error.field, None)

@@ -8,6 +8,7 @@ translated from the catalogues in partnermatch/translations/.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,16 @@ from partnermatch.reference import N_
 def N_plural(singular: str, plural: str) -> str:
     """Mark a singular and plural pair for the catalogue without translating it."""
     return singular
+
+
+DOUBLE_STOP = re.compile(r"(?<!\.)\.\.(?!\.)")
+
+
+def one_full_stop(text: str) -> str:
+    """End a sentence once when a name in it ends in its own full stop ("Sul Ltda.").
+
+    An ellipsis stays as it is."""
+    return DOUBLE_STOP.sub(".", str(text))
 
 
 TRANSLATIONS_DIRECTORY = Path(__file__).resolve().parent / "translations"
@@ -192,6 +203,17 @@ def value_chain_label(code: str) -> str:
     return translate(term.label) if term else code
 
 
+def value_chain_note(code: str) -> str:
+    """Explain a word of a position's label that readers may not know ("" if none)."""
+    term = reference.value_chain_position(code)
+    return translate(term.note) if term and term.note else ""
+
+
+def value_chain_notes() -> list[str]:
+    """Every explanation of the value-chain labels, for a list that shows them all."""
+    return [translate(term.note) for term in reference.VALUE_CHAIN if term.note]
+
+
 def enum_label(value: Any, enum_cls: type) -> str:
     """Return the translated label of a vocabulary enum value."""
     return translate(reference.label(enum_cls, value))
@@ -293,6 +315,7 @@ def init_app(app: Flask) -> None:
         return profile.id if profile is not None else None
 
     app.jinja_env.globals.update(
+        value_chain_notes=value_chain_notes,
         search_reasons=lambda result: presentation.search_reasons(result, words()),
         recommendation_reasons=lambda rec: presentation.recommendation_reasons(
             rec, words(), reader_profile_id()
@@ -323,6 +346,8 @@ def init_app(app: Flask) -> None:
         factor_detail=factor_detail,
         sector_label=sector_label,
         value_chain_label=value_chain_label,
+        value_chain_note=value_chain_note,
+        one_full_stop=one_full_stop,
         enum_label=enum_label,
         date=format_date,
         datetime=format_datetime,

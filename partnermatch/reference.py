@@ -33,6 +33,8 @@ class Term:
     code: str
     label: str
     description: str = ""
+    # A word of the label that readers may not know, explained where the label is shown.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,10 @@ VALUE_CHAIN: tuple[Term, ...] = (
     ),
     Term("r-and-d", N_("Research and development"), "Applied research and technology transfer."),
     Term(
-        "design", N_("Design and dechnology"), "Product, industrial and cultural-creative design."
+        "design",
+        N_("Design and dechnology"),
+        "Product, industrial and cultural-creative design.",
+        note=N_("“Dechnology” is the APEC forum's word for design + technology."),
     ),
     Term("testing", N_("Testing and certification"), "Laboratories, standards and certification."),
     Term("policy-funding", N_("Policy and funding"), "Programmes, grants, finance and regulation."),

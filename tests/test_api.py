@@ -178,6 +178,28 @@ def test_contact_emails_appear_only_where_the_page_shows_them(demo, token):
     assert "contact_email" not in theirs and theirs["name"] == other.name
 
 
+def test_the_openapi_document_describes_the_profiles_the_api_returns(demo, token):
+    client = demo.test_client()
+    own = db.session.scalar(
+        select(Profile).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
+    )
+    document = client.get("/api/v1/openapi.json").get_json()
+
+    def answer(path: str) -> dict:
+        ok = document["paths"][path]["get"]["responses"]["200"]
+        return ok["content"]["application/json"]["schema"]
+
+    full = client.get(f"/api/v1/profiles/{own.id}", headers=bearer(token)).get_json()
+    listed = client.get("/api/v1/profiles?per_page=1", headers=bearer(token)).get_json()
+    evidence = client.get(f"/api/v1/profiles/{own.id}/evidence", headers=bearer(token)).get_json()
+
+    assert set(answer("/profiles/{profile_id}")["properties"]) == set(full)
+    summary = answer("/profiles")["properties"]["profiles"]["items"]["properties"]
+    assert set(summary) == set(listed["profiles"][0])
+    item = answer("/profiles/{profile_id}/evidence")["properties"]["evidence"]["items"]
+    assert set(item["properties"]) == set(evidence["evidence"][0])
+
+
 def test_recommendations_carry_the_factors(demo, token):
     own = db.session.scalar(
         select(Profile.id).where(Profile.external_id == "demo-sme-tw-aluminium-diecasting")
@@ -349,7 +371,7 @@ def test_every_endpoint_refuses_a_missing_bad_or_revoked_token(app, db, credenti
 
     routes = every_protected_route(app)
 
-    assert len(routes) == 19  # 13, and the events API's 6
+    assert len(routes) == 26  # 13, the events API's 8, the match thread's 2, the shortlist's 3
     for method, path in routes:
         response = client.open(path, method=method, json={}, headers=headers)
         assert response.status_code == 401, (method, path)

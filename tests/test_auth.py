@@ -85,6 +85,18 @@ def test_login_ignores_the_email_case(client, db):
     assert response.status_code == 302
 
 
+def test_a_name_ending_in_a_full_stop_ends_the_welcome_once(client, db):
+    user = make_user(display_name="Metalúrgica Sul Ltda.")
+
+    response = client.post(
+        "/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=True
+    )
+
+    page = response.get_data(as_text=True)
+    assert "Logged in as Metalúrgica Sul Ltda.</p>" in page
+    assert "Ltda.." not in page
+
+
 def test_an_inactive_account_cannot_log_in(client, db):
     user = make_user(active=False)
 

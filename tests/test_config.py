@@ -146,3 +146,23 @@ def test_a_base_url_that_is_not_a_web_address_is_refused(tmp_path, clean_environ
 
 def test_development_links_to_make_run(tmp_path, clean_environment):
     assert create_app(instance_path=tmp_path).config["BASE_URL"] == "http://127.0.0.1:5000"
+
+
+def test_reminder_after_days_is_a_whole_number_of_days_read_from_the_instance_config(
+    tmp_path, clean_environment
+):
+    assert create_app(instance_path=tmp_path / "default").config["REMINDER_AFTER_DAYS"] == 7
+    (tmp_path / "config.py").write_text("REMINDER_AFTER_DAYS = '10'\n")
+    assert create_app(instance_path=tmp_path).config["REMINDER_AFTER_DAYS"] == 10
+
+    with pytest.raises(ConfigurationError, match="REMINDER_AFTER_DAYS is 0: give a whole number"):
+        create_app({"REMINDER_AFTER_DAYS": 0}, instance_path=tmp_path)
+    with pytest.raises(ConfigurationError, match="REMINDER_AFTER_DAYS is 'weekly'"):
+        create_app({"REMINDER_AFTER_DAYS": "weekly"}, instance_path=tmp_path)
+
+
+def test_a_chunk_size_below_one_is_refused_by_its_environment_variable(tmp_path, clean_environment):
+    clean_environment.setenv("PARTNERMATCH_ENCODE_CHUNK", "0")
+
+    with pytest.raises(ConfigurationError, match="PARTNERMATCH_ENCODE_CHUNK is 0"):
+        create_app(instance_path=tmp_path)

@@ -9,6 +9,7 @@ import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.dashboard import services as dashboard
+from partnermatch.extensions import db
 from partnermatch.review import services
 from partnermatch.review.models import MatchState
 from tests.factories import make_profile, make_user
@@ -21,7 +22,7 @@ def programme(db):
     sme = make_profile(
         owner=sme_user, economy="VN", needs="We need a distribution partner and testing."
     )
-    make_profile(economy="TH", needs="Looking for design and dechnology help.")
+    thai_sme = make_profile(economy="TH", needs="Looking for design and dechnology help.")
     partners = [
         make_profile(
             "expert",
@@ -42,7 +43,7 @@ def programme(db):
     services.record_outcome(matches[0], sme_user, "partnership_formed")
     services.reject(matches[2], coordinator)
     db.session.commit()
-    return {"coordinator": coordinator, "sme": sme, "matches": matches}
+    return {"coordinator": coordinator, "sme": sme, "thai_sme": thai_sme, "matches": matches}
 
 
 def test_the_funnel_counts_each_stage(programme):
@@ -76,6 +77,30 @@ def test_sector_mix_counts_smes_and_experts(programme):
     metal = next(item for item in dashboard.sector_mix() if item.code == "metal")
 
     assert (metal.smes, metal.experts) == (2, 3)
+
+
+def test_a_deleted_profile_and_its_matches_leave_every_count(programme):
+    from partnermatch.profiles.services import delete_profile
+
+    delete_profile(programme["matches"][1].partner)  # Expert 1, JP, design, an approved match
+    delete_profile(programme["thai_sme"])
+    db.session.commit()
+
+    assert [(stage.label, stage.count) for stage in dashboard.funnel()] == [
+        ("Suggested", 2),
+        ("Approved", 1),
+        ("Accepted by a party", 1),
+        ("Introduced", 1),
+        ("Partnership formed", 1),
+    ]
+    assert dashboard.economy_pairs("suggested").counts == {("VN", "JP"): 1, ("VN", "KR"): 1}
+    coverage = {item.code: item for item in dashboard.value_chain_coverage()}
+    assert (coverage["design"].needing, coverage["design"].offering) == (0, 0)
+    assert coverage["processing"].offering == 1
+    metal = next(item for item in dashboard.sector_mix() if item.code == "metal")
+    assert (metal.smes, metal.experts) == (1, 2)
+    rows = {(row.factor, row.value): row for row in dashboard.decision_summary()}
+    assert rows[("Across economies", "yes")].decided == 2
 
 
 def test_the_dashboard_page_draws_every_chart_for_staff_only(app, programme, login_as):

@@ -174,6 +174,85 @@ def test_the_event_page_lists_its_participants(client, db):
     assert "Kaohsiung Castings" in page
 
 
+@pytest.fixture
+def forum_with_participants(db):
+    """Three participants (a Japanese testing lab, a Vietnamese SME, a Korean expert) and a
+    profile that is not registered."""
+    event = services.save_event(
+        services.EventInput(
+            "Forum", "", "Asia/Taipei", 20, 5, services.parse_sessions("2999-05-01 09:00-12:00")
+        )
+    )
+    for kind, name, economy, position, sector in (
+        ("expert", "Osaka Testing Lab", "JP", "testing", "metal"),
+        ("sme", "Hanoi Castings", "VN", "processing", "metal"),
+        ("expert", "Seoul Design Studio", "KR", "design", "electronics"),
+    ):
+        profile = make_profile(
+            kind, name=name, economy=economy, value_chain=(position,), sectors=(sector,)
+        )
+        db.session.add(Participant(event=event, profile=profile))
+    make_profile("expert", name="Not Registered Lab", economy="JP", value_chain=("testing",))
+    db.session.commit()
+    return event
+
+
+def participant_names(page: str) -> list[str]:
+    names = ("Osaka Testing Lab", "Hanoi Castings", "Seoul Design Studio", "Not Registered Lab")
+    listing = page[page.index('id="participants-title"') :]
+    listing = listing[listing.index('class="results"') :]
+    return [name for name in names if name in listing]
+
+
+def test_the_participants_filter_by_the_profile_browsers_facets(client, forum_with_participants):
+    url = f"/events/{forum_with_participants.id}"
+
+    by_economy = client.get(f"{url}?economy=JP").get_data(as_text=True)
+    by_position = client.get(f"{url}?value_chain=processing").get_data(as_text=True)
+    by_kind_and_sector = client.get(f"{url}?kind=expert&sector=metal").get_data(as_text=True)
+    by_text = client.get(f"{url}?q=seoul").get_data(as_text=True)
+
+    assert participant_names(by_economy) == ["Osaka Testing Lab"]
+    assert participant_names(by_position) == ["Hanoi Castings"]
+    assert participant_names(by_kind_and_sector) == ["Osaka Testing Lab"]
+    assert participant_names(by_text) == ["Seoul Design Studio"]
+    assert "No participant matches these filters." in client.get(
+        f"{url}?economy=JP&kind=sme"
+    ).get_data(as_text=True)
+
+
+def test_facet_counts_count_only_the_events_participants(forum_with_participants):
+    from partnermatch.events.participation import profile_ids_of
+    from partnermatch.profiles.services import ProfileFilters, facet_counts
+
+    facets = facet_counts(ProfileFilters(among=tuple(profile_ids_of(forum_with_participants))))
+
+    assert {value.code: value.count for value in facets.economies} == {"JP": 1, "VN": 1, "KR": 1}
+    assert {v.code: v.count for v in facets.kind if v.count} == {"sme": 1, "expert": 2}
+
+
+def test_the_participant_list_is_paginated_and_keeps_its_filters(app, client, db):
+    app.config["PROFILES_PER_PAGE"] = 2
+    event = services.save_event(
+        services.EventInput(
+            "Forum", "", "Asia/Taipei", 20, 5, services.parse_sessions("2999-05-01 09:00-12:00")
+        )
+    )
+    for number in range(5):
+        db.session.add(
+            Participant(event=event, profile=make_profile(name=f"Castings {number}", economy="VN"))
+        )
+    db.session.commit()
+
+    first = client.get(f"/events/{event.id}?economy=VN").get_data(as_text=True)
+    third = client.get(f"/events/{event.id}?economy=VN&page=3").get_data(as_text=True)
+
+    assert "5 participants" in first
+    assert "Castings 0" in first and "Castings 2" not in first
+    assert f"/events/{event.id}?economy=VN&amp;page=2" in first
+    assert "Castings 4" in third and "Castings 0" not in third
+
+
 def test_only_staff_may_create_events(db, login_as):
     client = login_as(make_user(Role.SME))
 

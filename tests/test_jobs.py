@@ -158,6 +158,20 @@ def test_a_running_job_page_refreshes_itself(app, db, login_as):
     assert "40%" in page and "Indexed 40 of 100 profiles." in page
 
 
+def test_the_cohort_forms_economies_lead_with_those_of_the_programme(app, db, login_as):
+    make_profile(name="Hanoi E-Scooters", economy="VN")
+    make_profile("expert", name="Seoul Battery Lab", economy="KR")
+
+    page = login_as(make_user(Role.COORDINATOR)).get("/jobs/").get_data(as_text=True)
+
+    select_ = page.split('name="economies"')[1].split("</select>")[0]
+    ours = select_.split('<optgroup label="Economies in the programme">')[1].split("</optgroup>")[0]
+    others = select_.split('<optgroup label="Other economies">')[1]
+    assert select_.index("Economies in the programme") < select_.index("Other economies")
+    assert 'value="VN"' in ours and 'value="KR"' in ours and 'value="FR"' not in ours
+    assert 'value="FR"' in others and 'value="VN"' not in others
+
+
 def test_only_staff_start_jobs(app, db, login_as):
     client = login_as(make_user(Role.SME))
 

@@ -51,6 +51,14 @@ def test_unanimous_decisions_teach_nothing():
     assert weights.source == "the defaults (all 80 decisions went the same way)"
 
 
+def stored_factors(across: float) -> list[dict]:
+    """A match's stored factors: only crossing economies varies between pairs."""
+    return [
+        {"label": "x", "contribution": 0, "detail": "", "value": v, "feature": f}
+        for f, v in (("need", 0.5), ("mutual", 0.2), ("chain", 0.6), ("across", across))
+    ]
+
+
 def test_current_weights_come_from_the_reviewed_matches(app, db):
     coordinator = make_user(Role.COORDINATOR)
     smes = [make_profile(name=f"SME {n}", economy="VN") for n in range(30)]
@@ -68,15 +76,7 @@ def test_current_weights_come_from_the_reviewed_matches(app, db):
                     origin=MatchOrigin.SUGGESTED,
                     state=MatchState.APPROVED if across else MatchState.REJECTED,
                     created_by=coordinator,
-                    factors=[
-                        {"label": "x", "contribution": 0, "detail": "", "value": v, "feature": f}
-                        for f, v in (
-                            ("need", 0.5),
-                            ("mutual", 0.2),
-                            ("chain", 0.6),
-                            ("across", across),
-                        )
-                    ],
+                    factors=stored_factors(across),
                 )
             )
     db.session.commit()
@@ -86,3 +86,40 @@ def test_current_weights_come_from_the_reviewed_matches(app, db):
     assert weights.source.startswith("learned from 60 coordinator decisions")
     assert weights.across > DEFAULTS.across
     assert learning.current_weights(app.config) is weights  # cached until the decisions change
+
+
+def test_the_parties_answers_teach_what_the_coordinators_approvals_cannot(app, db):
+    """Coordinators approved every pair (alone, nothing to learn); the parties said the
+    cross-economy pairs formed partnerships and the others were no fit."""
+    coordinator = make_user(Role.COORDINATOR)
+    partners = [
+        make_profile("expert", name=f"Partner {n}", economy="JP" if n % 2 else "VN")
+        for n in range(2)
+    ]
+    for number in range(30):
+        sme = make_profile(name=f"SME {number}", economy="VN")
+        for partner in partners:
+            across = float(partner.economy != sme.economy)
+            answer = "partnership_formed" if across else "no_fit"
+            db.session.add(
+                Match(
+                    sme=sme,
+                    partner=partner,
+                    origin=MatchOrigin.SUGGESTED,
+                    state=MatchState.PARTNERSHIP_FORMED if across else MatchState.NO_FIT,
+                    sme_outcome=answer,
+                    # Half the partners answered too: each answer is one more observation.
+                    partner_outcome=answer if number % 2 else None,
+                    created_by=coordinator,
+                    factors=stored_factors(across),
+                )
+            )
+    db.session.commit()
+
+    found = learning.reviewed_decisions()
+    weights = learning.current_weights(app.config)
+
+    assert (len(found.approved), found.answers) == (60 + 60 + 30, 90)
+    assert found.approved.tolist().count(0.0) == 30 + 15  # the no-fit answers
+    assert weights.source.startswith("learned from 60 coordinator decisions and 90 outcome answers")
+    assert weights.across > DEFAULTS.across

@@ -299,6 +299,28 @@ def test_coordinators_list_deleted_profiles_and_restore_them(client, db, login_a
     assert "No deleted profiles." in client.get("/profiles/deleted").get_data(as_text=True)
 
 
+def test_a_deleted_profile_is_restored_or_purged_now_by_its_external_id(app, db):
+    kept = make_profile(name="Kept", evidence=1)
+    gone = make_profile(name="Gone", evidence=1)
+    kept.external_id, gone.external_id = "lab-1", "lab-2"
+    services.delete_profile(kept)
+    services.delete_profile(gone)
+    db.session.commit()
+    runner = app.test_cli_runner()
+
+    restored = runner.invoke(args=["profiles", "restore", "lab-1"])
+    purged = runner.invoke(args=["profiles", "purge-deleted", "--external-id", "lab-2"])
+    live = runner.invoke(args=["profiles", "purge-deleted", "--external-id", "lab-1"])
+
+    assert restored.exit_code == 0 and "Restored the profile 'lab-1' (Kept)." in restored.output
+    assert purged.exit_code == 0 and "Purged the profile 'lab-2' (Gone)." in purged.output
+    assert live.exit_code == 2 and "The profile 'lab-1' is not deleted." in live.output
+    assert [(p.name, p.is_deleted) for p in db.session.scalars(select(Profile))] == [
+        ("Kept", False)
+    ]
+    assert db.session.scalar(select(func.count(EvidenceItem.id))) == 1
+
+
 def test_deleted_profiles_are_purged_after_thirty_days(app, db):
     recent, old = make_profile(name="Recent", evidence=1), make_profile(name="Old", evidence=1)
     services.delete_profile(recent)
@@ -380,3 +402,29 @@ def test_unknown_profile_gets_the_404_page(client, db):
 
     assert response.status_code == 404
     assert b"Page not found" in response.data
+
+
+DECHNOLOGY = "“Dechnology” is the APEC forum's word for design + technology."
+
+
+def test_dechnology_is_explained_wherever_the_design_position_shows(client, db, login_as):
+    profile = make_profile(name="Lantern Lane Design", value_chain=["design"])
+    detail = html.unescape(client.get(f"/profiles/{profile.id}").get_data(as_text=True))
+    browse = html.unescape(client.get("/profiles/").get_data(as_text=True))
+    form = html.unescape(login_as(make_user(Role.SME)).get("/profiles/new").get_data(as_text=True))
+
+    assert f'<abbr title="{DECHNOLOGY}">Design and dechnology</abbr>' in detail
+    # The lists of positions say it once, beside the list.
+    assert browse.count(DECHNOLOGY) == 1 + browse.count(f'<abbr title="{DECHNOLOGY}">')
+    assert f'<p class="help">{DECHNOLOGY}</p>' in browse
+    assert form.count(DECHNOLOGY) == 1
+
+
+def test_dechnology_is_explained_in_the_readers_language(client, db):
+    profile = make_profile(name="Lantern Lane Design", value_chain=["design"])
+
+    page = client.get(f"/profiles/{profile.id}", headers={"Accept-Language": "es"})
+
+    assert "«Dechnology» es la palabra del foro de APEC para diseño + tecnología." in (
+        html.unescape(page.get_data(as_text=True))
+    )

@@ -345,7 +345,11 @@ def test_after_asking_the_partner_shows_the_match_state_and_is_no_longer_recomme
         assert f'href="/matches/{match.id}"' in page
 
         home = client.get("/").get_data(as_text=True)
-        assert "Recommended partners" in home and sonobe.name not in home
+        recommended = home.split('id="for-you-title"')[1]
+        assert "Recommended partners" in home and sonobe.name not in recommended
+        # It is on the home page once, under way, with the request's stage.
+        under_way = home.split('id="in-progress-title"')[1].split("</section>")[0]
+        assert sonobe.name in under_way and "Requested, waiting for review" in under_way
 
         found = client.get("/search/", query_string={"q": sonobe.summary, "weaker": "y"})
         cards = found.get_data(as_text=True).split('class="profile-card result"')[1:]

@@ -55,23 +55,21 @@ STEPS = {
     "partnership": lambda match, actor: services.record_outcome(match, actor, "partnership_formed"),
 }
 # (step, state, actor) -> the state after a legal step; anything not listed must be refused.
+# A party's outcome is its answer: alone it says at most that the two met (see
+# services.combined_outcome); a coordinator's outcome sets the state.
 LEGAL = {
     ("approve", MatchState.SUGGESTED, "coordinator"): MatchState.APPROVED,
     ("reject", MatchState.SUGGESTED, "coordinator"): MatchState.REJECTED,
     ("accept", MatchState.APPROVED, "sme"): MatchState.APPROVED,
     ("accept", MatchState.APPROVED, "expert"): MatchState.APPROVED,
+    ("meeting", MatchState.INTRODUCED, "coordinator"): MatchState.MEETING_HELD,
+    ("partnership", MatchState.INTRODUCED, "coordinator"): MatchState.PARTNERSHIP_FORMED,
+    ("partnership", MatchState.MEETING_HELD, "coordinator"): MatchState.PARTNERSHIP_FORMED,
     **{
-        (step, state, actor): target
-        for step, target in (
-            ("meeting", MatchState.MEETING_HELD),
-            ("partnership", MatchState.PARTNERSHIP_FORMED),
-        )
-        for state in (MatchState.INTRODUCED,)
-        for actor in ("sme", "expert", "coordinator")
-    },
-    **{
-        ("partnership", MatchState.MEETING_HELD, actor): MatchState.PARTNERSHIP_FORMED
-        for actor in ("sme", "expert", "coordinator")
+        (step, state, actor): MatchState.MEETING_HELD
+        for step in ("meeting", "partnership")
+        for state in (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+        for actor in ("sme", "expert")
     },
 }
 
@@ -132,7 +130,12 @@ def test_the_whole_journey_in_the_browser(app, people, login_as):
     client.post(
         f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed", "note": "Signed."}
     )
+    db.session.refresh(match)
+    assert match.state is MatchState.MEETING_HELD  # until the expert says so too
+    client.post("/logout")
 
+    login_as(people["expert"])
+    client.post(f"/matches/{match.id}/outcome", data={"outcome": "partnership_formed"})
     db.session.refresh(match)
     assert match.state is MatchState.PARTNERSHIP_FORMED
     assert [event.action for event in match.events] == [
@@ -140,7 +143,8 @@ def test_the_whole_journey_in_the_browser(app, people, login_as):
         "approve",
         "accept",
         "accept",
-        "outcome",
+        "outcome sme: partnership_formed",
+        "outcome partner: partnership_formed",
     ]
     assert "Partnership formed" in client.get("/introductions").get_data(as_text=True)
 
@@ -243,6 +247,40 @@ def test_illegal_steps_in_the_browser_explain_themselves(app, people, login_as):
     assert match.state is MatchState.SUGGESTED
 
 
+def test_a_refused_step_is_explained_in_the_readers_language(app, people, login_as):
+    match = new_match(people)
+    people["sme"].locale = "es"
+    db.session.commit()
+    client = login_as(people["sme"])
+
+    response = client.post(
+        f"/matches/{match.id}/respond", data={"decision": "accept"}, follow_redirects=True
+    )
+
+    assert (
+        "Esta coincidencia está en la etapa «A la espera de revisión»: no se puede responder ahora."
+    ) in response.get_data(as_text=True)
+
+
+def test_a_second_request_for_the_same_pair_is_refused_in_the_readers_language(
+    app, people, login_as
+):
+    new_match(people)
+    people["sme"].locale = "vi"
+    db.session.commit()
+    client = login_as(people["sme"])
+
+    response = client.post(
+        f"/profiles/{people['expert_profile'].id}/introduction",
+        data={"note": "Again."},
+        follow_redirects=True,
+    )
+
+    assert "Bạn đã có một kết nối với Dr. Sato (giai đoạn: Đang chờ xét duyệt)." in (
+        response.get_data(as_text=True)
+    )
+
+
 def test_bulk_review_approves_the_selected_matches(app, people, login_as):
     other_expert = make_profile("expert", name="Prof. Kim", economy="KR")
     first = new_match(people)
@@ -297,6 +335,45 @@ def test_the_review_queue_filters_by_origin_economy_and_sector(app, people, logi
     assert client.get("/review/", query_string={"economy": "ZZ"}).status_code == 200
 
 
+def test_the_queue_economy_filter_leads_with_the_programmes_economies(app, people, login_as):
+    from partnermatch.profiles.services import delete_profile
+
+    delete_profile(make_profile(name="Gone Chile", economy="CL"))
+    db.session.commit()
+
+    page = login_as(people["coordinator"]).get("/review/").get_data(as_text=True)
+
+    select = page.split('name="economy"')[1].split("</select>")[0]
+    ours = select.split('<optgroup label="Economies in the programme">')[1].split("</optgroup>")[0]
+    others = select.split('<optgroup label="Other economies">')[1]
+    assert select.index('value=""') < select.index("<optgroup")  # "Any economy" leads
+    assert 'value="TW"' in ours and 'value="JP"' in ours
+    assert 'value="CL"' not in ours and 'value="CL"' in others  # a deleted profile's
+    assert 'value="FR"' in others and 'value="TW"' not in others
+
+
+def test_every_match_of_the_page_can_be_selected_at_once_without_javascript(app, people, login_as):
+    new_match(people)
+    other_sme = make_user(Role.SME)
+    make_profile(owner=other_sme, name="Hanoi Textiles", economy="VN")
+    services.request_introduction(other_sme, people["expert_profile"])
+    db.session.commit()
+    client = login_as(people["coordinator"])
+
+    plain = client.get("/review/").get_data(as_text=True)
+    all_ticked = client.get("/review/?select=all").get_data(as_text=True)
+
+    def ticked(page: str) -> int:
+        boxes = [tag for tag in page.split("<input")[1:] if 'name="match_ids"' in tag]
+        assert len(boxes) == 2
+        return sum(" checked" in tag.split(">")[0] for tag in boxes)
+
+    assert "Select all on this page" in plain and 'href="/review/?select=all"' in plain
+    assert ticked(plain) == 0
+    assert ticked(all_ticked) == 2 and "Clear the selection" in all_ticked
+    assert "js/select-all.js" in plain
+
+
 def test_a_party_without_a_contact_email_cannot_accept_and_is_told_how_to_fix_it(
     app, people, login_as
 ):
@@ -339,3 +416,114 @@ def test_an_unreviewed_cohort_suggestion_is_not_on_the_smes_introductions(app, p
     page = login_as(people["sme"]).get("/introductions").get_data(as_text=True)
 
     assert "Dr. Sato" not in page and "Requests waiting for a coordinator" not in page
+
+
+# (SME's answer, partner's answer, coordinator's outcome) -> the match's state; see the
+# table in the README (Introductions).
+M, P, N = "meeting_held", "partnership_formed", "no_fit"
+COMBINED = {
+    (None, None, None): MatchState.INTRODUCED,
+    (N, None, None): MatchState.INTRODUCED,
+    (None, N, None): MatchState.INTRODUCED,
+    (M, None, None): MatchState.MEETING_HELD,
+    (None, P, None): MatchState.MEETING_HELD,
+    (M, M, None): MatchState.MEETING_HELD,
+    (P, P, None): MatchState.PARTNERSHIP_FORMED,
+    (N, N, None): MatchState.NO_FIT,
+    (P, N, None): MatchState.MEETING_HELD,
+    (N, M, None): MatchState.MEETING_HELD,
+    (None, None, M): MatchState.MEETING_HELD,
+    (N, None, M): MatchState.MEETING_HELD,
+    (P, P, M): MatchState.PARTNERSHIP_FORMED,
+    (N, N, M): MatchState.NO_FIT,
+    (P, P, N): MatchState.NO_FIT,
+    (None, None, P): MatchState.PARTNERSHIP_FORMED,
+    (N, M, P): MatchState.PARTNERSHIP_FORMED,
+}
+
+
+@pytest.mark.parametrize(("answers", "expected"), list(COMBINED.items()))
+def test_the_state_combines_both_parties_answers_and_the_coordinators(people, answers, expected):
+    match = new_match(people, MatchState.INTRODUCED)
+    match.sme_outcome, match.partner_outcome, match.staff_outcome = answers
+
+    assert services.combined_outcome(match) is expected
+
+
+def test_a_partys_answer_alone_decides_when_the_other_side_has_no_account(people):
+    unowned = make_profile("expert", name="Imported Lab", economy="KR")
+    match = services.request_introduction(people["sme"], unowned)
+    match.state = MatchState.INTRODUCED
+    db.session.commit()
+
+    services.record_outcome(match, people["sme"], "no_fit", "Different tolerances.")
+    db.session.commit()
+
+    assert match.state is MatchState.NO_FIT
+    assert match.events[-1].action == "outcome sme: no_fit"
+
+
+def test_a_party_may_change_its_answer_while_the_match_is_open(people):
+    match = new_match(people, MatchState.INTRODUCED)
+
+    services.record_outcome(match, people["sme"], "meeting_held")
+    services.record_outcome(match, people["sme"], "no_fit")
+    db.session.commit()
+    assert (match.sme_outcome, match.state) == ("no_fit", MatchState.INTRODUCED)
+
+    services.record_outcome(match, people["expert"], "no_fit")
+    db.session.commit()
+    assert match.state is MatchState.NO_FIT
+    with pytest.raises(TransitionError, match="cannot be marked"):
+        services.record_outcome(match, people["sme"], "partnership_formed")
+
+
+def test_a_coordinators_meeting_held_leaves_the_closing_answer_to_the_parties(people):
+    match = new_match(people, MatchState.INTRODUCED)
+    services.record_outcome(match, people["coordinator"], "meeting_held")
+    services.record_outcome(match, people["sme"], "partnership_formed")
+    db.session.commit()
+    assert match.state is MatchState.MEETING_HELD
+
+    services.record_outcome(match, people["expert"], "partnership_formed")
+    db.session.commit()
+
+    assert match.state is MatchState.PARTNERSHIP_FORMED
+
+
+def test_one_partys_answer_asks_the_other_for_theirs(people):
+    from partnermatch.notifications.models import Notification
+
+    match = new_match(people, MatchState.INTRODUCED)
+
+    services.record_outcome(match, people["sme"], "partnership_formed")
+    db.session.commit()
+
+    def told(user) -> list[str]:
+        return [
+            n.text
+            for n in db.session.scalars(select(Notification).where(Notification.user_id == user.id))
+        ]
+
+    assert told(people["expert"]) == [
+        "Kaohsiung Castings says the introduction between Kaohsiung Castings and Dr. Sato "
+        "went: Partnership formed. Please record how it went for you."
+    ]
+    assert told(people["coordinator"])[-1] == "Kaohsiung Castings and Dr. Sato: Meeting held."
+
+
+def test_each_party_sees_both_answers_and_answers_for_itself_on_the_page(app, people, login_as):
+    match = new_match(people, MatchState.INTRODUCED)
+    services.record_outcome(match, people["sme"], "partnership_formed")
+    db.session.commit()
+
+    client = login_as(people["expert"])
+    page = client.get(f"/matches/{match.id}").get_data(as_text=True)
+
+    assert "How did it go for you?" in page
+    assert "How it went, in their words: <strong>Partnership formed</strong>" in page
+    assert "How it went, in their words: <strong>not answered yet</strong>" in page
+    assert "answered how it went: Partnership formed" in page  # the history says whose word
+    assert "How did these introductions go?" in client.get("/introductions").get_data(as_text=True)
+    assert services.outcome_waiting_for(people["expert"]) == [match]
+    assert services.outcome_waiting_for(people["sme"]) == []

@@ -9,10 +9,19 @@ import pytest
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
-from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant
+from partnermatch.events.models import (
+    Event,
+    ItemKind,
+    MarketplaceItem,
+    Meeting,
+    MeetingRequest,
+    Participant,
+)
 from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob
+from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review import services as review
+from partnermatch.saved_searches import services as saved_searches
 from tests.conftest import make_test_app
 from tests.factories import make_profile, make_user
 
@@ -55,6 +64,7 @@ ACCESS = {
     "review.match": LOGIN,
     "review.respond": LOGIN,
     "review.outcome": LOGIN,
+    "review.post_message": LOGIN,
     "events.register": LOGIN,
     "events.unregister": LOGIN,
     "events.ask": LOGIN,
@@ -63,6 +73,18 @@ ACCESS = {
     "events.answer": LOGIN,
     "events.agenda": LOGIN,
     "events.agenda_ics": LOGIN,
+    "shortlists.index": LOGIN,
+    "shortlists.add": LOGIN,
+    "shortlists.remove": LOGIN,
+    "shortlists.export": LOGIN,
+    "search.export": LOGIN,
+    "saved_searches.index": LOGIN,
+    "saved_searches.new": LOGIN,
+    "saved_searches.rename": LOGIN,
+    "saved_searches.delete": LOGIN,
+    "events.feedback": LOGIN,
+    "events.marketplace": LOGIN,
+    "events.remove_item": LOGIN,
     "profiles.new": SME_OR_EXPERT,
     "review.introductions": SME_OR_EXPERT,
     "review.request_introduction": SME,
@@ -85,7 +107,10 @@ ACCESS = {
     "events.no_show": STAFF,
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
+    "events.feedback_list": STAFF,
     "jobs.rebuild": STAFF,
+    "main.remind": STAFF,
+    "main.follow_up_profiles": STAFF,
     "jobs.detail": STAFF,
     "notifications.outbox": STAFF,
     "auth.users": ADMIN,
@@ -112,6 +137,13 @@ ACCESS = {
             "event_request_create",
             "event_request_accept",
             "event_request_decline",
+            "shortlist_list",
+            "shortlist_add",
+            "shortlist_remove",
+            "match_messages",
+            "match_message_post",
+            "meeting_feedback_get",
+            "meeting_feedback_post",
         )
     },
 }
@@ -126,9 +158,14 @@ OWNED_BY_OTHERS = {
     "review.match": 404,
     "review.respond": 404,
     "review.outcome": 404,
+    "review.post_message": 404,
     "auth.revoke_api_token": 404,
     "events.unregister": 403,
     "events.answer": 404,
+    "saved_searches.rename": 404,
+    "saved_searches.delete": 404,
+    "events.feedback": 403,
+    "events.remove_item": 403,
 }
 
 
@@ -154,7 +191,11 @@ def world(app, db):
         slot_start=datetime(2027, 3, 10, 1, 0, tzinfo=UTC),
         table_number=1,
     )
-    db.session.add_all([job, event, meeting_request, meeting])
+    saved = saved_searches.create(owner, "Casting", "die casting", ProfileFilters())
+    market_item = MarketplaceItem(
+        event=event, participant=attendee, kind=ItemKind.OFFER, text="Die casting."
+    )
+    db.session.add_all([job, event, meeting_request, meeting, market_item])
     db.session.commit()
     return {
         "profile_id": profile.id,
@@ -166,6 +207,8 @@ def world(app, db):
         "participant_id": attendee.id,
         "request_id": meeting_request.id,
         "meeting_id": meeting.id,
+        "search_id": saved.id,
+        "market_item_id": market_item.id,
         "user_id": owner.id,
         "name": "funnel",
         "filename": "css/app.css",
@@ -384,7 +427,15 @@ def test_every_page_has_a_plain_title_and_one_main_landmark(app, world, login_as
             method != "GET"
             or ACCESS[endpoint] in (TOKEN, SME, SME_OR_EXPERT)
             or endpoint
-            in ("static", "main.healthz", "api.openapi", "dashboard.download", "events.agenda_ics")
+            in (
+                "static",
+                "main.healthz",
+                "api.openapi",
+                "dashboard.download",
+                "events.agenda_ics",
+                "search.export",
+                "shortlists.export",
+            )
         ):
             continue
         response = client.get(url, follow_redirects=True)
@@ -450,6 +501,6 @@ def test_parties_open_a_match_only_from_the_state_in_which_it_was_sent_to_them(
         assert response.status_code == expected[side], (side, response.status_code)
         assert NOTE not in page
         if expected[side] == HIDDEN:
-            for action in ("respond", "outcome"):
+            for action in ("respond", "outcome", "messages"):
                 assert login_as(user).post(f"/matches/{match.id}/{action}").status_code == HIDDEN
                 client.post("/logout")

@@ -780,3 +780,21 @@ def test_reimporting_an_export_finds_site_profiles_by_their_generated_id(db, tmp
     assert (report.created, report.unchanged) == (0, 1)
     assert profile_count() == 1
     assert db.session.get(Profile, profile.id).external_id is None
+
+
+def test_importing_the_external_id_of_a_deleted_profile_says_to_restore_or_purge_it(db, tmp_path):
+    import_profiles(write_jsonl(tmp_path / "first.jsonl", expert_record(name="Topology Lab")))
+    database.session.commit()
+    [profile] = database.session.scalars(select(Profile))
+    services.delete_profile(profile)
+    database.session.commit()
+
+    report = import_profiles(write_jsonl(tmp_path / "again.jsonl", expert_record(name="New name")))
+
+    [error] = report.errors
+    assert (report.rejected, error.field) == (1, "external_id")
+    assert "'expert-jp-topology' is a profile deleted on" in error.message
+    assert "profiles restore expert-jp-topology" in error.message
+    assert "profiles purge-deleted --external-id expert-jp-topology" in error.message
+    database.session.refresh(profile)
+    assert profile_count() == 1 and profile.name == "Topology Lab" and profile.is_deleted

@@ -13,7 +13,16 @@ from werkzeug.wrappers import Response
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
 from partnermatch.events import agenda, participation, services
-from partnermatch.events.models import Event, MeetingRequest, Participant
+from partnermatch.events import feedback as meeting_feedback
+from partnermatch.events.models import (
+    Event,
+    Meeting,
+    MeetingFeedback,
+    MeetingRequest,
+    NextStep,
+    Participant,
+    Usefulness,
+)
 from partnermatch.extensions import db
 from partnermatch.inputs import parse_id
 
@@ -96,6 +105,24 @@ def request_json(meeting_request: MeetingRequest) -> dict[str, Any]:
         "state": meeting_request.state.value,
         "stage": participation.request_stage(meeting_request),
     }
+
+
+def feedback_json(row: MeetingFeedback) -> dict[str, Any]:
+    return {
+        "participant_id": row.participant_id,
+        "useful": row.useful.value,
+        "next_step": row.next_step.value,
+        "note": row.note,
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+# Which request field a feedback refusal is about.
+FEEDBACK_REFUSALS = {
+    "Answer both questions with one of the choices offered.": "useful",
+    "The note holds a character that cannot be read.": "note",
+    "Keep the note under %(count)s characters.": "note",
+}
 
 
 def register_routes(bp, json_body) -> None:
@@ -213,3 +240,65 @@ def register_routes(bp, json_body) -> None:
     @bp.post("/events/<id:event_id>/requests/<id:request_id>/decline")
     def event_request_decline(event_id: int, request_id: int) -> Response:
         return _answer(event_id, request_id, False)
+
+    def _meeting_or_404(event_id: int, meeting_id: int) -> tuple[Event, Meeting]:
+        event = _event_or_404(event_id)
+        meeting = db.session.get(Meeting, meeting_id)
+        if meeting is None or meeting.event_id != event.id:
+            raise ApiError(404, f"There is no meeting {meeting_id} at this event.")
+        return event, meeting
+
+    def _own_parties(meeting: Meeting) -> list[Participant]:
+        """The meeting's parties the token's account answers for."""
+        return [
+            party
+            for party in (meeting.first, meeting.second)
+            if participation.answers_for(g.api_user, party.profile)
+        ]
+
+    @bp.get("/events/<id:event_id>/meetings/<id:meeting_id>/feedback")
+    def meeting_feedback_get(event_id: int, meeting_id: int) -> Response:
+        _event, meeting = _meeting_or_404(event_id, meeting_id)
+        own = {party.id for party in _own_parties(meeting)}
+        if not (own or g.api_user.is_staff):
+            raise ApiError(404, f"There is no meeting {meeting_id} of yours at this event.")
+        answers = meeting_feedback.feedback_of(meeting)
+        shown = answers if g.api_user.is_staff else {k: v for k, v in answers.items() if k in own}
+        return jsonify(
+            {
+                "meeting_id": meeting.id,
+                "feedback": [feedback_json(row) for _pid, row in sorted(shown.items())],
+            }
+        )
+
+    @bp.post("/events/<id:event_id>/meetings/<id:meeting_id>/feedback")
+    def meeting_feedback_post(event_id: int, meeting_id: int) -> tuple[Response, int]:
+        _event, meeting = _meeting_or_404(event_id, meeting_id)
+        data = json_body()
+        own = _own_parties(meeting)
+        if "participant_id" in data:
+            try:
+                wanted = parse_id(data["participant_id"], "participant_id")
+            except ValidationError:
+                raise ApiError(422, "Give a participant id.", "participant_id") from None
+            own = [party for party in own if party.id == wanted]
+        if not own:
+            raise ApiError(404, f"There is no meeting {meeting_id} of yours at this event.")
+        if len(own) > 1:
+            raise ApiError(422, "Say which party answers: participant_id.", "participant_id")
+        for field, choices in (("useful", Usefulness), ("next_step", NextStep)):
+            value = data.get(field)
+            if not isinstance(value, str) or value not in {choice.value for choice in choices}:
+                raise ApiError(
+                    422, f"{field} is one of: {', '.join(c.value for c in choices)}.", field
+                )
+        existed = own[0].id in meeting_feedback.feedback_of(meeting)
+        try:
+            row = meeting_feedback.give_feedback(
+                meeting, own[0], data["useful"], data["next_step"], data.get("note"), g.api_user
+            )
+        except participation.EventError as error:
+            db.session.rollback()
+            raise ApiError(422, str(error), FEEDBACK_REFUSALS.get(error.message)) from None
+        db.session.commit()
+        return jsonify(feedback_json(row)), 200 if existed else 201

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
+from partnermatch.events.models import NextStep, Usefulness
 from partnermatch.inputs import MAX_ID
 from partnermatch.profiles import schema
+from partnermatch.review.services import MAX_MESSAGE
 
 LIST = {"type": "array", "items": {"type": "string"}}
 ERROR = {
@@ -45,6 +47,18 @@ RESULT = {
                 "properties": {"title": {"type": "string"}, "snippet": {"type": "string"}},
             },
         },
+    },
+}
+# One entry of a member's shortlist, as shortlists.services.entry_record writes it.
+SHORTLIST_ENTRY = {
+    "type": "object",
+    "required": ["profile_id", "name", "kind", "economy", "saved_at"],
+    "properties": {
+        "profile_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["sme", "expert"]},
+        "economy": {"type": "string", "description": "ISO 3166-1 alpha-2 code"},
+        "saved_at": {"type": "string", "format": "date-time"},
     },
 }
 RESULTS = {
@@ -87,9 +101,46 @@ ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": ID}
 EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": ID}
 PARTICIPANT_ID = {"name": "participant_id", "in": "path", "required": True, "schema": ID}
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": ID}
+MATCH_ID = {"name": "match_id", "in": "path", "required": True, "schema": ID}
+MESSAGE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "side": {"type": "string", "enum": ["sme", "partner"]},
+        "from": {"type": "string", "description": "The writing side's profile name."},
+        "body": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+MEETING_ID = {"name": "meeting_id", "in": "path", "required": True, "schema": ID}
 # The bodies come from the profile schema, as import, export and the parsing read it.
 PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
 EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
+# And so do the answers (api/views.py profile_json): the same fields with the profile's id,
+# the listed ones in lists; contact_email only for its owner and coordinators.
+EVIDENCE_ITEM = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, **EVIDENCE_BODY["properties"]},
+}
+PROFILE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        **PROFILE_BODY["properties"],
+        "evidence": {"type": "array", "items": EVIDENCE_ITEM},
+        "missing": {**LIST, "description": "what the profile lacks to be complete"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+PROFILE_SUMMARY = {
+    "type": "object",
+    "properties": {
+        name: value
+        for name, value in PROFILE["properties"].items()
+        if name in ("id", "external_id", "kind")
+        or (name in schema.PROFILE_FIELDS and schema.PROFILE_FIELDS[name].listed)
+    },
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -204,7 +255,7 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "type": "object",
                             "properties": {
-                                "profiles": {"type": "array", "items": {"type": "object"}},
+                                "profiles": {"type": "array", "items": PROFILE_SUMMARY},
                                 "total": {"type": "integer"},
                                 "page": {"type": "integer"},
                                 "per_page": {"type": "integer"},
@@ -219,13 +270,13 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "One profile; `contact_email` only for its owner and coordinators.",
                     "parameters": [PROFILE_ID],
-                    "responses": _responses({"type": "object"}, 404),
+                    "responses": _responses(PROFILE, 404),
                 },
                 "patch": {
                     "summary": "Change some fields of a profile (its owner or a coordinator).",
                     "parameters": [PROFILE_ID],
                     "requestBody": _body(PROFILE_BODY),
-                    "responses": _responses({"type": "object"}, 400, 403, 404, 413, 422),
+                    "responses": _responses(PROFILE, 400, 403, 404, 413, 422),
                 },
                 "delete": {
                     "summary": "Delete a profile with its evidence (its owner or a coordinator).",
@@ -233,11 +284,52 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"204": {"description": "Deleted"}, **_errors(403, 404)},
                 },
             },
+            "/shortlist": {
+                "get": {
+                    "summary": "The token's account's shortlist, last saved first.",
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {"entries": {"type": "array", "items": SHORTLIST_ENTRY}},
+                        }
+                    ),
+                },
+                "post": {
+                    "summary": "Save a partner profile to the shortlist (again: no change).",
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["profile_id"],
+                            "properties": {"profile_id": ID},
+                        }
+                    ),
+                    "responses": {
+                        "201": {
+                            "description": "Saved",
+                            "content": {"application/json": {"schema": SHORTLIST_ENTRY}},
+                        },
+                        **_errors(400, 404, 413, 422),
+                    },
+                },
+            },
+            "/shortlist/{profile_id}": {
+                "delete": {
+                    "summary": "Take a profile off the shortlist.",
+                    "parameters": [PROFILE_ID],
+                    "responses": {"204": {"description": "Removed"}, **_errors(404)},
+                },
+            },
             "/profiles/{profile_id}/evidence": {
                 "get": {
                     "summary": "A profile's evidence items.",
                     "parameters": [PROFILE_ID],
-                    "responses": _responses({"type": "object"}, 404),
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {"evidence": {"type": "array", "items": EVIDENCE_ITEM}},
+                        },
+                        404,
+                    ),
                 },
                 "post": {
                     "summary": "Add a publication, project, product or patent.",
@@ -315,6 +407,99 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [EVENT_ID, REQUEST_ID],
                     "responses": _responses({"type": "object"}, 404, 422),
                 }
+            },
+            "/events/{event_id}/meetings/{meeting_id}/feedback": {
+                "get": {
+                    "summary": "Answers after a meeting: a party's own, or both for staff.",
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "responses": _responses({"type": "object"}, 404),
+                },
+                "post": {
+                    "summary": "Give or change a party's answers once the meeting has ended.",
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["useful", "next_step"],
+                            "properties": {
+                                "useful": {"type": "string", "enum": [u.value for u in Usefulness]},
+                                "next_step": {
+                                    "type": "string",
+                                    "enum": [step.value for step in NextStep],
+                                },
+                                "note": {"type": "string", "maxLength": 1000},
+                                "participant_id": {
+                                    **ID,
+                                    "description": "Which party answers, when the token's "
+                                    "account answers for both (staff, profiles without account).",
+                                },
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "200": {"description": "Changed"},
+                        "201": {"description": "Created"},
+                        **_errors(400, 404, 413, 422),
+                    },
+                },
+            },
+            "/matches/{match_id}/messages": {
+                "get": {
+                    "summary": "The thread between the two parties of an introduction.",
+                    "description": (
+                        "Latest first, 50 a page (`page`, with a `next` link). The parties "
+                        "read it once both accepted the introduction, staff read every "
+                        "thread. Reading here does not mark messages read."
+                    ),
+                    "parameters": [
+                        MATCH_ID,
+                        {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "messages": {"type": "array", "items": MESSAGE},
+                                "total": {"type": "integer"},
+                                "page": {"type": "integer"},
+                                "per_page": {"type": "integer"},
+                                "next": {"type": ["string", "null"]},
+                            },
+                        },
+                        403,
+                        404,
+                        422,
+                    ),
+                },
+                "post": {
+                    "summary": "Write to the other party (the parties only, plain text).",
+                    "description": (
+                        "The other party is told in the app and by email, without the text. "
+                        "403 before both parties accepted and for staff, who read without "
+                        "writing; 422 for an empty or too long `body`."
+                    ),
+                    "parameters": [MATCH_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["body"],
+                            "properties": {
+                                "body": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": MAX_MESSAGE,
+                                }
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "201": {
+                            "description": "Created",
+                            "content": {"application/json": {"schema": MESSAGE}},
+                        },
+                        **_errors(400, 403, 404, 413, 422),
+                    },
+                },
             },
             "/reference": {
                 "get": {

@@ -14,12 +14,13 @@ from partnermatch import presentation, reference
 from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError, error_response, http_error_response
 from partnermatch.api.events import register_routes as register_event_routes
+from partnermatch.api.matches import register_routes as register_match_routes
 from partnermatch.api.openapi import openapi_document
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import ApiToken, active_token, record_use
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db, limiter
-from partnermatch.inputs import InputTooLarge, load_json
+from partnermatch.inputs import InputTooLarge, load_json, parse_id
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
@@ -29,6 +30,7 @@ from partnermatch.profiles import services as profiles
 from partnermatch.profiles.models import EvidenceItem, Profile
 from partnermatch.profiles.services import EvidenceInput, ProfileInput
 from partnermatch.review.learning import current_weights
+from partnermatch.shortlists import services as shortlists
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -345,6 +347,33 @@ def evidence_delete(profile_id: int, item_id: int) -> tuple[str, int]:
     return "", 204
 
 
+@bp.get("/shortlist")
+def shortlist_list() -> Response:
+    return jsonify(
+        entries=[shortlists.entry_record(entry) for entry in shortlists.entries(g.api_user)]
+    )
+
+
+@bp.post("/shortlist")
+def shortlist_add() -> tuple[Response, int]:
+    data = json_body()
+    try:
+        profile_id = parse_id(data.get("profile_id"), "profile_id")
+    except ValidationError as error:
+        raise ApiError(422, error.message, error.field) from None
+    entry = _service_call(lambda: shortlists.add(g.api_user, _profile_or_404(profile_id)))
+    db.session.commit()
+    return jsonify(shortlists.entry_record(entry)), 201
+
+
+@bp.delete("/shortlist/<id:profile_id>")
+def shortlist_remove(profile_id: int) -> tuple[str, int]:
+    if not shortlists.remove(g.api_user, profile_id):
+        raise ApiError(404, f"Profile {profile_id} is not on this account's shortlist.")
+    db.session.commit()
+    return "", 204
+
+
 @bp.get("/reference")
 def reference_data() -> Response:
     return jsonify(
@@ -366,6 +395,7 @@ def reference_data() -> Response:
 
 
 register_event_routes(bp, json_body)
+register_match_routes(bp, json_body)
 
 
 @bp.get("/openapi.json")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from partnermatch import reference
+from partnermatch.events import feedback
+from partnermatch.events.models import Event
 from partnermatch.extensions import db
 from partnermatch.matching.explain import content_words
 from partnermatch.profiles.models import Profile, ProfileSector, ProfileValueChain
@@ -21,6 +23,16 @@ PAIR_LEVELS: dict[str, tuple[str, tuple[MatchState, ...] | None]] = {
     "introduced": (N_("Introduced"), CONTACT_STATES),
     "partnered": (N_("Partnership formed"), (MatchState.PARTNERSHIP_FORMED,)),
 }
+
+
+# A deleted profile is hidden everywhere until it is restored or purged: the dashboard counts
+# neither it nor the matches it is a party to.
+LIVE = Profile.deleted_at.is_(None)
+
+
+def _between_live_profiles():
+    live = select(Profile.id).where(LIVE)
+    return and_(Match.sme_profile_id.in_(live), Match.partner_profile_id.in_(live))
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ def economy_pairs(level: str = "suggested") -> EconomyPairs:
         select(sme.economy, partner.economy, func.count(Match.id))
         .join(sme, Match.sme_profile_id == sme.id)
         .join(partner, Match.partner_profile_id == partner.id)
+        .where(sme.deleted_at.is_(None), partner.deleted_at.is_(None))
         .group_by(sme.economy, partner.economy)
     )
     states = PAIR_LEVELS[level][1]
@@ -85,11 +98,16 @@ def positions_named(text: str) -> set[str]:
 def value_chain_coverage() -> list[Coverage]:
     """For each position: how many SMEs need it and how many profiles offer it."""
     needing: Counter[str] = Counter()
-    for needs in db.session.scalars(select(Profile.needs).where(Profile.kind == ProfileKind.SME)):
+    for needs in db.session.scalars(
+        select(Profile.needs).where(Profile.kind == ProfileKind.SME, LIVE)
+    ):
         needing.update(positions_named(needs or ""))
     offering = dict(
         db.session.execute(
-            select(ProfileValueChain.code, func.count()).group_by(ProfileValueChain.code)
+            select(ProfileValueChain.code, func.count())
+            .join(Profile, Profile.id == ProfileValueChain.profile_id)
+            .where(LIVE)
+            .group_by(ProfileValueChain.code)
         ).all()
     )
     return [
@@ -108,7 +126,8 @@ def funnel() -> list[Stage]:
     """Count matches reaching each stage: suggested, approved, accepted, introduced, partnership."""
 
     def count(*conditions) -> int:
-        return db.session.scalar(select(func.count(Match.id)).where(*conditions)) or 0
+        query = select(func.count(Match.id)).where(_between_live_profiles(), *conditions)
+        return db.session.scalar(query) or 0
 
     return [
         Stage(N_("Suggested"), count()),
@@ -142,6 +161,7 @@ def sector_mix() -> list[SectorCount]:
     rows = db.session.execute(
         select(ProfileSector.code, Profile.kind, func.count())
         .join(Profile, Profile.id == ProfileSector.profile_id)
+        .where(LIVE)
         .group_by(ProfileSector.code, Profile.kind)
     )
     counts = {(code, kind): number for code, kind, number in rows}
@@ -208,7 +228,11 @@ def decision_summary() -> list[DecisionRow]:
         select(Match.state, Match.score, Match.factors, sme.economy, partner.economy)
         .join(sme, Match.sme_profile_id == sme.id)
         .join(partner, Match.partner_profile_id == partner.id)
-        .where(Match.state != MatchState.SUGGESTED)
+        .where(
+            Match.state != MatchState.SUGGESTED,
+            sme.deleted_at.is_(None),
+            partner.deleted_at.is_(None),
+        )
     )
     tally: dict[tuple[str, str], list[int]] = {}
     for state, score, factors, sme_economy, partner_economy in rows:
@@ -228,3 +252,52 @@ def decision_summary() -> list[DecisionRow]:
     return [
         DecisionRow(factor, value, *counts) for (factor, value), counts in sorted(tally.items())
     ]
+
+
+@dataclass(frozen=True)
+class PositionCount:
+    code: str
+    label: str
+    meetings: int  # meetings in which either party works in this position
+
+
+@dataclass(frozen=True)
+class EventMeetings:
+    """Meetings on published agendas (all events, or one), and the feedback after them."""
+
+    meetings: int
+    economy_pairs: list[tuple[str, str, int]]  # (economy, economy, meetings), economies sorted
+    positions: list[PositionCount]
+    feedback: feedback.FeedbackFigures
+
+
+def events_by_name() -> list[Event]:
+    """Return every event, by name, for the dashboard's event filter."""
+    return list(db.session.scalars(select(Event).order_by(Event.name, Event.id)))
+
+
+def event_meetings(event_id: int | None = None) -> EventMeetings:
+    """Count published meetings by economy pair and by value-chain position, with feedback."""
+    meetings = feedback.agenda_meetings(event_id)
+    pairs: Counter[tuple[str, str]] = Counter()
+    positions: Counter[str] = Counter()
+    for meeting in meetings:
+        first, second = meeting.first.profile, meeting.second.profile
+        pairs[tuple(sorted((first.economy, second.economy)))] += 1
+        positions.update(set(first.value_chain) | set(second.value_chain))
+    return EventMeetings(
+        meetings=len(meetings),
+        economy_pairs=sorted(
+            ((a, b, count) for (a, b), count in pairs.items()),
+            key=lambda row: (
+                -row[2],
+                reference.economy_name(row[0]),
+                reference.economy_name(row[1]),
+            ),
+        ),
+        positions=[
+            PositionCount(term.code, term.label, positions[term.code])
+            for term in reference.VALUE_CHAIN
+        ],
+        feedback=feedback.figures(feedback.held_meetings(event_id)),
+    )

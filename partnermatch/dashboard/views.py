@@ -21,6 +21,8 @@ def index() -> str:
     level = request.args.get("pairs", "suggested")
     if level not in services.PAIR_LEVELS:
         level = "suggested"
+    events = services.events_by_name()
+    event_id = _event_filter(events)
     return render_template(
         "dashboard/index.html",
         level=level,
@@ -31,7 +33,16 @@ def index() -> str:
         sectors=services.sector_mix(),
         decisions=services.decision_summary(),
         weights=current_weights(current_app.config),
+        events=events,
+        event_id=event_id,
+        event_meetings=services.event_meetings(event_id),
     )
+
+
+def _event_filter(events: list) -> int | None:
+    """The event the query string asks for; an unknown or malformed id means all events."""
+    event_id = request.args.get("event", type=int)
+    return event_id if event_id in {event.id for event in events} else None
 
 
 def _csv(name: str, header: list[str], rows: list[list[object]]) -> Response:
@@ -80,6 +91,16 @@ def download(name: str) -> Response:
             [
                 [r.factor, r.value, r.decided, r.approved, r.answered, r.accepted]
                 for r in services.decision_summary()
+            ],
+        )
+    if name == "event-meetings":
+        meetings = services.event_meetings(_event_filter(services.events_by_name()))
+        return _csv(
+            name,
+            ["economy", "other_economy", "meetings"],
+            [
+                [reference.economy_name(a), reference.economy_name(b), n]
+                for a, b, n in meetings.economy_pairs
             ],
         )
     abort(404)

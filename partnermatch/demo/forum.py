@@ -12,6 +12,8 @@ from partnermatch.events import services
 from partnermatch.events.models import (
     AgendaState,
     Event,
+    ItemKind,
+    MarketplaceItem,
     Meeting,
     MeetingRequest,
     MeetingState,
@@ -76,7 +78,23 @@ def load_demo_forum(today: date | None = None) -> bool:
     db.session.add_all(participants.values())
     db.session.flush()
     _demo_requests(event, list(participants.values()), participants)
+    _demo_marketplace(event, participants)
     return True
+
+
+def _demo_marketplace(event: Event, by_external_id: dict) -> None:
+    sme, expert = by_external_id.get(DEMO_SME), by_external_id.get(DEMO_EXPERT)
+    items = [
+        (sme, ItemKind.OFFER, "High-pressure die casting of aluminium housings."),
+        (sme, ItemKind.SEEK, "Topology optimisation to take weight out of a motor housing."),
+        (expert, ItemKind.OFFER, "Topology optimisation and lightweight design of cast parts."),
+        (expert, ItemKind.SEEK, "An SME willing to trial optimised castings on its line."),
+    ]
+    db.session.add_all(
+        MarketplaceItem(event=event, participant=participant, kind=kind, text=text)
+        for participant, kind, text in items
+        if participant is not None
+    )
 
 
 def _demo_requests(event: Event, everyone: list[Participant], by_external_id: dict) -> None:

@@ -15,7 +15,16 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from partnermatch.events import services
-from partnermatch.events.models import MEETING_LENGTHS, AgendaState, Pairing, Preference
+from partnermatch.events.models import (
+    MAX_ITEM,
+    MEETING_LENGTHS,
+    AgendaState,
+    ItemKind,
+    NextStep,
+    Pairing,
+    Preference,
+    Usefulness,
+)
 from partnermatch.events.participation import MAX_REASON
 from partnermatch.forms import (
     Form,
@@ -210,3 +219,53 @@ class SwapForm(Form):
     """Another meeting of the event whose time and table this one takes (set by the view)."""
 
     other = SelectField(_l("Swap with"), coerce=coerce_id, validators=[DataRequired()])
+
+
+class FeedbackForm(Form):
+    """A party's two answers after a meeting, with an optional note."""
+
+    useful = RadioField(
+        _l("Was the meeting useful?"),
+        choices=options((choice.value, _l(choice.label)) for choice in Usefulness),
+        validators=[InputRequired()],
+    )
+    next_step = RadioField(
+        _l("What next?"),
+        choices=options((choice.value, _l(choice.label)) for choice in NextStep),
+        validators=[InputRequired()],
+    )
+    note = TextAreaField(
+        _l("Note (optional)"), validators=[Optional(), Length(max=1000), storable_text]
+    )
+
+
+class MarketplaceItemForm(Form):
+    """One short "we offer" or "we seek" for the event's marketplace."""
+
+    kind = RadioField(
+        _l("This item says"),
+        choices=options((choice.value, _l(choice.label)) for choice in ItemKind),
+        default=ItemKind.OFFER.value,
+        validators=[InputRequired()],
+    )
+    text = TextAreaField(
+        _l("What you offer or seek"),
+        description=_l("A line or two, at most %(count)s characters.", count=MAX_ITEM),
+        validators=[DataRequired(), Length(max=MAX_ITEM), storable_text],
+    )
+
+
+class MarketplaceFilterForm(Form):
+    """The marketplace's filters, read from the query string."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Words in the items"), validators=[Length(max=200)])
+    kind = SelectField(
+        _l("Kind"),
+        choices=options(
+            [("", _l("Offers and needs")), *((c.value, _l(c.label)) for c in ItemKind)]
+        ),
+        default="",
+    )

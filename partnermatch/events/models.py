@@ -286,3 +286,99 @@ class MeetingPreference(db.Model):
 
     participant: Mapped[Participant] = relationship(foreign_keys=[participant_id])
     other: Mapped[Participant] = relationship(foreign_keys=[other_participant_id])
+
+
+class Usefulness(StrEnum):
+    """A party's answer to "was the meeting useful?"."""
+
+    YES = "yes"
+    PARTLY = "partly"
+    NO = "no"
+
+    @property
+    def label(self) -> str:
+        return USEFULNESS_LABELS[self]
+
+
+USEFULNESS_LABELS = {
+    Usefulness.YES: N_("Useful"),
+    Usefulness.PARTLY: N_("Partly useful"),
+    Usefulness.NO: N_("Not useful"),
+}
+
+
+class NextStep(StrEnum):
+    """A party's answer to "what next?"."""
+
+    PARTNERSHIP = "partnership"  # a partnership discussion
+    ANOTHER_MEETING = "another_meeting"
+    NO_FIT = "no_fit"
+
+    @property
+    def label(self) -> str:
+        return NEXT_STEP_LABELS[self]
+
+
+NEXT_STEP_LABELS = {
+    NextStep.PARTNERSHIP: N_("A partnership discussion"),
+    NextStep.ANOTHER_MEETING: N_("Another meeting"),
+    NextStep.NO_FIT: N_("No fit"),
+}
+
+
+class MeetingFeedback(db.Model):
+    """One party's answers after a meeting: was it useful, and what comes next."""
+
+    __tablename__ = "meeting_feedback"
+    __table_args__ = (
+        UniqueConstraint("meeting_id", "participant_id", name="one_feedback_per_party"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("event_participants.id", ondelete="CASCADE"), index=True
+    )
+    useful: Mapped[Usefulness] = mapped_column(enum_column(Usefulness, "meeting_usefulness"))
+    next_step: Mapped[NextStep] = mapped_column(enum_column(NextStep, "meeting_next_step"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    meeting: Mapped[Meeting] = relationship()
+    participant: Mapped[Participant] = relationship()
+
+
+class ItemKind(StrEnum):
+    """What a marketplace item says: what the participant offers, or seeks, at the event."""
+
+    OFFER = "offer"
+    SEEK = "seek"
+
+    @property
+    def label(self) -> str:
+        return ITEM_KIND_LABELS[self]
+
+
+ITEM_KIND_LABELS = {ItemKind.OFFER: N_("We offer"), ItemKind.SEEK: N_("We seek")}
+MAX_ITEM = 200  # characters: a line or two, as on a fair's board
+MAX_ITEMS = 5  # items per participant and event
+
+
+class MarketplaceItem(db.Model):
+    """A short "we offer" or "we seek" a participant posts for one event."""
+
+    __tablename__ = "event_marketplace_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("event_participants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[ItemKind] = mapped_column(enum_column(ItemKind, "marketplace_item_kind"))
+    text: Mapped[str] = mapped_column(String(MAX_ITEM))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    event: Mapped[Event] = relationship()
+    participant: Mapped[Participant] = relationship()

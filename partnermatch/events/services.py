@@ -179,8 +179,8 @@ def upcoming_and_past(now: datetime | None = None) -> tuple[list[Event], list[Ev
     return upcoming, past
 
 
-def participants_of(event: Event, page: int, per_page: int):
-    """A page of the event's participants, by profile name."""
+def participants_of(event: Event, page: int, per_page: int, profile_ids: list[int] | None = None):
+    """A page of the event's participants, by profile name (only `profile_ids`, if given)."""
     from partnermatch.profiles.models import Profile
 
     query = (
@@ -190,6 +190,8 @@ def participants_of(event: Event, page: int, per_page: int):
         .options(selectinload(Participant.profile), selectinload(Participant.sessions))
         .order_by(Profile.name, Participant.id)
     )
+    if profile_ids is not None:
+        query = query.where(Participant.profile_id.in_(profile_ids))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 

@@ -23,19 +23,33 @@ from werkzeug.wrappers import Response
 
 from partnermatch.auth.decorators import staff_required
 from partnermatch.events import agenda as event_agenda
+from partnermatch.events import feedback as meeting_feedback
+from partnermatch.events import marketplace as event_marketplace
 from partnermatch.events import participation, services
 from partnermatch.events.forms import (
     AskForm,
     ConfirmForm,
     DecisionForm,
     EventForm,
+    FeedbackForm,
+    MarketplaceFilterForm,
+    MarketplaceItemForm,
     MoveForm,
     PreferenceForm,
     PublishForm,
     RegistrationForm,
     SwapForm,
 )
-from partnermatch.events.models import Event, Meeting, MeetingRequest, Participant, Preference
+from partnermatch.events.models import (
+    MAX_ITEMS,
+    Event,
+    ItemKind,
+    MarketplaceItem,
+    Meeting,
+    MeetingRequest,
+    Participant,
+    Preference,
+)
 from partnermatch.extensions import db
 from partnermatch.i18n import format_date
 from partnermatch.jobs import runner
@@ -43,10 +57,12 @@ from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import recommend
 from partnermatch.pagination import page_number
+from partnermatch.profiles import services as profile_services
+from partnermatch.profiles.forms import BrowseForm
 from partnermatch.profiles.models import Profile
 from partnermatch.review.learning import current_weights
 
-Row = TypeVar("Row", Participant, MeetingRequest, Meeting)
+Row = TypeVar("Row", Participant, MeetingRequest, Meeting, MarketplaceItem)
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -60,8 +76,15 @@ def index() -> str:
 @bp.route("/<id:event_id>")
 def detail(event_id: int) -> str:
     event = db.get_or_404(Event, event_id)
+    # The participants with the profile browser's facets, counted among them only.
+    form = BrowseForm(request.args)
+    form.validate()
+    filters = form.profile_filters(among=tuple(participation.profile_ids_of(event)))
     participants = services.participants_of(
-        event, page_number(request.args), current_app.config["PROFILES_PER_PAGE"]
+        event,
+        form.page_number,
+        current_app.config["PROFILES_PER_PAGE"],
+        profile_ids=profile_services.filtered_profile_ids(filters),
     )
     own = (
         participation.participant_of(event, current_user.profile)
@@ -72,6 +95,9 @@ def detail(event_id: int) -> str:
         "events/detail.html",
         event=event,
         participants=participants,
+        form=form,
+        filters=filters,
+        facets=profile_services.facet_counts(filters),
         own_participant=own,
         registration=participation.registration_is(event),
         requests=participation.requests_are(event),
@@ -428,6 +454,10 @@ def agenda(event_id: int, participant_id: int) -> str:
         event=event,
         participant=participant,
         items=event_agenda.agenda_of(participant, with_proposed=current_user.is_staff),
+        answered=meeting_feedback.answered_by(participant),
+        has_ended=meeting_feedback.has_ended,
+        # Staff read an owned participant's agenda but do not answer for it.
+        gives_feedback=participation.answers_for(current_user, participant.profile),
     )
 
 
@@ -628,3 +658,157 @@ def swap_meeting(event_id: int, meeting_id: int) -> str | Response:
             flash(_("The two meetings are swapped."), "success")
             return redirect(url_for("events.grid", event_id=event.id))
     return _change_page(event, meeting, move_form, swap_form), 400
+
+
+# --- feedback after a meeting ----------------------------------------------------------------
+
+
+@bp.route(
+    "/<id:event_id>/participants/<id:participant_id>/meetings/<id:meeting_id>/feedback",
+    methods=["GET", "POST"],
+)
+@login_required
+def feedback(event_id: int, participant_id: int, meeting_id: int) -> str | Response:
+    """A party's answers once the meeting has ended: was it useful, and what next."""
+    event, participant = _own_participant_or_403(event_id, participant_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
+    if not meeting_feedback.is_party(meeting, participant):
+        abort(404)
+    answers = meeting_feedback.feedback_of(meeting)
+    given = answers.get(participant.id)
+    form = FeedbackForm()
+    if given and not form.is_submitted():
+        form.useful.data, form.next_step.data = given.useful.value, given.next_step.value
+        form.note.data = given.note
+    if form.validate_on_submit():
+        try:
+            meeting_feedback.give_feedback(
+                meeting,
+                participant,
+                form.useful.data,
+                form.next_step.data,
+                form.note.data or "",
+                current_user,
+            )
+        except participation.EventError as error:
+            db.session.rollback()
+            form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(_("Thank you: your feedback is saved."), "success")
+            return redirect(
+                url_for("events.agenda", event_id=event.id, participant_id=participant.id)
+            )
+    try:
+        meeting_feedback.check_open(meeting)
+        closed = None
+    except participation.EventError as error:
+        closed = _refused(error)
+    partner = meeting.second if meeting.first_participant_id == participant.id else meeting.first
+    page = render_template(
+        "events/feedback.html",
+        event=event,
+        participant=participant,
+        meeting=meeting,
+        partner=partner,
+        start=services.to_local(meeting.slot_start, event.timezone),
+        closed=closed,
+        form=form,
+        # Staff see both parties' answers; a party sees only its own.
+        partner_answer=answers.get(partner.id) if current_user.is_staff else None,
+    )
+    return (page, 400) if form.is_submitted() else page
+
+
+@bp.get("/<id:event_id>/feedback")
+@staff_required
+def feedback_list(event_id: int) -> str:
+    """Every answer given after the event's meetings, with the figures, for coordinators."""
+    event = db.get_or_404(Event, event_id)
+    return render_template(
+        "events/feedback_list.html",
+        event=event,
+        answers=meeting_feedback.event_feedback(
+            event.id, page_number(request.args), current_app.config["REVIEW_PER_PAGE"]
+        ),
+        figures=meeting_feedback.figures(meeting_feedback.held_meetings(event.id)),
+    )
+
+
+# --- the marketplace -------------------------------------------------------------------------
+
+
+def _marketplace_matches(participant: Participant | None) -> tuple[list, str | None]:
+    """The participant's items with their closest counterparts, or why there are none."""
+    if participant is None:
+        return [], None
+    try:
+        return event_marketplace.counterparts(participant, get_engine().embedder), None
+    except (OSError, RuntimeError) as error:  # the encoder cannot load (offline, no model)
+        current_app.logger.warning("marketplace matching unavailable: %s", error)
+        return [], _("Matching is unavailable just now; the list and its filter still work.")
+
+
+@bp.route("/<id:event_id>/marketplace", methods=["GET", "POST"])
+@login_required
+def marketplace(event_id: int) -> str | Response:
+    """The event's offers and needs, filtered by words; a participant posts its own here."""
+    event = db.get_or_404(Event, event_id)
+    own = participation.participant_of(event, current_user.profile)
+    form = MarketplaceItemForm()
+    if request.method == "POST":
+        if own is None:
+            flash(_("Register for this event before posting to its marketplace."), "error")
+            return redirect(url_for("events.detail", event_id=event.id))
+        if form.validate_on_submit():
+            try:
+                event_marketplace.post_item(own, form.kind.data, form.text.data, current_user)
+            except participation.EventError as error:
+                db.session.rollback()
+                form.form_errors.append(_refused(error))
+            else:
+                db.session.commit()
+                flash(_("Your item is on the marketplace."), "success")
+                return redirect(url_for("events.marketplace", event_id=event.id))
+    filters = MarketplaceFilterForm(request.args)
+    filters.validate()
+    kind = filters.kind.data if not filters.kind.errors and filters.kind.data else None
+    matches, matching_unavailable = _marketplace_matches(own)
+    page = render_template(
+        "events/marketplace.html",
+        event=event,
+        own_participant=own,
+        own_items=event_marketplace.items_of_participant(own) if own else [],
+        max_items=MAX_ITEMS,
+        is_open=event_marketplace.is_open(event),
+        form=form,
+        filters=filters,
+        items=event_marketplace.find_items(
+            event,
+            (filters.q.data or "").strip() if not filters.q.errors else "",
+            ItemKind(kind) if kind else None,
+            page_number(request.args),
+            current_app.config["PROFILES_PER_PAGE"],
+        ),
+        matches=matches,
+        matching_unavailable=matching_unavailable,
+        confirm_form=ConfirmForm(),
+    )
+    return (page, 400) if request.method == "POST" else page
+
+
+@bp.route("/<id:event_id>/marketplace/<id:market_item_id>/remove", methods=["GET", "POST"])
+@login_required
+def remove_item(event_id: int, market_item_id: int) -> str | Response:
+    """Remove a marketplace item, after a confirmation page."""
+    event = db.get_or_404(Event, event_id)
+    item = _of_event_or_404(MarketplaceItem, market_item_id, event)
+    if not participation.may_act_for(current_user, item.participant.profile):
+        abort(403)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        event_marketplace.remove_item(item, current_user)
+        db.session.commit()
+        flash(_("The item is removed from the marketplace."), "success")
+        return redirect(url_for("events.marketplace", event_id=event.id))
+    return render_template("events/remove_item.html", event=event, item=item, form=form)

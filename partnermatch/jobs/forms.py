@@ -15,8 +15,8 @@ from partnermatch.forms import (
     Form,
     MultiCheckboxField,
     WholeNumberField,
-    economy_options,
     options,
+    programme_economy_options,
     term_options,
 )
 from partnermatch.inputs import parse_id
@@ -28,7 +28,7 @@ class CohortForm(Form):
     )
     economies = SelectMultipleField(
         _l("SMEs of these economies"),
-        choices=options(economy_options()),
+        choices=lambda: programme_economy_options(),
         description=_l("None chosen: every economy. Hold Ctrl (or Cmd) to choose several."),
     )
     sme_ids = StringField(

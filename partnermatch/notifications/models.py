@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.extensions import db
+from partnermatch.i18n import one_full_stop
 from partnermatch.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ class Notification(db.Model):
     # it was written, in English, before notifications were translated).
     message: Mapped[str] = mapped_column(Text)
     message_values: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # Where the message leads in the site ("/search/?q=..."), for those without a match.
+    link: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -50,12 +52,7 @@ def render_message(message: str, values: dict[str, str]) -> str:
             for name, value in values.items()
         },
     )
-    # A name that ends a sentence with its own full stop ("Metalúrgica Sul Ltda.") takes
-    # the sentence's: one full stop, not two (an ellipsis stays).
-    return DOUBLE_STOP.sub(".", text)
-
-
-DOUBLE_STOP = re.compile(r"(?<!\.)\.\.(?!\.)")
+    return one_full_stop(text)
 
 
 class OutboxMessage(db.Model):

@@ -45,7 +45,13 @@ def notify(
             continue
         seen.add(user.id)
         db.session.add(
-            Notification(user_id=user.id, match_id=match_id, message=message, message_values=values)
+            Notification(
+                user_id=user.id,
+                match_id=match_id,
+                message=message,
+                message_values=values,
+                link=link,
+            )
         )
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
             text = render_message(message, values)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -32,6 +34,7 @@ from partnermatch.profiles.services import (
     MAX_CAPACITY,
     EvidenceInput,
     OrganisationInput,
+    ProfileFilters,
     ProfileInput,
 )
 from partnermatch.reference import Affiliation, EvidenceKind, OrganisationKind, ProfileKind
@@ -250,3 +253,31 @@ class BrowseForm(Form):
         _l("Value chain"), choices=options(term_options(reference.VALUE_CHAIN))
     )
     page = WholeNumberField(_l("Page"), validators=[Optional()], low=1, high=MAX_PAGE, default=1)
+
+    def profile_filters(self, **extra: Any) -> ProfileFilters:
+        """Return the filters the validated query string asks for (call validate() first).
+
+        Unknown facet values in a hand-edited URL are dropped rather than failing the page.
+        """
+        valid = {
+            name: tuple(
+                value
+                for value in (getattr(self, name).data or [])
+                if value in {choice.value for choice in getattr(self, name).choices}
+            )
+            for name in ("affiliation", "economy", "sector", "value_chain")
+        }
+        return ProfileFilters(
+            text=(self.q.data or "").strip() if not self.q.errors else "",
+            kind=self.kind.data or None if not self.kind.errors else None,
+            affiliations=valid["affiliation"],
+            economies=valid["economy"],
+            sectors=valid["sector"],
+            value_chain=valid["value_chain"],
+            **extra,
+        )
+
+    @property
+    def page_number(self) -> int:
+        """The page asked for, 1 when it is missing or not a page number."""
+        return self.page.data if self.page.data and not self.page.errors else 1

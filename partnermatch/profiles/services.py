@@ -53,6 +53,7 @@ class ProfileFilters:
     sectors: tuple[str, ...] = ()
     value_chain: tuple[str, ...] = ()
     exclude_profiles: tuple[int, ...] = ()
+    among: tuple[int, ...] | None = None  # only these profiles (an event's participants)
 
 
 @dataclass
@@ -312,6 +313,11 @@ def live() -> Any:
     return Profile.deleted_at.is_(None)
 
 
+def programme_economies() -> set[str]:
+    """Return the codes of the economies that live profiles are from."""
+    return set(db.session.scalars(select(Profile.economy).where(live()).distinct()))
+
+
 def delete_profile(profile: Profile) -> None:
     """Delete a profile softly: hidden everywhere, restorable for RESTORE_DAYS.
 
@@ -353,6 +359,14 @@ def purge_deleted_profiles(now: datetime | None = None) -> int:
         db.session.delete(profile)
     db.session.flush()
     return len(expired)
+
+
+def purge_profile(profile: Profile) -> None:
+    """Remove a deleted profile for good now, before its RESTORE_DAYS are over."""
+    if profile.deleted_at is None:
+        raise ValidationError("profile", "Only a deleted profile can be purged.")
+    db.session.delete(profile)
+    db.session.flush()
 
 
 def profile_input_for(profile: Profile) -> ProfileInput:
@@ -403,7 +417,8 @@ def remove_evidence(item: EvidenceItem) -> None:
 # --- browsing ------------------------------------------------------------------------------
 
 
-def _escape_like(term: str) -> str:
+def escape_like(term: str) -> str:
+    """Escape LIKE wildcards in a search term (the queries pass escape="\\")."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -420,6 +435,8 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
         query = query.where(Profile.economy.not_in(filters.exclude_economies))
     if filters.exclude_profiles:
         query = query.where(Profile.id.not_in(filters.exclude_profiles))
+    if filters.among is not None:
+        query = query.where(Profile.id.in_(filters.among))
     if filters.sectors:
         query = query.where(
             Profile.id.in_(
@@ -435,7 +452,7 @@ def _filtered_ids(filters: ProfileFilters) -> Select:
             )
         )
     for term in filters.text.split():
-        pattern = f"%{_escape_like(term)}%"
+        pattern = f"%{escape_like(term)}%"
         query = query.where(
             or_(
                 *(

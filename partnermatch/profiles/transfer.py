@@ -358,7 +358,8 @@ def _row_data(record: Mapping[str, Any]) -> _RowData:
     return _RowData(external_id, kind, profile, evidence, email_key)
 
 
-def _find_profile(external_id: str) -> Profile | None:
+def find_profile(external_id: str) -> Profile | None:
+    """Return the profile, deleted or not, that an external id (or a pm-<id>) names."""
     profile = db.session.scalar(select(Profile).where(Profile.external_id == external_id))
     generated = GENERATED_ID.fullmatch(external_id)
     if profile is None and generated:
@@ -390,10 +391,20 @@ def _comparable(profile: Profile) -> dict[str, Any]:
 
 def _apply(data: _RowData) -> str:
     """Create or update the row's profile; return created, updated or unchanged."""
-    profile = _find_profile(data.external_id)
+    profile = find_profile(data.external_id)
     if profile is None:
         _create(data)
         return "created"
+    if profile.is_deleted:
+        # Updating it would change a profile no one sees; creating a second would duplicate
+        # it once restored. The person importing decides which of the two it is.
+        raise ValidationError(
+            "external_id",
+            f"'{data.external_id}' is a profile deleted on {profile.deleted_at:%Y-%m-%d}: "
+            "restore it (Deleted profiles on the site, or `flask --app wsgi profiles restore "
+            f"{data.external_id}`) and import again to update it, or purge it (`flask --app "
+            f"wsgi profiles purge-deleted --external-id {data.external_id}`) to import it anew.",
+        )
     if profile.kind is not data.kind:
         raise ValidationError(
             "kind",
@@ -416,7 +427,7 @@ def _create(data: _RowData) -> Profile:
 def create_from_record(record: Mapping[str, Any]) -> Profile:
     """Create an unowned profile with its evidence from one record of the JSONL format."""
     data = _row_data(record)
-    if _find_profile(data.external_id) is not None:
+    if find_profile(data.external_id) is not None:
         raise ValidationError(
             "external_id", f"A profile with external id '{data.external_id}' exists."
         )

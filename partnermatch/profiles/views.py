@@ -20,9 +20,9 @@ from partnermatch.pagination import page_number
 from partnermatch.profiles import services
 from partnermatch.profiles.forms import BrowseForm, ConfirmForm, EvidenceForm, ProfileForm
 from partnermatch.profiles.models import EvidenceItem, Profile
-from partnermatch.profiles.services import ProfileFilters
 from partnermatch.review import services as review
 from partnermatch.review.learning import current_weights
+from partnermatch.shortlists import services as shortlists
 
 bp = Blueprint("profiles", __name__, url_prefix="/profiles")
 
@@ -55,25 +55,10 @@ def _evidence_or_404(profile: Profile, item_id: int) -> EvidenceItem:
 def browse() -> str:
     form = BrowseForm(request.args)
     form.validate()
-    # Unknown facet values in a hand-edited URL are dropped rather than failing the page.
-    valid = {
-        name: [
-            value
-            for value in (getattr(form, name).data or [])
-            if value in {choice.value for choice in getattr(form, name).choices}
-        ]
-        for name in ("affiliation", "economy", "sector", "value_chain")
-    }
-    filters = ProfileFilters(
-        text=(form.q.data or "").strip() if not form.q.errors else "",
-        kind=form.kind.data or None if not form.kind.errors else None,
-        affiliations=tuple(valid["affiliation"]),
-        economies=tuple(valid["economy"]),
-        sectors=tuple(valid["sector"]),
-        value_chain=tuple(valid["value_chain"]),
+    filters = form.profile_filters()
+    results = services.browse_profiles(
+        filters, form.page_number, current_app.config["PROFILES_PER_PAGE"]
     )
-    page = form.page.data if form.page.data and not form.page.errors else 1
-    results = services.browse_profiles(filters, page, current_app.config["PROFILES_PER_PAGE"])
     return render_template(
         "profiles/browse.html",
         form=form,
@@ -108,6 +93,7 @@ def partner_suggestions(profile: Profile) -> dict[str, object]:
         "similar": similar,
         "matching_unavailable": None,
         "open_matches": review.sme_matches_by_partner(current_user),
+        "shortlisted": shortlists.saved_ids(current_user),
     }
 
 
@@ -122,6 +108,9 @@ def detail(profile_id: int) -> str:
         )
     can_edit = services.can_edit_profile(current_user, profile)
     owned = current_user.is_authenticated and profile.owner_id == current_user.id
+    suggestions = partner_suggestions(profile)
+    # Read once: the recommendations need it too, when the index gave any.
+    suggestions.setdefault("shortlisted", shortlists.saved_ids(current_user))
     return render_template(
         "profiles/detail.html",
         open_match=review.sme_matches_by_partner(current_user).get(profile.id),
@@ -130,7 +119,7 @@ def detail(profile_id: int) -> str:
         events=events_for(profile) if owned else [],
         missing=services.profile_missing(profile) if can_edit else [],
         show_contact=services.can_see_contact(current_user, profile),
-        **partner_suggestions(profile),
+        **suggestions,
     )
 
 

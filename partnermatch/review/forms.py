@@ -10,13 +10,13 @@ from partnermatch import reference
 from partnermatch.forms import (
     Form,
     coerce_id,
-    economy_options,
     options,
+    programme_economy_options,
     storable_text,
     term_options,
 )
 from partnermatch.review.models import OUTCOMES
-from partnermatch.review.services import MAX_NOTE
+from partnermatch.review.services import MAX_MESSAGE, MAX_NOTE
 
 
 class RequestForm(Form):
@@ -53,6 +53,18 @@ class OutcomeForm(Form):
     note = TextAreaField(_l("Note (optional)"), validators=[Length(max=MAX_NOTE), storable_text])
 
 
+class MessageForm(Form):
+    body = TextAreaField(
+        _l("Your message"),
+        validators=[
+            DataRequired(message=_l("Write a message first.")),
+            Length(max=MAX_MESSAGE),
+            storable_text,
+        ],
+        description=_l("Plain text only; no attachments."),
+    )
+
+
 class QueueFilterForm(Form):
     """Filters of the review queue, read from the query string."""
 
@@ -72,7 +84,7 @@ class QueueFilterForm(Form):
     )
     economy = SelectField(
         _l("SME economy"),
-        choices=options([("", _l("Any economy")), *economy_options()]),
+        choices=lambda: programme_economy_options(blank=_l("Any economy")),
         default="",
     )
     sector = SelectField(

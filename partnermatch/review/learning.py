@@ -6,6 +6,14 @@ across economies) gives each factor's effect on the odds of approval. Its non-ne
 coefficients, scaled to the default weights' total so that scores keep their range, are
 blended with the defaults in proportion n / (n + PRIOR_DECISIONS): a few decisions nudge
 the weights, many decisions set them.
+
+The parties' outcome answers teach it too: each party's answer on an introduced match is one
+more observation of that match's factor values, a success when it says a meeting was held or a
+partnership formed, a failure when it says no fit. Both parties answering counts twice: each
+side's experience is evidence of its own. A coordinator's outcome adds no row: the
+coordinator's approval of the match is already one.
+Feedback after an event's meetings (events/feedback.py) moves a match's state without a
+party's answer, so it teaches nothing here yet.
 """
 
 from __future__ import annotations
@@ -33,22 +41,32 @@ RIDGE = 0.1  # keeps coefficients finite when the decisions separate perfectly
 @dataclass(frozen=True)
 class Decisions:
     values: np.ndarray  # one row per decision, one column per FEATURE
-    approved: np.ndarray  # 1 approved, 0 rejected
+    approved: np.ndarray  # 1 approved (or an outcome that worked), 0 rejected (or no fit)
+    answers: int = 0  # how many of the rows are parties' outcome answers
 
 
 def reviewed_decisions() -> Decisions:
-    """Return the factor values and the verdict of every reviewed match that stored them."""
+    """Return the factor values and the verdict of every reviewed match that stored them,
+    and one more row per party's outcome answer."""
     rows = db.session.execute(
-        select(Match.state, Match.factors).where(Match.state != MatchState.SUGGESTED)
+        select(Match.state, Match.factors, Match.sme_outcome, Match.partner_outcome).where(
+            Match.state != MatchState.SUGGESTED
+        )
     )
-    values, verdicts = [], []
-    for state, factors in rows:
+    values, verdicts, answers = [], [], 0
+    for state, factors, *outcomes in rows:
         by_feature = {f.get("feature"): f.get("value") for f in factors or [] if f.get("feature")}
         if all(isinstance(by_feature.get(name), int | float) for name in FEATURES):
-            values.append([float(by_feature[name]) for name in FEATURES])
+            row = [float(by_feature[name]) for name in FEATURES]
+            values.append(row)
             verdicts.append(0.0 if state is MatchState.REJECTED else 1.0)
+            for outcome in outcomes:
+                if outcome:
+                    values.append(row)
+                    verdicts.append(0.0 if outcome == MatchState.NO_FIT.value else 1.0)
+                    answers += 1
     return Decisions(
-        np.asarray(values, dtype=float).reshape(-1, len(FEATURES)), np.asarray(verdicts)
+        np.asarray(values, dtype=float).reshape(-1, len(FEATURES)), np.asarray(verdicts), answers
     )
 
 
@@ -90,8 +108,9 @@ def learned_weights(decisions: Decisions, defaults: FactorWeights) -> FactorWeig
     return FactorWeights(
         *np.round(blended, 4),
         source=(
-            f"learned from {count} coordinator decisions "
-            f"({share:.0%} learned, {1 - share:.0%} defaults)"
+            f"learned from {count - decisions.answers} coordinator decisions"
+            + (f" and {decisions.answers} outcome answers" if decisions.answers else "")
+            + f" ({share:.0%} learned, {1 - share:.0%} defaults)"
         ),
     )
 

@@ -7,6 +7,11 @@
 
 Contact details are shared only from `introduced` on. The states after which a pair may be
 matched again are CLOSED_STATES; the schema allows one open match per pair.
+
+From `introduced` on the two parties write to each other (MatchMessage) and each records how
+the introduction went (sme_outcome, partner_outcome); a coordinator's closing outcome
+(staff_outcome) overrides theirs. How the answers combine into the state:
+review.services.combined_outcome (and the table in the README).
 """
 
 from __future__ import annotations
@@ -15,7 +20,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnermatch.extensions import db, enum_column
@@ -66,6 +81,7 @@ CONTACT_STATES = (
     MatchState.NO_FIT,
 )
 OUTCOMES = (MatchState.MEETING_HELD, MatchState.PARTNERSHIP_FORMED, MatchState.NO_FIT)
+_OUTCOMES_SQL = ", ".join(f"'{state.value}'" for state in OUTCOMES)
 
 
 class MatchOrigin(StrEnum):
@@ -94,6 +110,10 @@ class Match(db.Model):
             sqlite_where=text(f"state NOT IN ({_CLOSED_SQL})"),
             postgresql_where=text(f"state NOT IN ({_CLOSED_SQL})"),
         ),
+        *(
+            CheckConstraint(f"{column} IN ({_OUTCOMES_SQL})", name=f"{column}_is_an_outcome")
+            for column in ("sme_outcome", "partner_outcome", "staff_outcome")
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,6 +138,11 @@ class Match(db.Model):
     partner_response: Mapped[Response] = mapped_column(
         enum_column(Response, "partner_response"), default=Response.PENDING
     )
+    # How each side says the introduction went, and a coordinator's outcome (which wins): an
+    # OUTCOMES value or None while not given.
+    sme_outcome: Mapped[str | None] = mapped_column(String(32))
+    partner_outcome: Mapped[str | None] = mapped_column(String(32))
+    staff_outcome: Mapped[str | None] = mapped_column(String(32))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -152,6 +177,14 @@ ACTION_LABELS = {
     "accept": N_("accepted the introduction"),
     "decline": N_("declined the introduction"),
     "outcome": N_("recorded the outcome"),
+    "remind": N_("sent a reminder"),
+}
+# An outcome event says whose word it is: "outcome sme: no_fit", "outcome staff: ..." (plain
+# "outcome" in the history of matches closed before the parties answered for themselves).
+OUTCOME_ACTION_LABELS = {
+    "sme": N_("answered how it went"),
+    "partner": N_("answered how it went"),
+    "staff": N_("recorded the outcome"),
 }
 ON_BEHALF_LABELS = {
     "sme": N_("on behalf of the SME"),
@@ -179,7 +212,19 @@ class MatchEvent(db.Model):
     @property
     def action_label(self) -> str:
         """What the actor did, in words (English; translated where it is shown)."""
-        return ACTION_LABELS.get(self.action.split(" ", 1)[0], self.action)
+        verb, _, rest = self.action.partition(" ")
+        if verb == "outcome" and rest:
+            return OUTCOME_ACTION_LABELS.get(rest.split(":", 1)[0], self.action)
+        return ACTION_LABELS.get(verb, self.action)
+
+    @property
+    def answer_label(self) -> str | None:
+        """For an outcome event, the outcome it gives ("Partnership formed"), else None."""
+        verb, _, rest = self.action.partition(" ")
+        value = rest.partition(": ")[2]
+        if verb != "outcome" or value not in {state.value for state in OUTCOMES}:
+            return None
+        return MatchState(value).label
 
     @property
     def on_behalf_label(self) -> str | None:
@@ -196,3 +241,34 @@ class MatchEvent(db.Model):
         if self.from_state and self.from_state != self.to_state:
             return (MatchState(self.from_state).label, after)
         return (after,)
+
+
+class MatchMessage(db.Model):
+    """A plain-text message from one party of an introduction to the other."""
+
+    __tablename__ = "match_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The side the author wrote for ("sme" or "partner"): the thread stays readable when the
+    # account is gone.
+    side: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    author: Mapped[User | None] = relationship()
+
+
+class MatchMessageRead(db.Model):
+    """How far a user has read a match's thread: the last message id they have seen."""
+
+    __tablename__ = "match_message_reads"
+
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    last_read_id: Mapped[int] = mapped_column(default=0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from partnermatch import presentation
@@ -27,20 +27,32 @@ from partnermatch.review.models import (
     OUTCOMES,
     Match,
     MatchEvent,
+    MatchMessage,
+    MatchMessageRead,
     MatchOrigin,
     MatchState,
     Response,
 )
 
 MAX_NOTE = 2000
+MAX_MESSAGE = 4000
+MESSAGES_PER_PAGE = 50
+# Outcomes that close a match; a coordinator's "meeting held" leaves it open for the parties.
+CLOSING_OUTCOMES = (MatchState.PARTNERSHIP_FORMED.value, MatchState.NO_FIT.value)
 
 
 class TransitionError(Exception):
-    """A workflow step that the match's state or the actor's role does not allow."""
+    """A workflow step that the match's state or the actor's role does not allow.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    `message` is a catalogue message (marked with N_) with %(name)s fields from `values`; a
+    field ending in "_label" is a vocabulary label. Pages show it in the reader's language
+    (partnermatch.notifications.models.render_message); str() of the error is in English.
+    """
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message % values if values else message)
         self.message = message
+        self.values = values
 
 
 # --- who is who ------------------------------------------------------------------------------
@@ -139,6 +151,11 @@ def party(match: Match, side: str) -> Profile:
     return match.sme if side == "sme" else match.partner
 
 
+def other_side(side: str) -> str:
+    """Return the side across from this one."""
+    return "partner" if side == "sme" else "sme"
+
+
 def unreachable_sides(match: Match) -> list[str]:
     """The sides whose profile gives no contact email: they cannot accept an introduction,
     since accepting is agreeing to share one."""
@@ -154,7 +171,7 @@ def _note(note: str | None) -> str:
     except ValidationError as error:
         raise TransitionError(error.message) from None
     if len(note) > MAX_NOTE:
-        raise TransitionError(f"Keep the note under {MAX_NOTE} characters.")
+        raise TransitionError(N_("Keep the note under %(limit)s characters."), limit=str(MAX_NOTE))
     return note
 
 
@@ -172,11 +189,10 @@ def _record(
     )
 
 
-def _require(match: Match, *states: MatchState, doing: str) -> None:
+def _require(match: Match, *states: MatchState, refusal: str, **values: str) -> None:
+    """Refuse a step unless the match is at one of `states`; `refusal` says why."""
     if match.state not in states:
-        raise TransitionError(
-            f"This match is at the stage “{match.state.label}”: it cannot be {doing} now."
-        )
+        raise TransitionError(refusal, state_label=match.state.label, **values)
 
 
 def find_open_match(sme: Profile, partner: Profile) -> Match | None:
@@ -238,17 +254,20 @@ def request_introduction(
         or sme.kind is not ProfileKind.SME
         or sme.is_deleted
     ):
-        raise TransitionError("Only an SME with a profile can ask for an introduction.")
+        raise TransitionError(N_("Only an SME with a profile can ask for an introduction."))
     if partner.id == sme.id:
-        raise TransitionError("You cannot ask to be introduced to yourself.")
+        raise TransitionError(N_("You cannot ask to be introduced to yourself."))
     existing = find_open_match(sme, partner)
     if existing is not None:
         raise TransitionError(
-            f"You already have a match with {partner.name} (stage: {existing.state.label})."
+            N_("You already have a match with %(name)s (stage: %(state_label)s)."),
+            name=partner.name,
+            state_label=existing.state.label,
         )
     if (sme.id, partner.id) in closed_pairs([sme.id]):
         raise TransitionError(
-            f"An introduction to {partner.name} was not approved or was declined before."
+            N_("An introduction to %(name)s was not approved or was declined before."),
+            name=partner.name,
         )
     match = Match(
         sme=sme,
@@ -276,7 +295,11 @@ def request_introduction(
 def approve(match: Match, actor: User, note: str = "") -> None:
     """A coordinator approves: the introduction goes to both parties for their consent."""
     _staff_only(actor)
-    _require(match, MatchState.SUGGESTED, doing="approved")
+    _require(
+        match,
+        MatchState.SUGGESTED,
+        refusal=N_("This match is at the stage “%(state_label)s”: it cannot be approved now."),
+    )
     match.state = MatchState.APPROVED
     _record(match, actor, "approve", MatchState.SUGGESTED, _note(note))
     db.session.flush()
@@ -295,7 +318,11 @@ def approve(match: Match, actor: User, note: str = "") -> None:
 def reject(match: Match, actor: User, note: str = "") -> None:
     """A coordinator turns a suggestion down; the pair is not suggested again."""
     _staff_only(actor)
-    _require(match, MatchState.SUGGESTED, doing="rejected")
+    _require(
+        match,
+        MatchState.SUGGESTED,
+        refusal=N_("This match is at the stage “%(state_label)s”: it cannot be rejected now."),
+    )
     match.state = MatchState.REJECTED
     _record(match, actor, "reject", MatchState.SUGGESTED, _note(note))
     db.session.flush()
@@ -313,18 +340,25 @@ def respond(
     match: Match, actor: User, accept: bool, reason: str = "", side: str | None = None
 ) -> None:
     """A party accepts or declines an introduction; both accepting introduces them."""
-    _require(match, MatchState.APPROVED, doing="answered")
+    _require(
+        match,
+        MatchState.APPROVED,
+        refusal=N_("This match is at the stage “%(state_label)s”: it cannot be answered now."),
+    )
     sides = answering_sides(match, actor)
     if side is None and len(sides) == 1:
         side = sides[0]
     if side not in sides:
-        raise TransitionError("Only the two parties can answer an introduction.")
+        raise TransitionError(N_("Only the two parties can answer an introduction."))
     if _response(match, side) is not Response.PENDING:
-        raise TransitionError("This side has already answered.")
+        raise TransitionError(N_("This side has already answered."))
     if accept and side in unreachable_sides(match):
         raise TransitionError(
-            f"Add a contact email to the profile of {party(match, side).name} before accepting: "
-            "it is what the other party receives once both accept."
+            N_(
+                "Add a contact email to the profile of %(name)s before accepting: "
+                "it is what the other party receives once both accept."
+            ),
+            name=party(match, side).name,
         )
     answer = Response.ACCEPTED if accept else Response.DECLINED
     if side == "sme":
@@ -361,33 +395,266 @@ def respond(
     db.session.flush()
 
 
+def party_outcome(match: Match, side: str) -> MatchState | None:
+    """Return how this side says the introduction went, or None before it answers."""
+    value = match.sme_outcome if side == "sme" else match.partner_outcome
+    return MatchState(value) if value else None
+
+
+def combined_outcome(match: Match) -> MatchState:
+    """Return the state the outcome answers give a match that was introduced.
+
+    1. A coordinator's closing outcome (partnership formed, no fit) wins.
+    2. Otherwise the parties' answers, when every party with an account has answered and
+       they agree (when one side has no account, the other side's answer alone).
+    3. Otherwise (one answer so far, answers that differ, or a coordinator's "meeting held")
+       the match stands at "meeting held" when anyone says the two met (a meeting held or a
+       partnership formed): that much the stories share. It stays open, so a party may
+       revise its answer and coordinators see it among the introductions to settle.
+    4. Otherwise (nothing said yet, or only "no fit" from one side) it stays introduced.
+    So a match closes only when both parties or a coordinator say so; the dashboard, which
+    counts states, counts exactly these.
+    """
+    if match.staff_outcome in CLOSING_OUTCOMES:
+        return MatchState(match.staff_outcome)
+    answers = [answer for answer in (match.sme_outcome, match.partner_outcome) if answer]
+    expected = sum(1 for side in ("sme", "partner") if party(match, side).owner_id is not None)
+    if answers and len(answers) >= expected and len(set(answers)) == 1:
+        return MatchState(answers[0])
+    if match.staff_outcome or any(answer != MatchState.NO_FIT.value for answer in answers):
+        return MatchState.MEETING_HELD
+    return MatchState.INTRODUCED
+
+
 def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: str = "") -> None:
-    """Either party or a coordinator records what came of an introduction."""
-    outcome = MatchState(outcome)
+    """A party answers how the introduction went, or a coordinator records the outcome.
+
+    A party may answer, and change its answer, while the match is open (introduced or
+    meeting held); a coordinator's closing outcome overrides the parties' (see
+    combined_outcome) and may be recorded from introduced or meeting held, a meeting only
+    from introduced. The other party is asked for its answer; coordinators (and the parties
+    not told already) hear when the state changes.
+    """
+    try:
+        outcome = MatchState(outcome)
+    except ValueError:
+        outcome = None
     if outcome not in OUTCOMES:
-        raise TransitionError("Record a meeting held, a partnership formed or no fit.")
-    if not (actor.is_staff or side_of(match, actor)):
-        raise TransitionError("Only the two parties or a coordinator can record an outcome.")
-    allowed = (
-        (MatchState.INTRODUCED,)
-        if outcome is MatchState.MEETING_HELD
-        else (
+        raise TransitionError(N_("Record a meeting held, a partnership formed or no fit."))
+    side = side_of(match, actor)
+    if not (actor.is_staff or side):
+        raise TransitionError(N_("Only the two parties or a coordinator can record an outcome."))
+    note = _note(note)
+    before = match.state
+    if side:
+        _require(
+            match,
             MatchState.INTRODUCED,
             MatchState.MEETING_HELD,
+            refusal=N_(
+                "This match is at the stage “%(state_label)s”: "
+                "it cannot be recorded as “%(outcome_label)s” now."
+            ),
+            outcome_label=outcome.label,
+        )
+        if side == "sme":
+            match.sme_outcome = outcome.value
+        else:
+            match.partner_outcome = outcome.value
+        action = f"outcome {side}: {outcome.value}"
+    else:
+        allowed = (
+            (MatchState.INTRODUCED,)
+            if outcome is MatchState.MEETING_HELD
+            else (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+        )
+        _require(
+            match,
+            *allowed,
+            refusal=N_(
+                "This match is at the stage “%(state_label)s”: "
+                "it cannot be recorded as “%(outcome_label)s” now."
+            ),
+            outcome_label=outcome.label,
+        )
+        match.staff_outcome = outcome.value
+        action = f"outcome staff: {outcome.value}"
+    match.state = combined_outcome(match)
+    _record(match, actor, action, before, note)
+    db.session.flush()
+    if side:
+        other = other_side(side)
+        notify(
+            [party(match, other).owner],
+            N_(
+                "%(answering)s says the introduction between %(sme)s and %(partner)s went: "
+                "%(outcome_label)s. Please record how it went for you."
+            )
+            if party_outcome(match, other) is None
+            else N_(
+                "%(answering)s says the introduction between %(sme)s and %(partner)s went: "
+                "%(outcome_label)s."
+            ),
+            {"answering": party(match, side).name, **_pair(match), "outcome_label": outcome.label},
+            match_id=match.id,
+            link=match_path(match),
+        )
+    if match.state is not before:
+        told = party(match, other_side(side)).owner if side else None
+        notify(
+            [owner for owner in _owners(match) if owner is not told] + coordinators(),
+            N_("%(sme)s and %(partner)s: %(outcome_label)s."),
+            {**_pair(match), "outcome_label": match.state.label},
+            match_id=match.id,
+            link=match_path(match),
+        )
+
+
+def outcome_waiting_for(user: User | Any) -> list[Match]:
+    """The introductions whose outcome waits for this member's answer, oldest first (for My
+    introductions and the home page: still open, no answer from their side yet)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return []
+    open_states = (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+    return list(
+        db.session.scalars(
+            select(Match)
+            .where(
+                Match.state.in_(open_states),
+                or_(
+                    (Match.sme_profile_id == profile.id) & Match.sme_outcome.is_(None),
+                    (Match.partner_profile_id == profile.id) & Match.partner_outcome.is_(None),
+                ),
+            )
+            .options(*_with_parties())
+            .order_by(Match.updated_at, Match.id)
         )
     )
-    _require(match, *allowed, doing=f"marked {outcome.label.lower()}")
-    before = match.state
-    match.state = outcome
-    _record(match, actor, "outcome", before, _note(note))
-    db.session.flush()
-    notify(
-        [*_owners(match), *coordinators()],
-        N_("%(sme)s and %(partner)s: %(outcome_label)s."),
-        {**_pair(match), "outcome_label": outcome.label},
-        match_id=match.id,
-        link=match_path(match),
+
+
+# --- messages between the two parties --------------------------------------------------------
+
+
+def can_read_messages(match: Match, user: User | Any) -> bool:
+    """The thread follows the consent rule: the parties read it once both accepted (when
+    contacts are shared); coordinators, who oversee every match, read it too."""
+    if not can_view(match, user) or not match.contacts_shared:
+        return False
+    return user.is_staff or side_of(match, user) is not None
+
+
+def can_post_message(match: Match, user: User | Any) -> bool:
+    """Only the two parties write, from the introduction on (after an outcome too: a
+    partnership has more to say). Coordinators read without writing: the thread is the
+    parties' conversation, and a coordinator's word belongs in the match's notes."""
+    return can_read_messages(match, user) and side_of(match, user) is not None
+
+
+def messages_page(match: Match, page: int, per_page: int = MESSAGES_PER_PAGE) -> Pagination:
+    """Return a page of a match's thread: page 1 holds the latest messages, each page's
+    items newest first (the template shows them oldest first)."""
+    query = (
+        select(MatchMessage)
+        .where(MatchMessage.match_id == match.id)
+        .options(selectinload(MatchMessage.author))
+        .order_by(MatchMessage.id.desc())
     )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
+    """A party writes to the other, who hears of it when it is the first message they have
+    not read yet (one notification and one email until they open the thread, not one per
+    message). Neither carries the text: a notification never carries what could be a
+    contact detail."""
+    if not can_post_message(match, author):
+        raise TransitionError(
+            N_("Only the two parties can write here, once both have accepted the introduction.")
+        )
+    try:
+        body = clean_text(body, "body")
+    except ValidationError as error:
+        raise TransitionError(error.message) from None
+    if not body:
+        raise TransitionError(N_("Write a message first."))
+    if len(body) > MAX_MESSAGE:
+        raise TransitionError(f"Keep the message under {MAX_MESSAGE} characters.")
+    side = side_of(match, author)
+    recipient = party(match, other_side(side)).owner
+    already_waiting = recipient is not None and unread_messages(recipient).get(match.id, 0) > 0
+    message = MatchMessage(match_id=match.id, author=author, side=side, body=body)
+    db.session.add(message)
+    db.session.flush()
+    mark_messages_read(match, author)
+    if not already_waiting:
+        notify(
+            [recipient],
+            N_("New message from %(author)s about your introduction."),
+            {"author": party(match, side).name},
+            match_id=match.id,
+            link=match_path(match) + "#messages",
+        )
+    return message
+
+
+def mark_messages_read(match: Match, user: User) -> None:
+    """Record that the user has seen the thread up to its latest message."""
+    latest = db.session.scalar(
+        select(func.max(MatchMessage.id)).where(MatchMessage.match_id == match.id)
+    )
+    if latest is None:
+        return
+    state = db.session.get(MatchMessageRead, (match.id, user.id))
+    if state is None:
+        db.session.add(MatchMessageRead(match_id=match.id, user_id=user.id, last_read_id=latest))
+    elif state.last_read_id < latest:
+        state.last_read_id = latest
+    db.session.flush()
+
+
+def unread_messages(user: User | Any) -> dict[int, int]:
+    """Return, by match id, how many messages from the other party this member has not read
+    (matches with none unread are left out; for My introductions and the home page)."""
+    profile = getattr(user, "profile", None) if getattr(user, "is_authenticated", False) else None
+    if profile is None:
+        return {}
+    read_up_to = func.coalesce(MatchMessageRead.last_read_id, 0)
+    rows = db.session.execute(
+        select(MatchMessage.match_id, func.count(MatchMessage.id))
+        .join(Match, Match.id == MatchMessage.match_id)
+        .outerjoin(
+            MatchMessageRead,
+            (MatchMessageRead.match_id == MatchMessage.match_id)
+            & (MatchMessageRead.user_id == user.id),
+        )
+        .where(
+            # Messages the other side wrote (by side, not author: an author's account may
+            # be gone, and the thread is between profiles).
+            or_(
+                (Match.sme_profile_id == profile.id) & (MatchMessage.side == "partner"),
+                (Match.partner_profile_id == profile.id) & (MatchMessage.side == "sme"),
+            ),
+            MatchMessage.id > read_up_to,
+        )
+        .group_by(MatchMessage.match_id)
+    )
+    return {match_id: count for match_id, count in rows}  # noqa: C416 (rows, not pairs)
+
+
+def matches_with_unread_messages(user: User | Any) -> list[tuple[Match, int]]:
+    """The member's introductions with unread messages and how many, latest activity first
+    (for the home page)."""
+    counts = unread_messages(user)
+    if not counts:
+        return []
+    matches = db.session.scalars(
+        select(Match)
+        .where(Match.id.in_(counts))
+        .options(*_with_parties())
+        .order_by(Match.updated_at.desc(), Match.id.desc())
+    )
+    return [(match, counts[match.id]) for match in matches]
 
 
 def _owners(match: Match) -> list[User | None]:
@@ -401,7 +668,7 @@ def match_path(match: Match) -> str:
 
 def _staff_only(actor: User) -> None:
     if not actor.is_staff:
-        raise TransitionError("Only a programme coordinator can review a suggested match.")
+        raise TransitionError(N_("Only a programme coordinator can review a suggested match."))
 
 
 # --- lists -----------------------------------------------------------------------------------

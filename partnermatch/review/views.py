@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from partnermatch.auth.decorators import roles_required, staff_required
@@ -14,6 +15,7 @@ from partnermatch.extensions import db
 from partnermatch.matching.engine import IndexUnavailable
 from partnermatch.matching.extension import get_engine
 from partnermatch.matching.recommend import explain_pair
+from partnermatch.notifications.models import render_message
 from partnermatch.pagination import page_number
 from partnermatch.profiles.models import Profile
 from partnermatch.reference import N_
@@ -21,6 +23,7 @@ from partnermatch.review import services
 from partnermatch.review.forms import (
     BulkReviewForm,
     DecisionForm,
+    MessageForm,
     OutcomeForm,
     QueueFilterForm,
     RequestForm,
@@ -49,6 +52,11 @@ QUEUE_VIEWS = {
 }
 
 
+def refusal(error: TransitionError) -> str:
+    """Why a step was refused, in the reader's language."""
+    return render_message(error.message, error.values)
+
+
 def _visible_match_or_404(match_id: int) -> Match:
     match = db.get_or_404(Match, match_id)
     if not services.can_view(match, current_user):
@@ -61,7 +69,7 @@ def _transition(match: Match, step, *args, success: str) -> Response:
         step(match, current_user, *args)
     except TransitionError as error:
         db.session.rollback()
-        flash(error.message, "error")
+        flash(refusal(error), "error")
     else:
         db.session.commit()
         flash(success, "success")
@@ -93,7 +101,7 @@ def request_introduction(profile_id: int) -> str | Response:
             )
         except TransitionError as error:
             db.session.rollback()
-            flash(error.message, "error")
+            flash(refusal(error), "error")
             return redirect(url_for("profiles.detail", profile_id=partner.id))
         db.session.commit()
         flash(
@@ -155,7 +163,7 @@ def bulk_review() -> Response:
             with db.session.begin_nested():
                 step(match, current_user, form.note.data)
         except TransitionError as error:
-            refused.append(f"#{match.id}: {error.message}")
+            refused.append(f"#{match.id}: {refusal(error)}")
         else:
             done += 1
     db.session.commit()
@@ -169,23 +177,68 @@ def bulk_review() -> Response:
     return redirect(url_for("review.queue"))
 
 
-@bp.get("/matches/<id:match_id>")
-@login_required
-def match(match_id: int) -> str:
-    match = _visible_match_or_404(match_id)
+def _render_match(match: Match, message_form: MessageForm | None = None) -> str:
+    side = services.side_of(match, current_user)
+    own_answer = services.party_outcome(match, side) if side else None
+    thread = (
+        services.messages_page(match, page_number(request.args))
+        if services.can_read_messages(match, current_user)
+        else None
+    )
     return render_template(
         "review/match.html",
         match=match,
         history=services.history_for(match, current_user),
         actions=services.available_actions(match, current_user),
-        side=services.side_of(match, current_user),
+        side=side,
         show_contacts=services.can_see_contacts(match, current_user),
         decision_form=DecisionForm(),
         respond_form=RespondForm(),
-        outcome_form=OutcomeForm(),
+        outcome_form=OutcomeForm(outcome=own_answer.value if own_answer else None),
         answering_sides=services.answering_sides(match, current_user),
         unreachable=services.unreachable_sides(match),
+        thread=thread,
+        message_form=(message_form or MessageForm())
+        if services.can_post_message(match, current_user)
+        else None,
+        max_message=services.MAX_MESSAGE,
+        party_outcomes={side: services.party_outcome(match, side) for side in ("sme", "partner")},
     )
+
+
+@bp.get("/matches/<id:match_id>")
+@login_required
+def match(match_id: int) -> str:
+    match = _visible_match_or_404(match_id)
+    page = _render_match(match)
+    if services.can_read_messages(match, current_user):
+        # Opening the page reads the thread: its unread count goes to zero.
+        try:
+            services.mark_messages_read(match, current_user)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # the same reader's other tab recorded it first
+    return page
+
+
+@bp.post("/matches/<id:match_id>/messages")
+@login_required
+def post_message(match_id: int) -> str | tuple[str, int] | Response:
+    match = _visible_match_or_404(match_id)
+    if not services.can_post_message(match, current_user):
+        abort(403)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        return _render_match(match, form), 400
+    try:
+        services.post_message(match, current_user, form.body.data)
+    except TransitionError as error:
+        db.session.rollback()
+        form.body.errors = [error.message]
+        return _render_match(match, form), 400
+    db.session.commit()
+    flash(_("Message sent."), "success")
+    return redirect(url_for("review.match", match_id=match.id, _anchor="messages"))
 
 
 @bp.post("/matches/<id:match_id>/approve")
@@ -262,7 +315,9 @@ def outcome(match_id: int) -> Response:
         services.record_outcome,
         form.outcome.data,
         form.note.data or "",
-        success=_("Outcome recorded."),
+        success=_("Thank you: your answer is recorded.")
+        if services.side_of(match, current_user)
+        else _("Outcome recorded."),
     )
 
 
@@ -274,5 +329,7 @@ def introductions() -> str:
         "review/introductions.html",
         profile=profile,
         matches=services.matches_of(profile) if profile else [],
+        unread=services.unread_messages(current_user),
+        outcome_waiting=services.outcome_waiting_for(current_user),
         requests=services.requests_of(profile) if profile else [],
     )

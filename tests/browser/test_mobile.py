@@ -91,6 +91,9 @@ PAGES = [
     ("introductions", SME, lambda ids: "/introductions"),
     ("profile-edit", SME, lambda ids: f"/profiles/{ids.sme_profile}/edit"),
     ("notifications", SME, lambda ids: "/notifications"),
+    ("shortlist", SME, lambda ids: "/shortlist/"),
+    ("saved-searches", SME, lambda ids: "/saved-searches/"),
+    ("event-marketplace", SME, lambda ids: f"/events/{ids.event}/marketplace"),
     ("home-coordinator", COORDINATOR, lambda ids: "/"),
     ("review", COORDINATOR, lambda ids: "/review/"),
     ("match", COORDINATOR, lambda ids: f"/matches/{ids.match}"),
@@ -100,6 +103,7 @@ PAGES = [
     ("dashboard", COORDINATOR, lambda ids: "/dashboard/"),
     ("event-grid", COORDINATOR, lambda ids: f"/events/{ids.event}/grid"),
     ("event-meetings", COORDINATOR, lambda ids: f"/events/{ids.event}/meetings"),
+    ("event-feedback", COORDINATOR, lambda ids: f"/events/{ids.event}/feedback"),
     (
         "event-agenda",
         COORDINATOR,

@@ -43,6 +43,23 @@ def test_registration_with_bad_input_comes_back_with_each_error_beside_its_field
     assert "email-errors" in described_by.split()
 
 
+def test_the_required_marker_sits_on_its_labels_line_outside_the_label(
+    page: Page, live_server: LiveServer
+) -> None:
+    page.goto(live_server.url("/register"))
+    password = page.get_by_label("Password", exact=True)
+    label = page.locator("label[for=password]")
+    marker = page.locator(".field:has(#password) .required")
+
+    label_box, marker_box = label.bounding_box(), marker.bounding_box()
+    assert label_box is not None and marker_box is not None
+    assert abs(marker_box["y"] - label_box["y"]) < label_box["height"] / 2  # the same line
+    assert marker_box["x"] >= label_box["x"] + label_box["width"] - 1  # after the label
+    expect(label).to_have_text("Password")
+    expect(marker).to_have_attribute("aria-hidden", "true")
+    expect(password).to_have_attribute("required", "")
+
+
 def test_a_wrong_password_is_refused_without_saying_which_half_was_wrong(
     page: Page, live_server: LiveServer
 ) -> None:

@@ -1,0 +1,1 @@
+"""Shortlists: partner profiles a member keeps to come back to, and CSV exports."""
