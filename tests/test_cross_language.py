@@ -285,3 +285,26 @@ def test_off_mode_is_english_only_as_before_and_never_imports_the_second_model(
         key: auto[key] for key in english
     }
     assert off["scores"][VIETNAMESE_EXPERT] < auto[VIETNAMESE_EXPERT] - 0.2
+
+
+def test_after_a_rebuild_a_profile_page_encodes_nothing_with_the_multilingual_model(
+    demo, monkeypatch
+):
+    """Its passages read as queries were encoded with the index (encoding.asking_texts), so a
+    first view of its recommendations only reads the cache."""
+    encoded: list[str] = []
+    original = MultilingualEmbedder._encode
+
+    def counting(self, texts, batch_size):
+        encoded.extend(texts)
+        return original(self, texts, batch_size)
+
+    monkeypatch.setattr(MultilingualEmbedder, "_encode", counting)
+    engine = get_engine()
+    found = []
+    for external_id in (ENGLISH_ETRIKE_FLEET, VIETNAMESE_BATTERY_SME, VIETNAMESE_EXPERT):
+        engine.kept.clear()
+        found += recommend(engine, by_external_id(external_id), limit=5)
+
+    assert found
+    assert encoded == []

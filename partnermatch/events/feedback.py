@@ -122,6 +122,9 @@ def give_feedback(
     return row
 
 
+OPEN_TO_OUTCOME = (MatchState.INTRODUCED, MatchState.MEETING_HELD)
+
+
 def introduction_of(meeting: Meeting) -> Match | None:
     """Return the pair's introduction that is open to an outcome (introduced or meeting held)."""
     first, second = meeting.first.profile_id, meeting.second.profile_id
@@ -132,7 +135,7 @@ def introduction_of(meeting: Meeting) -> Match | None:
                 (Match.sme_profile_id == first) & (Match.partner_profile_id == second),
                 (Match.sme_profile_id == second) & (Match.partner_profile_id == first),
             ),
-            Match.state.in_((MatchState.INTRODUCED, MatchState.MEETING_HELD)),
+            Match.state.in_(OPEN_TO_OUTCOME),
         )
         .order_by(Match.id.desc())
     ).first()
@@ -149,10 +152,18 @@ def _feed_introduction(meeting: Meeting, actor: User) -> None:
     note = f"Met at {meeting.event.name}: " + ", ".join(
         sorted(step.value.replace("_", " ") for step in steps)
     )
-    if steps == {NextStep.NO_FIT}:
-        review.record_outcome(match, actor, MatchState.NO_FIT, note)
-    elif match.state is MatchState.INTRODUCED:
-        review.record_outcome(match, actor, MatchState.MEETING_HELD, note)
+    # Each party's answer is its side's outcome answer (review.combined_outcome): two "no
+    # fit" close the introduction, anything else says the two met. An answer a party gave on
+    # the match page itself stands.
+    for answer in answers.values():
+        side = "sme" if answer.participant.profile_id == match.sme_profile_id else "partner"
+        if review.party_outcome(match, side) is None and match.state in OPEN_TO_OUTCOME:
+            outcome = (
+                MatchState.NO_FIT
+                if answer.next_step is NextStep.NO_FIT
+                else MatchState.MEETING_HELD
+            )
+            review.record_outcome(match, actor, outcome, note, for_side=side)
 
 
 def follow_up(answers: list[MeetingFeedback]) -> str | None:

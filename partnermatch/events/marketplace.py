@@ -30,7 +30,7 @@ from partnermatch.events.participation import EventError, may_act_for
 from partnermatch.events.services import event_ends
 from partnermatch.extensions import db
 from partnermatch.inputs import clean_text
-from partnermatch.matching.items import PassageEncoder, best_counterparts
+from partnermatch.matching.items import TextEncoder, best_counterparts
 from partnermatch.profiles.models import Profile
 from partnermatch.profiles.services import escape_like
 from partnermatch.reference import N_
@@ -144,7 +144,7 @@ class Counterpart:
 
 
 def counterparts(
-    participant: Participant, encoder: PassageEncoder, limit: int = 3
+    participant: Participant, encoder: TextEncoder, limit: int = 3
 ) -> list[tuple[MarketplaceItem, list[Counterpart]]]:
     """For each of the participant's items, the closest items of the opposite kind that
     other participants posted."""

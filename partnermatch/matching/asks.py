@@ -60,6 +60,11 @@ def split_asks(text: str) -> list[str]:
     return asks
 
 
+def asks_of_needs(needs: str) -> list[str]:
+    """The asks a profile's needs search with, each on one line (as passages are chunked)."""
+    return [" ".join(ask.split()) for ask in split_asks(needs)]
+
+
 def ask_weight(index: int) -> float:
     """How much an ask counts: the main (first) one fully, the others SIDE_ASK_WEIGHT."""
     return 1.0 if index == 0 else SIDE_ASK_WEIGHT

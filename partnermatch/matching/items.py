@@ -13,12 +13,12 @@ from typing import Protocol
 import numpy as np
 
 
-class PassageEncoder(Protocol):
+class TextEncoder(Protocol):
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def best_counterparts(
-    encoder: PassageEncoder,
+    encoder: TextEncoder,
     items: Sequence[str],
     candidates: Sequence[str],
     limit: int = 3,

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from partnermatch.matching import roles, strength
-from partnermatch.matching.asks import ask_weight, split_asks
+from partnermatch.matching.asks import ask_weight, asks_of_needs
 from partnermatch.matching.engine import MatchingEngine, PairHit
 from partnermatch.matching.explain import best_snippet, mentioned_positions, shared_terms
 from partnermatch.matching.passages import (
@@ -118,7 +118,7 @@ def _asks_of(passages: list[Passage], profile: Profile) -> tuple[list[Passage], 
     if not needs:
         about = [p for p in passages if p.source is PassageSource.ABOUT]
         return about, [p.quote for p in about]
-    asks = split_asks(profile.needs)
+    asks = asks_of_needs(profile.needs)
     context = needs[0].profile_language
     return [
         Passage(PassageSource.NEEDS, needs[0].title, ask, ask, None, context) for ask in asks
@@ -190,6 +190,8 @@ def _score(
     signals: _Signals,
     weights: FactorWeights,
     lexical_weight: float,
+    *,
+    explain: bool = True,
 ) -> Recommendation:
     profile = asker.profile
     need, answered, hit = _need_of(by_ask, lexical_weight)
@@ -251,30 +253,50 @@ def _score(
                 {"partner_role": role},
             )
         )
-    theirs = profile_passages(candidate)
-    asked = asker.asking[answered] if answered < len(asker.asking) else asker.asking[0]
-    quotes = _quotes(asked, theirs, hit, back if back_score else None, asker)
-    answer = theirs[hit.position] if hit.position < len(theirs) else None
     bands = strength.get_bands().recommend
     closeness = max(_closest_ask(by_ask, lexical_weight), back_score)
-    return Recommendation(
+    recommendation = Recommendation(
         profile=candidate,
         score=sum(factor.contribution for factor in factors),
         factors=factors,
-        quotes=quotes,
-        across_languages=_languages_if_different(answer, asked),
         asker_id=profile.id,
         asker_name=profile.name,
         role=role,
         strength=bands.band(closeness),
         asks=tuple(asker.asks),
         answered_ask=answered if len(asker.asks) > 1 else None,
-        terms=tuple(
-            shared_terms(profile.needs, [p.text for p in theirs if p.source in SEARCHABLE_SOURCES])
-        ),
         has_needs=asker.has_needs,
         closeness=closeness,
     )
+    return (
+        _explained(recommendation, asker, by_ask, signals, lexical_weight)
+        if explain
+        else (recommendation)
+    )
+
+
+def _explained(
+    recommendation: Recommendation,
+    asker: _Asker,
+    by_ask: Mapping[int, PairHit],
+    signals: _Signals,
+    lexical_weight: float,
+) -> Recommendation:
+    """Add the words that explain a recommendation: quotes, languages, exact terms. Done
+    only for the recommendations shown, not for every candidate scored (bench_pages)."""
+    _need, answered, hit = _need_of(by_ask, lexical_weight)
+    back = signals.back if signals.back and max(signals.back.score, 0.0) else None
+    theirs = profile_passages(recommendation.profile)
+    asked = asker.asking[answered] if answered < len(asker.asking) else asker.asking[0]
+    answer = theirs[hit.position] if hit.position < len(theirs) else None
+    recommendation.quotes = _quotes(asked, theirs, hit, back, asker)
+    recommendation.across_languages = _languages_if_different(answer, asked)
+    recommendation.terms = tuple(
+        shared_terms(
+            asker.profile.needs, [p.text for p in theirs if p.source in SEARCHABLE_SOURCES]
+        )
+    )
+    return recommendation
 
 
 def _quote(whose: str, passage: Passage, query: str) -> Quote:
@@ -443,20 +465,28 @@ def _recommend(
         engine.best_passage_pairs(asker.asking, "needs", among=pool) if asker.has_needs else {}
     )
     same_offer = engine.best_passage_pairs(asker.offers_only, "capability", among=pool)
+    signals = {
+        pid: _Signals(returning.get(pid), same_need.get(pid), same_offer.get(pid)) for pid in pool
+    }
     scored = [
         _score(
             asker,
             candidates[pid],
             forward[pid],
-            _Signals(returning.get(pid), same_need.get(pid), same_offer.get(pid)),
+            signals[pid],
             weights,
             lexical_weight,
+            explain=False,
         )
         for pid in pool
     ]
     scored = [r for r in scored if strength.at_least(r.strength, min_strength)]
     scored.sort(key=lambda recommendation: recommendation.score, reverse=True)
-    return _diversify(scored, limit) if diversify else scored[:limit]
+    chosen = _diversify(scored, limit) if diversify else scored[:limit]
+    return [
+        _explained(r, asker, forward[r.profile.id], signals[r.profile.id], lexical_weight)
+        for r in chosen
+    ]
 
 
 def explain_pair(

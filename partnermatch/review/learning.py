@@ -12,8 +12,8 @@ more observation of that match's factor values, a success when it says a meeting
 partnership formed, a failure when it says no fit. Both parties answering counts twice: each
 side's experience is evidence of its own. A coordinator's outcome adds no row: the
 coordinator's approval of the match is already one.
-Feedback after an event's meetings (events/feedback.py) moves a match's state without a
-party's answer, so it teaches nothing here yet.
+Feedback after an event's meetings (events/feedback.py) records each party's answer on the
+pair's introduction the same way, so it teaches as those answers do.
 """
 
 from __future__ import annotations

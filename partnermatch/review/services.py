@@ -426,8 +426,18 @@ def combined_outcome(match: Match) -> MatchState:
     return MatchState.INTRODUCED
 
 
-def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: str = "") -> None:
+def record_outcome(
+    match: Match,
+    actor: User,
+    outcome: MatchState | str,
+    note: str = "",
+    *,
+    for_side: str | None = None,
+) -> None:
     """A party answers how the introduction went, or a coordinator records the outcome.
+
+    `for_side` ("sme", "partner") records a side's answer given elsewhere, whose giver was
+    checked there (feedback after an event's meeting, events/feedback.py).
 
     A party may answer, and change its answer, while the match is open (introduced or
     meeting held); a coordinator's closing outcome overrides the parties' (see
@@ -441,7 +451,7 @@ def record_outcome(match: Match, actor: User, outcome: MatchState | str, note: s
         outcome = None
     if outcome not in OUTCOMES:
         raise TransitionError(N_("Record a meeting held, a partnership formed or no fit."))
-    side = side_of(match, actor)
+    side = for_side or side_of(match, actor)
     if not (actor.is_staff or side):
         raise TransitionError(N_("Only the two parties or a coordinator can record an outcome."))
     note = _note(note)
