@@ -34,6 +34,11 @@ def log_out(page: Page) -> None:
     expect(page.locator(".flash")).to_have_text("You have logged out.")
 
 
+def menu_link(page: Page, name: str):
+    """A link of the site's menu, by its exact name: pages may have links of similar names."""
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+
+
 def flash(page: Page) -> str:
     """The text of the messages shown at the top of the page."""
     return page.locator(".flashes").inner_text()

@@ -15,6 +15,7 @@ from tests.browser.support import (
     log_in,
     log_out,
     match_id_of,
+    menu_link,
     open_details,
     save_screenshot,
 )
@@ -87,7 +88,7 @@ def fill_in_the_profile(page: Page, screenshots: Path) -> None:
 
 
 def search_in_plain_language(page: Page, screenshots: Path) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
+    menu_link(page, "Search").click()
     page.get_by_label("What are you looking for?").fill(QUERY)
     page.get_by_role("button", name="Search").click()
 
@@ -129,7 +130,7 @@ def ask_for_an_introduction(page: Page, screenshots: Path) -> str:
     expect(page.locator("#why-title")).to_contain_text("Why this match")
     match_url = page.url
 
-    page.get_by_role("link", name="My introductions").click()
+    menu_link(page, "My introductions").click()
     waiting = page.locator("section", has=page.locator("#requests-title"))
     expect(waiting.locator("tbody tr")).to_have_count(1)
     expect(waiting.locator("tbody tr")).to_contain_text(EXPERT_NAME)
@@ -138,7 +139,7 @@ def ask_for_an_introduction(page: Page, screenshots: Path) -> str:
 
 def coordinator_approves(page: Page, base_url: str, match_url: str, screenshots: Path) -> None:
     log_in(page, base_url, COORDINATOR)
-    page.get_by_role("link", name="Review").click()
+    menu_link(page, "Review").click()  # not the home page's "Open the review queue"
     expect(page.get_by_role("heading", level=1)).to_have_text("Review matches")
     save_screenshot(page, screenshots, "review-queue")
 
@@ -187,7 +188,7 @@ def expert_accepts(page: Page, base_url: str, match_url: str) -> None:
 
 def sme_accepts_and_sees_the_expert(page: Page, base_url: str, match_url: str) -> None:
     log_in(page, base_url, SME_EMAIL, SME_PASSWORD)
-    page.get_by_role("link", name="My introductions").click()
+    menu_link(page, "My introductions").click()
     page.get_by_role("link", name=f"Open match {match_id_of(match_url)}").click()
     answer(page, accept=True, message="Thank you, we will send it this week.")
     expect(page.locator(".state")).to_have_text("Introduced")
@@ -221,7 +222,7 @@ def coordinator_records_the_outcome(
     expect(page.locator(".history li").last).to_contain_text("Joint lightweighting project")
     save_screenshot(page, screenshots, "match-partnership-formed")
 
-    page.get_by_role("link", name="Dashboard").click()
+    menu_link(page, "Dashboard").click()
     save_screenshot(page, screenshots, "dashboard")
     funnel = page.locator("section.chart", has=page.locator("#funnel-title"))
     open_details(page, "Table", within=funnel)
