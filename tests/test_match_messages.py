@@ -164,6 +164,18 @@ def test_the_other_party_is_told_once_until_they_open_the_thread(app, people, lo
     assert len(emails_to("owner@lab.example")) == 2
 
 
+def test_the_notification_of_a_message_opens_the_thread_not_the_top_of_the_page(
+    app, people, login_as
+):
+    match = new_match(people)
+    services.post_message(match, people["sme"], "Hello.")
+    db.session.commit()
+
+    page = login_as(people["expert"]).get("/notifications").get_data(as_text=True)
+
+    assert f'<a href="/matches/{match.id}#messages">New message from' in page
+
+
 def test_no_one_writes_before_both_parties_accepted(app, people, login_as):
     match = new_match(people, MatchState.APPROVED)
     match.partner_response = Response.PENDING

