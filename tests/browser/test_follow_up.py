@@ -20,7 +20,14 @@ from sqlalchemy import select
 from partnermatch.auth.models import Role, User
 from partnermatch.extensions import db
 from partnermatch.review import services as review
-from tests.browser.support import COORDINATOR, expect, log_in, log_out, save_screenshot
+from tests.browser.support import (
+    COORDINATOR,
+    choose_language,
+    expect,
+    log_in,
+    log_out,
+    save_screenshot,
+)
 from tests.factories import make_profile, make_user
 
 if TYPE_CHECKING:
@@ -103,13 +110,6 @@ def introduced_match(live_server: LiveServer, sme: Member, partner: Member) -> i
         match_id = match.id
         db.session.remove()
     return match_id
-
-
-def choose_language(page: Page, code: str) -> None:
-    """Pick a language in the header's switcher, as a person would."""
-    page.locator("#language-select").select_option(code)
-    page.locator(".language-switcher button").click()
-    expect(page.locator("html")).to_have_attribute("lang", code.replace("_", "-"))
 
 
 def search_for_experts(page: Page) -> None:

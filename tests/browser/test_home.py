@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.support import COORDINATOR, EXPERT, SME, expect, log_in, save_screenshot
+from tests.browser.support import (
+    COORDINATOR,
+    EXPERT,
+    SME,
+    choose_language,
+    expect,
+    log_in,
+    save_screenshot,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -63,13 +71,6 @@ WIDER_THAN_ITS_PANEL = """panel => {
       ` +${Math.round(element.getBoundingClientRect().right - right)}px`)
     .slice(0, 5);
 }"""
-
-
-def choose_language(page: Page, code: str) -> None:
-    """Pick a language in the header's switcher, as a person would."""
-    page.locator("#language-select").select_option(code)
-    page.locator(".language-switcher button").click()
-    expect(page.locator("html")).to_have_attribute("lang", code.replace("_", "-"))
 
 
 @pytest.mark.parametrize("role", list(HOMES))
