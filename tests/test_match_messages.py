@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
 from partnermatch.extensions import db
-from partnermatch.notifications.models import Notification, OutboxMessage
+from partnermatch.notifications.models import Notification, OutboxMessage, render_message
 from partnermatch.review import services
 from partnermatch.review.models import Match, MatchMessage, MatchState, Response
 from partnermatch.review.services import TransitionError
@@ -109,6 +109,18 @@ def test_a_message_longer_than_the_limit_is_refused_and_kept_in_the_form(app, pe
         services.post_message(match, people["sme"], body)
 
 
+def test_the_services_refusal_of_a_long_message_reads_in_the_readers_language(app, people):
+    match = new_match(people)
+
+    with pytest.raises(TransitionError) as refused:
+        services.post_message(match, people["sme"], "x" * (services.MAX_MESSAGE + 1))
+    with app.test_request_context(headers={"Accept-Language": "es"}):
+        spanish = render_message(refused.value.message, refused.value.values)
+
+    assert str(refused.value) == f"Keep the message under {services.MAX_MESSAGE} characters."
+    assert spanish == f"Mantenga el mensaje por debajo de {services.MAX_MESSAGE} caracteres."
+
+
 def test_a_message_is_shown_as_text_not_markup(app, people, login_as):
     match = new_match(people)
     services.post_message(match, people["sme"], "<script>alert(1)</script> <b>bold</b>")
@@ -162,6 +174,18 @@ def test_the_other_party_is_told_once_until_they_open_the_thread(app, people, lo
     db.session.commit()
 
     assert len(emails_to("owner@lab.example")) == 2
+
+
+def test_the_notification_of_a_message_opens_the_thread_not_the_top_of_the_page(
+    app, people, login_as
+):
+    match = new_match(people)
+    services.post_message(match, people["sme"], "Hello.")
+    db.session.commit()
+
+    page = login_as(people["expert"]).get("/notifications").get_data(as_text=True)
+
+    assert f'<a href="/matches/{match.id}#messages">New message from' in page
 
 
 def test_no_one_writes_before_both_parties_accepted(app, people, login_as):

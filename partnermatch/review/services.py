@@ -589,7 +589,9 @@ def post_message(match: Match, author: User, body: str | None) -> MatchMessage:
     if not body:
         raise TransitionError(N_("Write a message first."))
     if len(body) > MAX_MESSAGE:
-        raise TransitionError(f"Keep the message under {MAX_MESSAGE} characters.")
+        raise TransitionError(
+            N_("Keep the message under %(limit)s characters."), limit=str(MAX_MESSAGE)
+        )
     side = side_of(match, author)
     recipient = party(match, other_side(side)).owner
     already_waiting = recipient is not None and unread_messages(recipient).get(match.id, 0) > 0

@@ -234,7 +234,7 @@ def post_message(match_id: int) -> str | tuple[str, int] | Response:
         services.post_message(match, current_user, form.body.data)
     except TransitionError as error:
         db.session.rollback()
-        form.body.errors = [error.message]
+        form.body.errors = [refusal(error)]
         return _render_match(match, form), 400
     db.session.commit()
     flash(_("Message sent."), "success")
