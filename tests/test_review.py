@@ -474,7 +474,7 @@ def test_a_party_may_change_its_answer_while_the_match_is_open(people):
     services.record_outcome(match, people["expert"], "no_fit")
     db.session.commit()
     assert match.state is MatchState.NO_FIT
-    with pytest.raises(TransitionError, match="cannot be marked"):
+    with pytest.raises(TransitionError, match="cannot be recorded"):
         services.record_outcome(match, people["sme"], "partnership_formed")
 
 

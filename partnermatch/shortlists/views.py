@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -69,6 +69,8 @@ def add(profile_id: int) -> Response:
 @bp.post("/<id:profile_id>/remove")
 @login_required
 def remove(profile_id: int) -> Response:
+    if db.session.get(Profile, profile_id) is None:
+        abort(404)
     services.remove(current_user, profile_id)
     db.session.commit()
     if request.form.get("from") == "shortlist":

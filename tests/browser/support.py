@@ -60,13 +60,6 @@ def open_details(page: Page, summary: str, within=None) -> None:
     expect(toggle.locator("xpath=..")).to_have_attribute("open", "")
 
 
-def choose_language(page: Page, code: str) -> None:
-    """Pick a language in the header's switcher, as a person would."""
-    page.locator("#language-select").select_option(code)
-    page.locator(".language-switcher button").click()
-    expect(page.locator("html")).to_have_attribute("lang", code.replace("_", "-"))
-
-
 def save_screenshot(page: Page, folder: Path, name: str) -> Path:
     """Save the whole page, not only what fits in the window."""
     path = folder / f"{name}.png"
