@@ -172,7 +172,7 @@ def answer(page: Page, accept: bool, message: str) -> None:
 
 def expert_accepts(page: Page, base_url: str, match_url: str) -> None:
     log_in(page, base_url, EXPERT)
-    page.get_by_role("link", name=re.compile(r"^Notifications 1 unread")).click()
+    page.get_by_role("link", name=re.compile(r"^Notifications \d+ unread")).click()
     page.get_by_role(
         "link", name=f"A coordinator proposes an introduction between {SME_NAME} and {EXPERT_NAME}"
     ).click()
