@@ -55,7 +55,7 @@ def asking_texts(passages: Sequence[Passage]) -> list[str]:
     """The texts a profile's recommendations search with: its asks (recommend._asks_of: the
     needs split into asks, or the profile's summary without needs) and its offered passages.
     A needs text long enough to be chunked is split at request time from the profile's whole
-    needs instead, and its asks are then encoded then."""
+    needs instead, and its asks are encoded then."""
     needs = [p for p in passages if p.source is PassageSource.NEEDS]
     if len(needs) == 1:
         asks = asks_of_needs(needs[0].quote)
@@ -127,10 +127,12 @@ class PassageEncoder:
         texts = {"minilm": [p.text for p in passages if self.reads_with_minilm(p)]}
         if self.multilingual is not None:
             texts["multilingual"] = [p.text for p in passages]
-            texts[ASKING] = [
-                text for _, profile_passages in batch for text in asking_texts(profile_passages)
-            ]
+            texts[ASKING] = self._asking(batch)
         return texts
+
+    @staticmethod
+    def _asking(batch: Sequence[ProfilePassages]) -> list[str]:
+        return [text for _, passages in batch for text in asking_texts(passages)]
 
     def models(self) -> dict[str, Embedder]:
         """The models passages are encoded with, by the names texts_to_encode uses."""
@@ -206,9 +208,7 @@ class PassageEncoder:
             ml_vectors = self.multilingual.encode_passages(texts)
             split("_ml", np.arange(len(ids)), ml_vectors.reshape(-1, MULTILINGUAL_DIMENSION))
             # Into the cache only: read back when the profile's recommendations are asked for.
-            self.multilingual.queries.encode_passages(
-                [text for _, passages in batch for text in asking_texts(passages)]
-            )
+            self.multilingual.queries.encode_passages(self._asking(batch))
         else:
             parts["capability_ml"] = EncodedPart.empty(MULTILINGUAL_DIMENSION)
             parts["needs_ml"] = EncodedPart.empty(MULTILINGUAL_DIMENSION)

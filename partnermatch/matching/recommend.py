@@ -268,11 +268,9 @@ def _score(
         has_needs=asker.has_needs,
         closeness=closeness,
     )
-    return (
-        _explained(recommendation, asker, by_ask, signals, lexical_weight)
-        if explain
-        else (recommendation)
-    )
+    if not explain:
+        return recommendation
+    return _explained(recommendation, asker, by_ask, signals, lexical_weight)
 
 
 def _explained(
