@@ -24,11 +24,12 @@ from werkzeug.routing import IntegerConverter
 
 from partnermatch.errors import ValidationError
 
-# The largest id a database integer column holds (PostgreSQL BIGINT, SQLite INTEGER).
-MAX_ID = 2**63 - 1
+# The largest id every database's id columns hold: they are PostgreSQL INTEGER (SQLite's
+# hold more), and a larger number reached the query and failed there (a 500).
+MAX_ID = 2**31 - 1
 # Whole numbers are read from at most this many ASCII digits: enough for any id, and int()
 # never sees the 5,000-digit strings it refuses with an error of its own.
-MAX_DIGITS = 19
+MAX_DIGITS = len(str(MAX_ID))
 _WHOLE_NUMBER = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}")
 # JSON bodies and import lines nest objects and lists at most this deep; the profile schema
 # needs three levels (a row, its evidence list, an item).
@@ -64,7 +65,7 @@ def parse_int(
 
 
 def parse_id(value: Any, field: str) -> int:
-    """Read a database id: a whole number from 1 to 2^63 - 1."""
+    """Read a database id: a whole number from 1 to ``MAX_ID``."""
     number = parse_int(value, field, low=1, high=MAX_ID)
     if number is None:
         raise ValidationError(field, "Give an id.")
@@ -72,7 +73,7 @@ def parse_id(value: Any, field: str) -> int:
 
 
 class IdConverter(IntegerConverter):
-    """``<id:name>`` in a route: ASCII digits from 1 to 2^63 - 1; anything else is a 404.
+    """``<id:name>`` in a route: ASCII digits from 1 to ``MAX_ID``; anything else is a 404.
 
     Werkzeug's ``int`` accepts any number of digits, so an id past what the database holds
     reached the query and failed there (OverflowError, a 500).
