@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 
 from partnermatch.matching import engine as engine_module
@@ -88,3 +91,35 @@ def test_an_edited_profile_waiting_to_be_encoded_is_served_as_it_was(programme, 
 
     assert 1 in names(engine, "bronze sand casting")
     assert engine.catching_up == 1
+
+
+def best_pairs_one_hit_at_a_time(found):
+    """The rule, read hit by hit: each (profile, query)'s highest score, the first on ties."""
+    best = {}
+    for leg, scores, ids in found:
+        for row, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
+            query = leg.positions[row] if leg.positions is not None else row
+            for score, vector_id in zip(row_scores, row_ids, strict=True):
+                if vector_id < 0:
+                    break
+                profile, position = divmod(int(vector_id), engine_module.MAX_PASSAGES)
+                if (profile, query) not in best or score > best[(profile, query)][0]:
+                    best[(profile, query)] = (float(score), position)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_best_pair_of_each_profile_and_query_is_the_highest_hit_first_on_ties(seed):
+    rng = np.random.default_rng(seed)
+    found = []
+    for positions in (None, (2, 0), (1,)):
+        rows = 3 if positions is None else len(positions)
+        profiles = rng.integers(1, 6, size=(rows, 12))
+        ids = profiles * engine_module.MAX_PASSAGES + rng.integers(0, 4, size=(rows, 12))
+        ids[:, 9:] = -1  # a short row, padded as FAISS pads it
+        scores = rng.choice([0.2, 0.5, 0.5, 0.9], size=(rows, 12)).astype(np.float32)
+        found.append((SimpleNamespace(positions=positions), scores, ids))
+
+    best = engine_module._best_per_profile_and_query(found)
+
+    assert best == best_pairs_one_hit_at_a_time(found)

@@ -25,7 +25,7 @@ from partnermatch.matching.encoding import EncodedBatch, PassageEncoder
 from partnermatch.matching.index import PassageIndex, VectorIndex
 from partnermatch.matching.kept import KeptResults
 from partnermatch.matching.multilingual import MultilingualMode
-from partnermatch.matching.passages import Passage, split_passage_id
+from partnermatch.matching.passages import MAX_PASSAGES, Passage
 from partnermatch.matching.ranking import DEFAULT_FUSION, Fusion, ProfileHit
 from partnermatch.matching.retrieval import DENSE, DenseLeg, HybridRetriever, Leg
 from partnermatch.matching.snapshots import (
@@ -564,23 +564,51 @@ class MatchingEngine:
         return _best_pairs_by_query(found)
 
 
+def _best_per_profile_and_query(
+    found: list[tuple[Leg, np.ndarray, np.ndarray]],
+) -> dict[tuple[int, int], tuple[float, int]]:
+    """The best (score, passage position) of each (profile, query text) over the legs' hits.
+
+    Done in numpy: a recommendation's legs return a few thousand hits each, and a Python
+    loop over them was most of a profile page's first view (bench/bench_pages.py). Among
+    equal scores the first hit wins (the legs' order, then rank), as a loop would choose.
+    """
+    scores, vector_ids, queries = [], [], []
+    for leg, leg_scores, leg_ids in found:
+        leg_ids = np.asarray(leg_ids, dtype=np.int64)
+        rows = np.arange(len(leg_ids)) if leg.positions is None else np.asarray(leg.positions)
+        row_of_hit = np.broadcast_to(rows[: len(leg_ids), None], leg_ids.shape)
+        real = leg_ids >= 0  # an index pads a short row with -1
+        scores.append(np.asarray(leg_scores, dtype=np.float64)[real])
+        vector_ids.append(leg_ids[real])
+        queries.append(row_of_hit[real])
+    if not found or not sum(len(part) for part in vector_ids):
+        return {}
+    score = np.concatenate(scores)
+    profile, position = np.divmod(np.concatenate(vector_ids), MAX_PASSAGES)
+    query = np.concatenate(queries)
+    order = np.lexsort((-score, query, profile))  # stable: ties keep their first hit
+    profile, query, score, position = profile[order], query[order], score[order], position[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (profile[1:] != profile[:-1]) | (query[1:] != query[:-1])
+    return {
+        (pid, query_index): (best, at)
+        for pid, query_index, best, at in zip(
+            profile[first].tolist(),
+            query[first].tolist(),
+            score[first].tolist(),
+            position[first].tolist(),
+            strict=True,
+        )
+    }
+
+
 def _best_pairs_by_query(
     found: list[tuple[Leg, np.ndarray, np.ndarray]],
 ) -> dict[int, dict[int, PairHit]]:
     """For each profile and query text, its best dense and lexical pairs."""
-    dense: dict[tuple[int, int], tuple[float, int]] = {}
-    lexical: dict[tuple[int, int], tuple[float, int]] = {}
-    for leg, scores, ids in found:
-        best = dense if leg.kind == DENSE else lexical
-        for row, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
-            query_index = leg.positions[row] if leg.positions is not None else row
-            for score, vector_id in zip(row_scores, row_ids, strict=True):
-                if vector_id < 0:
-                    break
-                profile_id, position = split_passage_id(vector_id)
-                known = best.get((profile_id, query_index))
-                if known is None or score > known[0]:
-                    best[(profile_id, query_index)] = (float(score), position)
+    dense = _best_per_profile_and_query([item for item in found if item[0].kind == DENSE])
+    lexical = _best_per_profile_and_query([item for item in found if item[0].kind != DENSE])
     pairs: dict[int, dict[int, PairHit]] = {}
     for profile_id, query_index in dense.keys() | lexical.keys():
         lexical_hit = lexical.get((profile_id, query_index))
