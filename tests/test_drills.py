@@ -286,8 +286,13 @@ def test_an_import_killed_part_way_keeps_its_committed_batches_and_a_rerun_finis
     """kill -9 in the middle of a long import: the batches committed before it stay, each
     with its journal entries, and running the same import again picks up from there."""
     rows = 4 * transfer.IMPORT_BATCH_ROWS
+    # One name and text for every row: the drill is about batches and the journal, and the
+    # model then encodes one passage, not thousands (it dominated the suite's time).
+    same_words = {"name": "Drill Row", "summary": "Gearbox housings for rice harvesters."}
     path = tmp_path / "long.jsonl"
-    path.write_text("".join(json.dumps(drill_row(n)) + "\n" for n in range(1, rows + 1)))
+    path.write_text(
+        "".join(json.dumps(drill_row(n) | same_words) + "\n" for n in range(1, rows + 1))
+    )
 
     def committed() -> tuple[int, int]:
         # What another connection sees: committed profiles and the profiles the journal names.
