@@ -144,6 +144,10 @@ ACCESS = {
             "match_message_post",
             "meeting_feedback_get",
             "meeting_feedback_post",
+            "marketplace_list",
+            "marketplace_post",
+            "marketplace_delete",
+            "marketplace_matches",
         )
     },
 }

@@ -1,4 +1,5 @@
-"""The events part of JSON API v1: events, participants, agendas, requests to meet.
+"""The events part of JSON API v1: events, participants, agendas, requests to meet,
+feedback after meetings, and the marketplace of offers and needs.
 
 Registered on the API blueprint (see the end of api/views.py); messages are in English.
 """
@@ -7,15 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, jsonify
+from flask import current_app, g, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
+from partnermatch.api import parsing
 from partnermatch.api.errors import ApiError
 from partnermatch.errors import ValidationError
 from partnermatch.events import agenda, participation, services
 from partnermatch.events import feedback as meeting_feedback
+from partnermatch.events import marketplace as event_marketplace
 from partnermatch.events.models import (
     Event,
+    ItemKind,
+    MarketplaceItem,
     Meeting,
     MeetingFeedback,
     MeetingRequest,
@@ -25,6 +30,7 @@ from partnermatch.events.models import (
 )
 from partnermatch.extensions import db
 from partnermatch.inputs import parse_id
+from partnermatch.matching.extension import get_engine
 
 # Which request field a refusal is about: the target (whom to meet) or the reason.
 TARGET_REFUSALS = {
@@ -123,6 +129,34 @@ FEEDBACK_REFUSALS = {
     "The note holds a character that cannot be read.": "note",
     "Keep the note under %(count)s characters.": "note",
 }
+
+
+# Which body field a marketplace refusal is about.
+ITEM_REFUSALS = {
+    "Say whether you offer or seek, in readable text.": "text",
+    "Write what you offer or seek.": "text",
+    "Keep an item under %(count)s characters.": "text",
+}
+ITEM_KINDS = ", ".join(kind.value for kind in ItemKind)
+MAX_FILTER = 200  # characters of the list's text filter, as the page's filter form
+
+
+def item_json(item: MarketplaceItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "participant_id": item.participant_id,
+        "profile_id": item.participant.profile_id,
+        "name": item.participant.profile.name,
+        "kind": item.kind.value,
+        "text": item.text,
+        "created_at": _iso(item.created_at),
+    }
+
+
+def _item_kind(value: Any, field: str) -> ItemKind:
+    if not isinstance(value, str) or value not in {kind.value for kind in ItemKind}:
+        raise ApiError(422, f"{field} is one of: {ITEM_KINDS}.", field)
+    return ItemKind(value)
 
 
 def register_routes(bp, json_body) -> None:
@@ -302,3 +336,91 @@ def register_routes(bp, json_body) -> None:
             raise ApiError(422, str(error), FEEDBACK_REFUSALS.get(error.message)) from None
         db.session.commit()
         return jsonify(feedback_json(row)), 200 if existed else 201
+
+    # --- the marketplace ---------------------------------------------------------------------
+
+    @bp.get("/events/<id:event_id>/marketplace")
+    def marketplace_list(event_id: int) -> Response:
+        """The event's items, newest first, filtered by words (`q`) and `kind`, in pages."""
+        event = _event_or_404(event_id)
+        text = request.args.get("q", "")
+        if len(text) > MAX_FILTER:
+            raise ApiError(422, f"Keep q under {MAX_FILTER} characters.", "q")
+        kind = _item_kind(request.args["kind"], "kind") if request.args.get("kind") else None
+        page = parsing.integer(request.args.get("page"), "page", default=1, low=1, high=1_000_000)
+        per_page = parsing.integer(
+            request.args.get("per_page"), "per_page", default=50, low=1, high=200
+        )
+        listing = event_marketplace.find_items(event, text.strip(), kind, page, per_page)
+        next_url = None
+        if listing.has_next:
+            args = request.args.to_dict()
+            args["page"] = str(page + 1)
+            next_url = url_for("api.marketplace_list", event_id=event.id, _external=True, **args)
+        return jsonify(
+            items=[item_json(item) for item in listing.items],
+            total=listing.total,
+            page=page,
+            per_page=per_page,
+            next=next_url,
+            open=event_marketplace.is_open(event),
+        )
+
+    @bp.post("/events/<id:event_id>/marketplace")
+    def marketplace_post(event_id: int) -> tuple[Response, int]:
+        """A registered participant posts an item of its own."""
+        event = _event_or_404(event_id)
+        data = json_body()
+        parsing.check_fields(data, ("kind", "text"))
+        kind = _item_kind(data.get("kind"), "kind")
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise ApiError(422, "Write what you offer or seek.", "text")
+        own = participation.participant_of(event, g.api_user.profile)
+        if own is None:
+            raise ApiError(403, "Register for this event before posting to its marketplace.")
+        try:
+            item = event_marketplace.post_item(own, kind, text, g.api_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            raise ApiError(422, str(error), ITEM_REFUSALS.get(error.message)) from None
+        db.session.commit()
+        return jsonify(item_json(item)), 201
+
+    @bp.delete("/events/<id:event_id>/marketplace/<id:market_item_id>")
+    def marketplace_delete(event_id: int, market_item_id: int) -> tuple[str, int]:
+        """Remove an item: its participant's owner, or a coordinator."""
+        event = _event_or_404(event_id)
+        item = db.session.get(MarketplaceItem, market_item_id)
+        if item is None or item.event_id != event.id:
+            raise ApiError(404, f"There is no item {market_item_id} at this event.")
+        if not participation.may_act_for(g.api_user, item.participant.profile):
+            raise ApiError(403, "This token's account may not remove this item.")
+        event_marketplace.remove_item(item, g.api_user)
+        db.session.commit()
+        return "", 204
+
+    @bp.get("/events/<id:event_id>/marketplace/matches")
+    def marketplace_matches(event_id: int) -> Response:
+        """The token's participant's items, each with the closest items of the other kind."""
+        event = _event_or_404(event_id)
+        own = participation.participant_of(event, g.api_user.profile)
+        if own is None:
+            raise ApiError(403, "Register for this event to have your items matched.")
+        try:
+            found = event_marketplace.counterparts(own, get_engine().embedder)
+        except (OSError, RuntimeError) as error:  # the encoder cannot load (offline, no model)
+            current_app.logger.warning("marketplace matching unavailable: %s", error)
+            raise ApiError(503, "Matching is unavailable just now; the list still works.") from None
+        return jsonify(
+            matches=[
+                {
+                    "item": item_json(item),
+                    "counterparts": [
+                        {**item_json(other.item), "score": round(other.score, 4)}
+                        for other in others
+                    ],
+                }
+                for item, others in found
+            ]
+        )
