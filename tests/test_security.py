@@ -107,6 +107,7 @@ ACCESS = {
     "events.no_show": STAFF,
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
+    "events.add_third_party": STAFF,
     "events.feedback_list": STAFF,
     "jobs.rebuild": STAFF,
     "main.remind": STAFF,
@@ -148,6 +149,8 @@ ACCESS = {
             "marketplace_post",
             "marketplace_delete",
             "marketplace_matches",
+            "event_request_third",
+            "meeting_third",
         )
     },
 }

@@ -110,6 +110,7 @@ def request_json(meeting_request: MeetingRequest) -> dict[str, Any]:
         "reason": meeting_request.reason,
         "state": meeting_request.state.value,
         "stage": participation.request_stage(meeting_request),
+        "third_participant_id": meeting_request.third_participant_id,
     }
 
 
@@ -213,6 +214,10 @@ def register_routes(bp, json_body) -> None:
                         "table": item.table,
                         "partner_participant_id": item.partner.id,
                         "partner_name": item.partner.profile.name,
+                        "parties": [
+                            {"participant_id": other.id, "name": other.profile.name}
+                            for other in item.others
+                        ],
                         "reason": item.reason,
                         "state": item.meeting.state.value,
                         "no_show": item.meeting.no_show,
@@ -286,7 +291,7 @@ def register_routes(bp, json_body) -> None:
         """The meeting's parties the token's account answers for."""
         return [
             party
-            for party in (meeting.first, meeting.second)
+            for party in meeting.parties
             if participation.answers_for(g.api_user, party.profile)
         ]
 
@@ -336,6 +341,60 @@ def register_routes(bp, json_body) -> None:
             raise ApiError(422, str(error), FEEDBACK_REFUSALS.get(error.message)) from None
         db.session.commit()
         return jsonify(feedback_json(row)), 200 if existed else 201
+
+    # --- meetings of three -------------------------------------------------------------------
+
+    def _third_of(event: Event) -> Participant:
+        """The participant a coordinator's body names as the third party."""
+        if not g.api_user.is_staff:
+            raise ApiError(403, "Only a coordinator's token adds a third party.")
+        data = json_body()
+        try:
+            third_id = parse_id(data.get("participant_id"), "participant_id")
+        except ValidationError:
+            raise ApiError(422, "Give the id of the third participant.", "participant_id") from None
+        third = db.session.get(Participant, third_id)
+        if third is None or third.event_id != event.id:
+            raise ApiError(
+                422, f"There is no participant {third_id} at this event.", "participant_id"
+            )
+        return third
+
+    def _third_refusal(error: participation.EventError) -> ApiError:
+        db.session.rollback()
+        field = "participant_id" if "%(name)s" in error.message else None
+        return ApiError(422, str(error), field)
+
+    @bp.post("/events/<id:event_id>/requests/<id:request_id>/third")
+    def event_request_third(event_id: int, request_id: int) -> Response:
+        event = _event_or_404(event_id)
+        meeting_request = db.session.get(MeetingRequest, request_id)
+        if meeting_request is None or meeting_request.event_id != event.id:
+            raise ApiError(404, f"There is no request {request_id} at this event.")
+        third = _third_of(event)
+        try:
+            participation.add_third_to_request(meeting_request, third, g.api_user)
+        except participation.EventError as error:
+            raise _third_refusal(error) from None
+        db.session.commit()
+        return jsonify(request_json(meeting_request))
+
+    @bp.post("/events/<id:event_id>/meetings/<id:meeting_id>/third")
+    def meeting_third(event_id: int, meeting_id: int) -> Response:
+        event, meeting = _meeting_or_404(event_id, meeting_id)
+        third = _third_of(event)
+        try:
+            agenda.add_third(meeting, third, g.api_user)
+        except participation.EventError as error:
+            raise _third_refusal(error) from None
+        db.session.commit()
+        return jsonify(
+            {
+                "meeting_id": meeting.id,
+                "participant_ids": [party.id for party in meeting.parties],
+                "state": meeting.state.value,
+            }
+        )
 
     # --- the marketplace ---------------------------------------------------------------------
 

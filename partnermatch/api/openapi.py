@@ -114,6 +114,11 @@ MESSAGE = {
     },
 }
 MEETING_ID = {"name": "meeting_id", "in": "path", "required": True, "schema": ID}
+THIRD_BODY = {
+    "type": "object",
+    "required": ["participant_id"],
+    "properties": {"participant_id": {**ID, "description": "The third party's participant id."}},
+}
 MARKET_ITEM_ID = {"name": "market_item_id", "in": "path", "required": True, "schema": ID}
 # A marketplace item as api/events.py item_json writes it.
 MARKET_ITEM = {
@@ -458,6 +463,45 @@ def openapi_document() -> dict[str, Any]:
                         **_errors(400, 404, 413, 422),
                     },
                 },
+            },
+            "/events/{event_id}/requests/{request_id}/third": {
+                "post": {
+                    "summary": "Add a third party to a request to meet (a coordinator's token).",
+                    "description": (
+                        "The third party is a participant of the same event, not one of the "
+                        "two, who attends a session both attend; the meeting the request "
+                        "becomes seats all three, and all three are told."
+                    ),
+                    "parameters": [EVENT_ID, REQUEST_ID],
+                    "requestBody": _body(THIRD_BODY),
+                    "responses": _responses({"type": "object"}, 400, 403, 404, 413, 422),
+                }
+            },
+            "/events/{event_id}/meetings/{meeting_id}/third": {
+                "post": {
+                    "summary": "Seat a third party at a scheduled meeting (a coordinator's token).",
+                    "description": (
+                        "The third party attends the meeting's session and is free at its "
+                        "time; once the meeting is published, all three are told."
+                    ),
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "requestBody": _body(THIRD_BODY),
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "meeting_id": {"type": "integer"},
+                                "participant_ids": {"type": "array", "items": {"type": "integer"}},
+                                "state": {"type": "string"},
+                            },
+                        },
+                        400,
+                        403,
+                        404,
+                        413,
+                        422,
+                    ),
+                }
             },
             "/events/{event_id}/marketplace": {
                 "get": {

@@ -39,6 +39,7 @@ from partnermatch.events.forms import (
     PublishForm,
     RegistrationForm,
     SwapForm,
+    ThirdPartyForm,
 )
 from partnermatch.events.models import (
     MAX_ITEMS,
@@ -591,7 +592,7 @@ def _change_forms(event: Event, meeting: Meeting) -> tuple[MoveForm, SwapForm]:
             other.id,
             f"{format_date(slot.date())}, {slot:%H:%M} · "
             + _("Table %(number)s", number=table)
-            + f" · {other.first.profile.name} · {other.second.profile.name}",
+            + "".join(f" · {party.profile.name}" for party in other.parties),
         )
         for (slot, table), other in sorted(others, key=lambda cell: cell[0])
         if other.id != meeting.id
@@ -602,7 +603,29 @@ def _change_forms(event: Event, meeting: Meeting) -> tuple[MoveForm, SwapForm]:
     return move_form, swap_form
 
 
-def _change_page(event: Event, meeting: Meeting, move_form: MoveForm, swap_form: SwapForm):
+def _third_form(event: Event, meeting: Meeting) -> ThirdPartyForm:
+    """The form to seat a third party, its choices the event's other participants."""
+    form = ThirdPartyForm(prefix="third")
+    rows = db.session.scalars(
+        db.select(Participant)
+        .join(Participant.profile)
+        .where(
+            Participant.event_id == event.id,
+            Participant.id.not_in(meeting.party_ids),
+        )
+        .order_by(Profile.name)
+    )
+    form.participant.choices = [(row.id, row.profile.name) for row in rows]
+    return form
+
+
+def _change_page(
+    event: Event,
+    meeting: Meeting,
+    move_form: MoveForm,
+    swap_form: SwapForm,
+    third_form: ThirdPartyForm | None = None,
+):
     return render_template(
         "events/move_meeting.html",
         event=event,
@@ -610,6 +633,7 @@ def _change_page(event: Event, meeting: Meeting, move_form: MoveForm, swap_form:
         start=services.to_local(meeting.slot_start, event.timezone),
         move_form=move_form,
         swap_form=swap_form,
+        third_form=third_form or _third_form(event, meeting),
     )
 
 
@@ -658,6 +682,31 @@ def swap_meeting(event_id: int, meeting_id: int) -> str | Response:
             flash(_("The two meetings are swapped."), "success")
             return redirect(url_for("events.grid", event_id=event.id))
     return _change_page(event, meeting, move_form, swap_form), 400
+
+
+@bp.post("/<id:event_id>/meetings/<id:meeting_id>/third")
+@staff_required
+def add_third_party(event_id: int, meeting_id: int) -> str | Response:
+    """Seat a third participant at a meeting; refusals re-render the page."""
+    event = db.get_or_404(Event, event_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
+    move_form, swap_form = _change_forms(event, meeting)
+    third_form = _third_form(event, meeting)
+    if third_form.validate_on_submit():
+        third = _of_event_or_404(Participant, third_form.participant.data, event)
+        try:
+            event_agenda.add_third(meeting, third, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            third_form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(
+                _("%(name)s joins the meeting.", name=third.profile.name),
+                "success",
+            )
+            return redirect(url_for("events.grid", event_id=event.id))
+    return _change_page(event, meeting, move_form, swap_form, third_form), 400
 
 
 # --- feedback after a meeting ----------------------------------------------------------------
