@@ -4,7 +4,7 @@ and the grid, the agendas, the calendar file and the API show every party."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
-from partnermatch.events import agenda, participation, scheduling
+from partnermatch.events import agenda, feedback, participation, scheduling
 from partnermatch.events.models import Meeting, MeetingState, RequestState
 from partnermatch.events.participation import EventError
 from partnermatch.extensions import db
+from partnermatch.timeutil import utcnow
 from tests.factories import make_user
 from tests.test_event_participation import make_event, outbox_to, page_text, registered
 
@@ -254,3 +255,27 @@ def test_the_api_adds_a_third_party_and_the_agenda_lists_every_party(table, clie
         "Tainan Materials Lab",
         "Taiwan SME Programme",
     ]
+
+
+def test_the_third_party_gives_feedback_that_the_figures_count(table, login_as):
+    agenda.add_third(table["meeting"], table["gov"], table["coordinator"])
+    table["meeting"].slot_start = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    meeting, event = table["meeting"], table["event"]
+
+    feedback.give_feedback(meeting, table["gov"], "yes", "partnership", "", table["gov_user"])
+    feedback.give_feedback(meeting, table["sme"], "yes", "another_meeting", "", table["sme_user"])
+    db.session.commit()
+    page = page_text(
+        login_as(table["gov_user"]).get(
+            f"/events/{event.id}/participants/{table['gov'].id}/meetings/{meeting.id}/feedback"
+        )
+    )
+    figures = feedback.figures([meeting])
+
+    assert "Feedback on your meeting with Kaohsiung Castings, Tainan Materials Lab" in page
+    assert (figures.answered, figures.both_answered) == (1, 1)
+    assert figures.follow_ups["another_meeting"] == 1
+    assert feedback.is_party(meeting, table["gov"]) and not feedback.is_party(
+        meeting, table["busy"]
+    )

@@ -753,18 +753,21 @@ def feedback(event_id: int, participant_id: int, meeting_id: int) -> str | Respo
         closed = None
     except participation.EventError as error:
         closed = _refused(error)
-    partner = meeting.second if meeting.first_participant_id == participant.id else meeting.first
+    others = [party for party in meeting.parties if party.id != participant.id]
     page = render_template(
         "events/feedback.html",
         event=event,
         participant=participant,
         meeting=meeting,
-        partner=partner,
+        partner_names=", ".join(other.profile.name for other in others),
         start=services.to_local(meeting.slot_start, event.timezone),
         closed=closed,
         form=form,
         # Staff see both parties' answers; a party sees only its own.
-        partner_answer=answers.get(partner.id) if current_user.is_staff else None,
+        # The other parties' answers, for coordinators.
+        other_answers=[(other, answers[other.id]) for other in others if other.id in answers]
+        if current_user.is_staff
+        else [],
     )
     return (page, 400) if form.is_submitted() else page
 
