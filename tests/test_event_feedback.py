@@ -381,6 +381,8 @@ def test_the_demo_holds_last_years_forum_with_feedback_the_dashboard_shows(app, 
     assert past.last_day < utcnow().date() < this_year.first_day
     assert past.agenda is AgendaState.FINAL and past.venue == this_year.venue
     assert len(rows) == 10
+    [of_three] = [m for m in rows if m.third is not None]
+    assert len(feedback.feedback_of(of_three)) == 3
     assert sum(m.no_show for m in rows) == 2 and sum(m.cancelled for m in rows) == 1
     assert (figures.meetings, figures.answered, figures.both_answered) == (7, 6, 5)
     assert figures.follow_ups == {"partnership": 1, "another_meeting": 3, "no_fit": 1}

@@ -189,6 +189,8 @@ PAST_MEETINGS: tuple[tuple[int, int, str, Answer, Answer], ...] = (
     (4, 11, "no_show", None, None),
     (6, 9, "cancelled", None, None),
 )
+# A meeting of three: the fourth meeting seated a third participant, who answered too.
+PAST_THIRD = (3, 11, (Usefulness.YES, NextStep.ANOTHER_MEETING))
 # Pairs (by position) a coordinator introduced before the forum: their meeting's feedback
 # moves the introduction, as it does on the site.
 PAST_INTRODUCTIONS = ((2, 3), (4, 5))
@@ -198,10 +200,10 @@ def load_past_forum(coordinator: User | None, today: date | None = None) -> bool
     """Create last year's edition of the forum unless it exists; return whether it was.
 
     Held 365 days before this year's, at the same venue: 12 of the demo profiles, a final
-    agenda of ten meetings (two no-shows, one cancelled), and the answers the parties gave
-    afterwards, recorded as the feedback page records them (the demo accounts answer for
-    their own profiles, the coordinator for those without an account). Needs a coordinator
-    to answer for the unowned profiles; without one, nothing is created.
+    agenda of ten meetings (two no-shows, one cancelled, one of three), and the answers the
+    parties gave afterwards, recorded as the feedback page records them (the demo accounts
+    answer for their own profiles, the coordinator for those without an account). Needs a
+    coordinator to answer for the unowned profiles; without one, nothing is created.
     """
     if coordinator is None or db.session.scalar(
         select(Event.id).where(Event.name == PAST_FORUM_NAME)
@@ -257,6 +259,7 @@ def load_past_forum(coordinator: User | None, today: date | None = None) -> bool
             # A final agenda published before the forum; its parties were told then.
             state=MeetingState.PUBLISHED,
             cancelled=fate == "cancelled",
+            third=people[PAST_THIRD[1]] if number == PAST_THIRD[0] else None,
         )
         db.session.add_all([request, meeting])
         meetings.append((meeting, fate, first_answer, second_answer))
@@ -265,7 +268,10 @@ def load_past_forum(coordinator: User | None, today: date | None = None) -> bool
     for meeting, fate, first_answer, second_answer in meetings:
         if fate == "no_show":
             agenda.mark_no_show(meeting, coordinator)
-        for party, answer in ((meeting.first, first_answer), (meeting.second, second_answer)):
+        answers = [(meeting.first, first_answer), (meeting.second, second_answer)]
+        if meeting.third is not None:
+            answers.append((meeting.third, PAST_THIRD[2]))
+        for party, answer in answers:
             if answer is not None:
                 actor = party.profile.owner or coordinator
                 meeting_feedback.give_feedback(meeting, party, *answer, "", actor)
