@@ -279,3 +279,26 @@ def test_the_third_party_gives_feedback_that_the_figures_count(table, login_as):
     assert feedback.is_party(meeting, table["gov"]) and not feedback.is_party(
         meeting, table["busy"]
     )
+
+
+def test_a_coordinator_adds_a_third_party_to_an_accepted_request_on_its_page(table, login_as):
+    event, meeting_request = table["event"], table["request"]
+    client = login_as(table["coordinator"])
+    url = f"/events/{event.id}/requests/{meeting_request.id}/third"
+    listing = page_text(client.get(f"/events/{event.id}/requests/accepted"))
+    table["busy"].sessions = []
+    db.session.commit()
+
+    form = page_text(client.get(url))
+    absent = client.post(url, data={"participant": table["busy"].id})
+    added = client.post(url, data={"participant": table["gov"].id})
+    after = page_text(client.get(f"/events/{event.id}/requests/accepted"))
+
+    assert url in listing and "Kaohsiung Castings" in listing
+    assert "Taiwan SME Programme" in form and "Tainan Materials Lab</option>" not in form
+    assert absent.status_code == 400
+    assert "Busy Lab attends none of the sessions the other two attend." in page_text(absent)
+    assert added.status_code == 302
+    db.session.expire_all()
+    assert meeting_request.third_participant_id == table["gov"].id
+    assert "Taiwan SME Programme" in after and url not in after

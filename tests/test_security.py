@@ -108,6 +108,8 @@ ACCESS = {
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
     "events.add_third_party": STAFF,
+    "events.accepted_requests": STAFF,
+    "events.request_third_party": STAFF,
     "events.feedback_list": STAFF,
     "jobs.rebuild": STAFF,
     "main.remind": STAFF,

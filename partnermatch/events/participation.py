@@ -502,6 +502,22 @@ def awaiting_review(event: Event, page: int, per_page: int):
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
+def accepted_requests(event: Event, page: int, per_page: int):
+    """The event's accepted requests, oldest first, with their third party if any."""
+    query = (
+        select(MeetingRequest)
+        .where(
+            MeetingRequest.event_id == event.id,
+            MeetingRequest.state == RequestState.ACCEPTED,
+        )
+        .options(
+            *_with_parties(), selectinload(MeetingRequest.third).selectinload(Participant.profile)
+        )
+        .order_by(MeetingRequest.created_at, MeetingRequest.id)
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
 def unanswered_for_unowned(event: Event) -> list[MeetingRequest]:
     """Requests waiting for the answer of a profile no account owns: staff answer them."""
     rows = db.session.scalars(

@@ -399,6 +399,51 @@ def requests(event_id: int) -> str:
     )
 
 
+@bp.get("/<id:event_id>/requests/accepted")
+@staff_required
+def accepted_requests(event_id: int) -> str:
+    """The accepted requests, each with its third party or a link to add one."""
+    event = db.get_or_404(Event, event_id)
+    accepted = participation.accepted_requests(
+        event, page_number(request.args), current_app.config["REVIEW_PER_PAGE"]
+    )
+    return render_template("events/accepted_requests.html", event=event, accepted=accepted)
+
+
+@bp.route("/<id:event_id>/requests/<id:request_id>/third", methods=["GET", "POST"])
+@staff_required
+def request_third_party(event_id: int, request_id: int) -> str | Response:
+    """Add a third participant to an accepted request; refusals re-render the form."""
+    event = db.get_or_404(Event, event_id)
+    meeting_request = _of_event_or_404(MeetingRequest, request_id, event)
+    form = ThirdPartyForm()
+    parties = {meeting_request.from_participant_id, meeting_request.to_participant_id}
+    form.participant.choices = [
+        (row.id, row.profile.name)
+        for row in db.session.scalars(
+            db.select(Participant)
+            .join(Participant.profile)
+            .where(Participant.event_id == event.id, Participant.id.not_in(parties))
+            .order_by(Profile.name)
+        )
+    ]
+    if form.validate_on_submit():
+        third = _of_event_or_404(Participant, form.participant.data, event)
+        try:
+            participation.add_third_to_request(meeting_request, third, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(_("%(name)s joins the meeting.", name=third.profile.name), "success")
+            return redirect(url_for("events.accepted_requests", event_id=event.id))
+    page = render_template(
+        "events/request_third.html", event=event, meeting_request=meeting_request, form=form
+    )
+    return (page, 400) if form.is_submitted() else page
+
+
 @bp.post("/<id:event_id>/requests/<id:request_id>/review")
 @staff_required
 def review_request(event_id: int, request_id: int) -> Response:
