@@ -671,7 +671,8 @@ def schedule_command(event_id: int, time_limit: float) -> None:
     )
     for item in report.unplaced[:20]:
         click.echo(
-            f"  not placed: {item.first.profile.name} with {item.second.profile.name}: "
+            f"  not placed: {item.first.profile.name} with {item.second.profile.name}"
+            f"{f' and {item.third.profile.name}' if item.third else ''}: "
             f"{REASON_WORDS.get(item.reason, item.reason)}"
         )
     if len(report.unplaced) > 20:

@@ -371,7 +371,7 @@ def test_every_endpoint_refuses_a_missing_bad_or_revoked_token(app, db, credenti
 
     routes = every_protected_route(app)
 
-    assert len(routes) == 26  # 13, the events API's 8, the match thread's 2, the shortlist's 3
+    assert len(routes) == 32  # 13, the events API's 14, the match thread's 2, the shortlist's 3
     for method, path in routes:
         response = client.open(path, method=method, json={}, headers=headers)
         assert response.status_code == 401, (method, path)

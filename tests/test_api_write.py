@@ -9,9 +9,11 @@ from sqlalchemy import func, select
 
 from partnermatch.auth.models import Role
 from partnermatch.auth.tokens import create_token
+from partnermatch.events import participation
 from partnermatch.extensions import db
 from partnermatch.profiles.models import EvidenceItem, Profile
 from tests.factories import make_profile, make_user
+from tests.test_event_participation import make_event
 
 pytestmark = pytest.mark.postgres  # also run on PostgreSQL (see conftest)
 
@@ -321,6 +323,19 @@ def test_bodies_drawn_from_the_openapi_document_never_cause_a_server_error(app, 
         )
         app._targets = {"profile_id": str(profile.id), "item_id": str(item.id)}
         app._targets["item_profile"] = str(item.profile_id)
+        # An event where an SME is registered: its token sends the events' bodies, which
+        # the marketplace and requests take for real.
+        event = make_event()
+        attendee = make_user(Role.SME)
+        participation.register(
+            event, make_profile(owner=attendee, name="Own"), event.sessions, None, attendee
+        )
+        participation.register(
+            event, make_profile("expert", name="Other"), event.sessions, None, owner
+        )
+        db.session.commit()
+        app._targets["event_id"] = str(event.id)
+        app._event_headers = token_for(attendee)
         app._fuzz_headers = token_for(owner)
     method, path, schema = data.draw(st.sampled_from(app._documented))
     properties = schema["properties"]
@@ -329,11 +344,10 @@ def test_bodies_drawn_from_the_openapi_document_never_cause_a_server_error(app, 
     url = "/api/v1" + path.replace("{item_id}", app._targets["item_id"]).replace(
         "{profile_id}",
         app._targets["item_profile"] if "{item_id}" in path else app._targets["profile_id"],
-    )
+    ).replace("{event_id}", app._targets["event_id"])
 
-    response = app.test_client().open(
-        url, method=method.upper(), json=body, headers=app._fuzz_headers
-    )
+    headers = app._event_headers if "{event_id}" in path else app._fuzz_headers
+    response = app.test_client().open(url, method=method.upper(), json=body, headers=headers)
 
     assert response.status_code < 500 or response.status_code == 503, (
         method,

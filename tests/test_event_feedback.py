@@ -9,11 +9,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from partnermatch.auth.models import Role
+from partnermatch.auth.models import Role, User
 from partnermatch.auth.tokens import create_token
 from partnermatch.dashboard import services as dashboard
-from partnermatch.events import feedback
-from partnermatch.events.models import Meeting, MeetingFeedback, MeetingState, NextStep
+from partnermatch.events import feedback, participation
+from partnermatch.events.models import (
+    AgendaState,
+    Event,
+    Meeting,
+    MeetingFeedback,
+    MeetingState,
+    NextStep,
+)
 from partnermatch.events.participation import EventError
 from partnermatch.extensions import db
 from partnermatch.review import services as review
@@ -347,3 +354,50 @@ def test_staff_answer_for_a_profile_without_an_account_and_see_both_answers(met,
         (met["sme"].id, "partnership"),
         (met["lab"].id, "another_meeting"),
     ]
+
+
+# --- the demo's past edition -----------------------------------------------------------------
+
+
+def test_the_demo_holds_last_years_forum_with_feedback_the_dashboard_shows(app, db, login_as):
+    from partnermatch.demo import load_demo
+    from partnermatch.demo.forum import FORUM_NAME, PAST_FORUM_NAME
+
+    report = load_demo(app.config["DEMO_PASSWORD"])
+    db.session.commit()
+    again = load_demo(app.config["DEMO_PASSWORD"])
+    db.session.commit()
+    past = db.session.scalars(select(Event).where(Event.name == PAST_FORUM_NAME)).one()
+    this_year = db.session.scalars(select(Event).where(Event.name == FORUM_NAME)).one()
+    coordinator = db.session.scalars(
+        select(User).where(User.email == "coordinator@example.org")
+    ).one()
+    client = login_as(coordinator, app.config["DEMO_PASSWORD"])
+    page = page_text(client.get(f"/dashboard/?event={past.id}"))
+    figures = dashboard.event_meetings(past.id).feedback
+    rows = db.session.scalars(select(Meeting).where(Meeting.event_id == past.id)).all()
+
+    assert report.past_forum_created and not again.past_forum_created
+    assert past.last_day < utcnow().date() < this_year.first_day
+    assert past.agenda is AgendaState.FINAL and past.venue == this_year.venue
+    assert len(rows) == 10
+    [of_three] = [m for m in rows if m.third is not None]
+    assert len(feedback.feedback_of(of_three)) == 3
+    assert sum(m.no_show for m in rows) == 2 and sum(m.cancelled for m in rows) == 1
+    assert (figures.meetings, figures.answered, figures.both_answered) == (7, 6, 5)
+    assert figures.follow_ups == {"partnership": 1, "another_meeting": 3, "no_fit": 1}
+    assert f'<option value="{past.id}" selected>' in page
+    # Neither the cancelled meeting nor the two no-shows count as held.
+    assert "7 meetings on published agendas" in page
+    held = re.search(r"Meetings held</dt><dd>(\d+)</dd>", page)
+    rated = re.search(r"Meetings both parties rated</dt><dd>(\d+)</dd>", page)
+    assert (held.group(1), rated.group(1)) == ("7", "5")
+    # Feedback moved the two introductions a coordinator made before the forum.
+    states = sorted(
+        m.state.value for m in db.session.scalars(select(Match).where(Match.origin == "suggested"))
+    )
+    assert states == ["meeting_held", "no_fit"]
+    # The demo SME's own answers are on its agenda of last year's forum.
+    sme_user = db.session.scalars(select(User).where(User.email == "sme@example.org")).one()
+    own = participation.participant_of(past, sme_user.profile)
+    assert len(feedback.answered_by(own)) == 2

@@ -107,6 +107,9 @@ ACCESS = {
     "events.no_show": STAFF,
     "events.move_meeting": STAFF,
     "events.swap_meeting": STAFF,
+    "events.add_third_party": STAFF,
+    "events.accepted_requests": STAFF,
+    "events.request_third_party": STAFF,
     "events.feedback_list": STAFF,
     "jobs.rebuild": STAFF,
     "main.remind": STAFF,
@@ -144,6 +147,12 @@ ACCESS = {
             "match_message_post",
             "meeting_feedback_get",
             "meeting_feedback_post",
+            "marketplace_list",
+            "marketplace_post",
+            "marketplace_delete",
+            "marketplace_matches",
+            "event_request_third",
+            "meeting_third",
         )
     },
 }

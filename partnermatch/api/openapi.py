@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from partnermatch.api.events import MAX_FILTER
 from partnermatch.api.parsing import MAX_QUERY_CHARACTERS
-from partnermatch.events.models import NextStep, Usefulness
+from partnermatch.events.models import MAX_ITEM, MAX_ITEMS, ItemKind, NextStep, Usefulness
 from partnermatch.inputs import MAX_ID
 from partnermatch.profiles import schema
 from partnermatch.review.services import MAX_MESSAGE
@@ -113,6 +114,26 @@ MESSAGE = {
     },
 }
 MEETING_ID = {"name": "meeting_id", "in": "path", "required": True, "schema": ID}
+THIRD_BODY = {
+    "type": "object",
+    "required": ["participant_id"],
+    "properties": {"participant_id": {**ID, "description": "The third party's participant id."}},
+}
+MARKET_ITEM_ID = {"name": "market_item_id", "in": "path", "required": True, "schema": ID}
+# A marketplace item as api/events.py item_json writes it.
+MARKET_ITEM = {
+    "type": "object",
+    "required": ["id", "participant_id", "profile_id", "name", "kind", "text", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "participant_id": {"type": "integer"},
+        "profile_id": {"type": "integer"},
+        "name": {"type": "string", "description": "The posting participant's profile name."},
+        "kind": {"type": "string", "enum": [kind.value for kind in ItemKind]},
+        "text": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
 # The bodies come from the profile schema, as import, export and the parsing read it.
 PROFILE_BODY = schema.json_schema((*schema.IDENTITY_SCHEMA, *schema.PROFILE_SCHEMA))
 EVIDENCE_BODY = schema.json_schema(schema.EVIDENCE_SCHEMA)
@@ -442,6 +463,162 @@ def openapi_document() -> dict[str, Any]:
                         **_errors(400, 404, 413, 422),
                     },
                 },
+            },
+            "/events/{event_id}/requests/{request_id}/third": {
+                "post": {
+                    "summary": "Add a third party to a request to meet (a coordinator's token).",
+                    "description": (
+                        "The third party is a participant of the same event, not one of the "
+                        "two, who attends a session both attend; the meeting the request "
+                        "becomes seats all three, and all three are told."
+                    ),
+                    "parameters": [EVENT_ID, REQUEST_ID],
+                    "requestBody": _body(THIRD_BODY),
+                    "responses": _responses({"type": "object"}, 400, 403, 404, 413, 422),
+                }
+            },
+            "/events/{event_id}/meetings/{meeting_id}/third": {
+                "post": {
+                    "summary": "Seat a third party at a scheduled meeting (a coordinator's token).",
+                    "description": (
+                        "The third party attends the meeting's session and is free at its "
+                        "time; once the meeting is published, all three are told."
+                    ),
+                    "parameters": [EVENT_ID, MEETING_ID],
+                    "requestBody": _body(THIRD_BODY),
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "meeting_id": {"type": "integer"},
+                                "participant_ids": {"type": "array", "items": {"type": "integer"}},
+                                "state": {"type": "string"},
+                            },
+                        },
+                        400,
+                        403,
+                        404,
+                        413,
+                        422,
+                    ),
+                }
+            },
+            "/events/{event_id}/marketplace": {
+                "get": {
+                    "summary": "The event's offers and needs, newest first, in pages.",
+                    "description": (
+                        "`q` keeps items holding every word (in the text or the poster's "
+                        "name); `kind` keeps offers or needs. `open` says whether items may "
+                        "still be posted (until the event ends)."
+                    ),
+                    "parameters": [
+                        EVENT_ID,
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": MAX_FILTER},
+                        },
+                        {
+                            "name": "kind",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": [k.value for k in ItemKind]},
+                        },
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                        {
+                            "name": "per_page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                    ],
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {"type": "array", "items": MARKET_ITEM},
+                                "total": {"type": "integer"},
+                                "page": {"type": "integer"},
+                                "per_page": {"type": "integer"},
+                                "next": {"type": ["string", "null"]},
+                                "open": {"type": "boolean"},
+                            },
+                        },
+                        404,
+                        422,
+                    ),
+                },
+                "post": {
+                    "summary": "Post an item as the token's account's participant.",
+                    "description": (
+                        f"Registered participants only (403 otherwise), at most {MAX_ITEMS} "
+                        "items each, until the event ends; 422 names the field at fault."
+                    ),
+                    "parameters": [EVENT_ID],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["kind", "text"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "kind": {"type": "string", "enum": [k.value for k in ItemKind]},
+                                "text": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM},
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "201": {
+                            "description": "Posted",
+                            "content": {"application/json": {"schema": MARKET_ITEM}},
+                        },
+                        **_errors(400, 403, 404, 413, 422),
+                    },
+                },
+            },
+            "/events/{event_id}/marketplace/{market_item_id}": {
+                "delete": {
+                    "summary": "Remove an item (its participant's owner, or a coordinator).",
+                    "parameters": [EVENT_ID, MARKET_ITEM_ID],
+                    "responses": {"204": {"description": "Removed"}, **_errors(403, 404)},
+                },
+            },
+            "/events/{event_id}/marketplace/matches": {
+                "get": {
+                    "summary": "The token's participant's items, each with the closest items "
+                    "of the other kind that others posted (`score`: cosine, best first).",
+                    "parameters": [EVENT_ID],
+                    "responses": _responses(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "matches": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "item": MARKET_ITEM,
+                                            "counterparts": {
+                                                "type": "array",
+                                                "items": {
+                                                    **MARKET_ITEM,
+                                                    "properties": {
+                                                        **MARKET_ITEM["properties"],
+                                                        "score": {"type": "number"},
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            },
+                        },
+                        403,
+                        404,
+                        503,
+                    ),
+                }
             },
             "/matches/{match_id}/messages": {
                 "get": {

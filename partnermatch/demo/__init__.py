@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from partnermatch.auth import services as accounts
 from partnermatch.auth.models import Role, User
-from partnermatch.demo.forum import load_demo_forum
+from partnermatch.demo.forum import load_demo_forum, load_past_forum
 from partnermatch.errors import ValidationError
 from partnermatch.extensions import db
 from partnermatch.profiles import transfer
@@ -53,6 +53,7 @@ class DemoReport:
     profiles_present: int = 0
     accounts_created: int = 0
     forum_created: bool = False
+    past_forum_created: bool = False
     errors: list[str] = field(default_factory=list)
 
 
@@ -104,4 +105,8 @@ def load_demo(password: str) -> DemoReport:
                 profile.contact_email = account.email
     db.session.flush()
     report.forum_created = load_demo_forum()
+    coordinator = accounts.find_user_by_email("coordinator@example.org")
+    report.past_forum_created = load_past_forum(
+        coordinator if coordinator is not None and coordinator.is_staff else None
+    )
     return report

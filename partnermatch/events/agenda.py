@@ -25,7 +25,7 @@ from partnermatch.events.models import (
     MeetingState,
     Participant,
 )
-from partnermatch.events.participation import EventError
+from partnermatch.events.participation import EventError, check_third
 from partnermatch.events.participation import people as people_of
 from partnermatch.extensions import db
 from partnermatch.notifications.services import notify
@@ -38,8 +38,13 @@ class AgendaItem:
     start: datetime  # in the event's time zone
     end: datetime
     table: int
-    partner: Participant
+    partner: Participant  # the first of the others
     reason: str
+    others: tuple[Participant, ...] = ()  # everyone else at the table: one, or two
+
+    @property
+    def names(self) -> list[str]:
+        return [other.profile.name for other in self.others or (self.partner,)]
 
 
 def _local(instant: datetime, zone: str) -> datetime:
@@ -58,12 +63,14 @@ def agenda_of(participant: Participant, *, with_proposed: bool = False) -> list[
             or_(
                 Meeting.first_participant_id == participant.id,
                 Meeting.second_participant_id == participant.id,
+                Meeting.third.has(Participant.id == participant.id),
             ),
             Meeting.cancelled.is_(False),
         )
         .options(
             selectinload(Meeting.first).selectinload(Participant.profile),
             selectinload(Meeting.second).selectinload(Participant.profile),
+            selectinload(Meeting.third).selectinload(Participant.profile),
             selectinload(Meeting.request),
         )
         .order_by(Meeting.slot_start, Meeting.table_number)
@@ -74,17 +81,16 @@ def agenda_of(participant: Participant, *, with_proposed: bool = False) -> list[
     items = []
     for meeting in db.session.scalars(query):
         start = _local(meeting.slot_start, event.timezone)
-        partner = (
-            meeting.second if meeting.first_participant_id == participant.id else meeting.first
-        )
+        others = tuple(party for party in meeting.parties if party.id != participant.id)
         items.append(
             AgendaItem(
                 meeting=meeting,
                 start=start,
                 end=start + length,
                 table=meeting.table_number,
-                partner=partner,
+                partner=others[0],
                 reason=meeting.request.reason if meeting.request else "",
+                others=others,
             )
         )
     return items
@@ -103,7 +109,7 @@ def calendar_of(event: Event, participant: Participant, items: list[AgendaItem])
         entry.add("dtstamp", stamp)
         entry.add("dtstart", item.start)
         entry.add("dtend", item.end)
-        entry.add("summary", f"Meeting with {item.partner.profile.name}")
+        entry.add("summary", f"Meeting with {' and '.join(item.names)}")
         where = f"Table {item.table}"
         entry.add("location", f"{where}, {event.venue}" if event.venue else where)
         if item.reason:
@@ -152,6 +158,7 @@ def grid_of(event: Event) -> Grid:
         .options(
             selectinload(Meeting.first).selectinload(Participant.profile),
             selectinload(Meeting.second).selectinload(Participant.profile),
+            selectinload(Meeting.third).selectinload(Participant.profile),
         )
         .order_by(Meeting.slot_start, Meeting.table_number)
     )
@@ -166,9 +173,10 @@ def grid_of(event: Event) -> Grid:
 
 def _meeting_values(meeting: Meeting) -> dict[str, str]:
     event = meeting.event
+    # A meeting of three names its second and third parties together as "second".
     return {
         "first": meeting.first.profile.name,
-        "second": meeting.second.profile.name,
+        "second": ", ".join(party.profile.name for party in meeting.parties[1:]),
         "event": event.name,
         "when": f"{_local(meeting.slot_start, event.timezone):%Y-%m-%d %H:%M}",
         "table": str(meeting.table_number),
@@ -176,7 +184,7 @@ def _meeting_values(meeting: Meeting) -> dict[str, str]:
 
 
 def _parties(meeting: Meeting) -> list:
-    return people_of(meeting.first, meeting.second)
+    return people_of(*meeting.parties)
 
 
 def publish(event: Event, stage: AgendaState | str, actor: User) -> int:
@@ -274,21 +282,64 @@ def _check_place(
             Meeting.id.not_in(ignoring),
         )
     )
-    party_ids = {meeting.first_participant_id, meeting.second_participant_id}
+    _check_free(meeting.parties, slot, table, others)
+    for party in meeting.parties:
+        if session_id not in {session.id for session in party.sessions}:
+            raise EventError(N_("%(name)s does not attend that session."), name=party.profile.name)
+
+
+def _check_free(parties: list[Participant], slot: datetime, table: int | None, others) -> None:
+    """Refuse a table taken at `slot`, or a party meeting someone else then, among `others`."""
+    party_ids = {party.id for party in parties}
     for other in others:
         if _local(other.slot_start, "UTC") != slot:
             continue
-        if other.table_number == table:
+        if table is not None and other.table_number == table:
             raise EventError(N_("Table %(table)s is taken at that time."), table=str(table))
-        busy = party_ids & {other.first_participant_id, other.second_participant_id}
+        busy = party_ids & other.party_ids
         if busy:
-            who = meeting.first if meeting.first_participant_id in busy else meeting.second
+            who = next(party for party in parties if party.id in busy)
             raise EventError(
                 N_("%(name)s has another meeting at that time."), name=who.profile.name
             )
-    for party in (meeting.first, meeting.second):
-        if session_id not in {session.id for session in party.sessions}:
-            raise EventError(N_("%(name)s does not attend that session."), name=party.profile.name)
+
+
+def add_third(meeting: Meeting, third: Participant, actor: User) -> None:
+    """A coordinator seats a third party at a meeting: a registered participant of the
+    event, not one of the two, who attends the meeting's session and is free then. Once
+    the meeting is published, all three are told."""
+    _check_change(meeting, actor)
+    if meeting.third_participant_id is not None:
+        raise EventError(N_("This meeting has a third party already."))
+    check_third(meeting.event, [meeting.first, meeting.second], third, actor)
+    slot = _local(meeting.slot_start, "UTC")
+    session_id = _slot_sessions(meeting.event).get(slot)
+    if session_id not in {session.id for session in third.sessions}:
+        raise EventError(N_("%(name)s does not attend that session."), name=third.profile.name)
+    others = db.session.scalars(
+        select(Meeting).where(
+            Meeting.event_id == meeting.event_id,
+            Meeting.cancelled.is_(False),
+            Meeting.id != meeting.id,
+        )
+    )
+    _check_free([third], slot, None, others)
+    meeting.third = third
+    db.session.flush()
+    if meeting.state is MeetingState.PUBLISHED:
+        notify(
+            _parties(meeting),
+            N_(
+                "%(third)s joins the meeting of %(first)s and %(second)s at %(event)s "
+                "(%(when)s, table %(table)s)."
+            ),
+            {
+                **_meeting_values(meeting),
+                "second": meeting.second.profile.name,
+                "third": third.profile.name,
+            },
+            link=f"/events/{meeting.event_id}/meetings",
+        )
 
 
 def _tell_moved(meeting: Meeting) -> None:

@@ -58,8 +58,8 @@ def has_ended(meeting: Meeting, now: datetime | None = None) -> bool:
 
 
 def is_party(meeting: Meeting, participant: Participant) -> bool:
-    """Tell whether the participant is one of the meeting's two parties."""
-    return participant.id in (meeting.first_participant_id, meeting.second_participant_id)
+    """Tell whether the participant is one of the meeting's two (or three) parties."""
+    return participant.id in meeting.party_ids
 
 
 def feedback_of(meeting: Meeting) -> dict[int, MeetingFeedback]:
@@ -142,7 +142,10 @@ def introduction_of(meeting: Meeting) -> Match | None:
 
 
 def _feed_introduction(meeting: Meeting, actor: User) -> None:
-    answers = feedback_of(meeting)
+    # The introduction is the first two parties'; a third party's answers are counted on
+    # the dashboard only.
+    pair = {meeting.first_participant_id, meeting.second_participant_id}
+    answers = {pid: row for pid, row in feedback_of(meeting).items() if pid in pair}
     if len(answers) < 2:
         return
     match = introduction_of(meeting)
@@ -240,7 +243,7 @@ def figures(meetings: list[Meeting]) -> FeedbackFigures:
     return FeedbackFigures(
         meetings=len(meetings),
         answered=len(by_meeting),
-        both_answered=sum(1 for rows in by_meeting.values() if len(rows) == 2),
+        both_answered=sum(1 for rows in by_meeting.values() if len(rows) >= 2),
         useful=dict.fromkeys(Usefulness, 0) | Counter(row.useful for row in answers),
         next_steps=dict.fromkeys(NextStep, 0) | Counter(row.next_step for row in answers),
         follow_ups={"partnership": 0, "another_meeting": 0, "no_fit": 0} | dict(follow_ups),

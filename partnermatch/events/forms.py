@@ -221,6 +221,14 @@ class SwapForm(Form):
     other = SelectField(_l("Swap with"), coerce=coerce_id, validators=[DataRequired()])
 
 
+class ThirdPartyForm(Form):
+    """A third participant to seat at a meeting; the choices are the event's (set by the view)."""
+
+    participant = SelectField(
+        _l("Third participant"), coerce=coerce_id, validators=[DataRequired()]
+    )
+
+
 class FeedbackForm(Form):
     """A party's two answers after a meeting, with an optional note."""
 

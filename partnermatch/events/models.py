@@ -202,6 +202,34 @@ class Participant(db.Model):
     sessions: Mapped[list[EventSession]] = relationship(secondary=participant_sessions)
 
 
+# Meetings of three: at most one third party per request and per meeting (the key), who
+# leaves it when its registration goes. Tables of their own rather than columns, so that
+# SQLite adds them without copying the busy meetings tables. That the third is neither of
+# the two is the services' rule (participation.check_third).
+request_third_parties = Table(
+    "meeting_request_third_parties",
+    db.metadata,
+    Column("request_id", ForeignKey("meeting_requests.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "participant_id",
+        ForeignKey("event_participants.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+meeting_third_parties = Table(
+    "meeting_third_parties",
+    db.metadata,
+    Column("meeting_id", ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "participant_id",
+        ForeignKey("event_participants.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+
+
 class MeetingRequest(db.Model):
     __tablename__ = "meeting_requests"
     __table_args__ = (
@@ -230,6 +258,13 @@ class MeetingRequest(db.Model):
     event: Mapped[Event] = relationship()
     sender: Mapped[Participant] = relationship(foreign_keys=[from_participant_id])
     recipient: Mapped[Participant] = relationship(foreign_keys=[to_participant_id])
+    # A third party a coordinator adds (an SME, a lab and a government programme at one
+    # table): it joins the meeting the request becomes.
+    third: Mapped[Participant | None] = relationship(secondary=request_third_parties)
+
+    @property
+    def third_participant_id(self) -> int | None:
+        return self.third.id if self.third is not None else None
 
 
 class Meeting(db.Model):
@@ -262,6 +297,21 @@ class Meeting(db.Model):
     request: Mapped[MeetingRequest | None] = relationship()
     first: Mapped[Participant] = relationship(foreign_keys=[first_participant_id])
     second: Mapped[Participant] = relationship(foreign_keys=[second_participant_id])
+    third: Mapped[Participant | None] = relationship(secondary=meeting_third_parties)
+
+    @property
+    def third_participant_id(self) -> int | None:
+        return self.third.id if self.third is not None else None
+
+    @property
+    def parties(self) -> list[Participant]:
+        """The meeting's two or three parties."""
+        return [self.first, self.second, *([self.third] if self.third is not None else [])]
+
+    @property
+    def party_ids(self) -> set[int]:
+        ids = {self.first_participant_id, self.second_participant_id}
+        return ids | {self.third_participant_id} if self.third_participant_id else ids
 
 
 class MeetingPreference(db.Model):

@@ -502,6 +502,22 @@ def awaiting_review(event: Event, page: int, per_page: int):
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
+def accepted_requests(event: Event, page: int, per_page: int):
+    """The event's accepted requests, oldest first, with their third party if any."""
+    query = (
+        select(MeetingRequest)
+        .where(
+            MeetingRequest.event_id == event.id,
+            MeetingRequest.state == RequestState.ACCEPTED,
+        )
+        .options(
+            *_with_parties(), selectinload(MeetingRequest.third).selectinload(Participant.profile)
+        )
+        .order_by(MeetingRequest.created_at, MeetingRequest.id)
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
 def unanswered_for_unowned(event: Event) -> list[MeetingRequest]:
     """Requests waiting for the answer of a profile no account owns: staff answer them."""
     rows = db.session.scalars(
@@ -534,3 +550,41 @@ def participants_by_profile(event: Event, profile_ids: Iterable[int]) -> dict[in
         .options(selectinload(Participant.profile))
     )
     return {row.profile_id: row for row in rows}
+
+
+# --- meetings of three -----------------------------------------------------------------------
+
+
+def check_third(event: Event, parties: list[Participant], third: Participant, actor: User) -> None:
+    """Refuse a third party that is not a registered participant of the event, is one of
+    the two, or attends none of the sessions both attend."""
+    if not actor.is_staff:
+        raise EventError(N_("Only a coordinator adds a third party to a meeting."))
+    if third.event_id != event.id:
+        raise EventError(N_("%(name)s is not registered for this event."), name=third.profile.name)
+    if third.id in {party.id for party in parties}:
+        raise EventError(N_("%(name)s is in this meeting already."), name=third.profile.name)
+    shared = set.intersection(*({s.id for s in party.sessions} for party in parties))
+    if not shared & {session.id for session in third.sessions}:
+        raise EventError(
+            N_("%(name)s attends none of the sessions the other two attend."),
+            name=third.profile.name,
+        )
+
+
+def add_third_to_request(request: MeetingRequest, third: Participant, actor: User) -> None:
+    """A coordinator adds a third party to a request: the meeting it becomes seats three.
+    All three are told."""
+    if request.state is RequestState.DECLINED:
+        raise EventError(N_("This request was declined: there is no meeting to join."))
+    if request.third_participant_id is not None:
+        raise EventError(N_("This request has a third party already."))
+    check_third(request.event, [request.sender, request.recipient], third, actor)
+    request.third = third
+    db.session.flush()
+    notify(
+        people(request.sender, request.recipient, third),
+        N_("%(third)s joins the meeting of %(sender)s and %(recipient)s at %(event)s."),
+        {**_request_values(request), "third": third.profile.name},
+        link=meetings_path(request.event),
+    )

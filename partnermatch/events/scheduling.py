@@ -5,7 +5,9 @@ What is wanted, heaviest first:
 - a pair that both marked "must meet" (WEIGHT_MUST);
 - a pair that both opted in, "must" or "would" (WEIGHT_WOULD): it fills free slots only.
 A "no thanks" from either side rules a pair out; a pair already in a published meeting is
-kept where it is (the solver's fixed meetings). The schedule itself is
+kept where it is (the solver's fixed meetings). A request or published meeting that a
+coordinator gave a third party is placed with all three people (the solver seats two or
+three at a table). The schedule itself is
 partnermatch.matching.schedule (HiGHS, with a greedy baseline computed beside it).
 
 Scheduling replaces the event's proposed meetings in one transaction: a failure leaves the
@@ -54,6 +56,11 @@ class WantedMeeting:
     weight: float
     request_id: int | None = None
     published: Meeting | None = None
+    third: int | None = None  # a third party's participant id
+
+    @property
+    def people(self) -> tuple[int, ...]:
+        return (*self.pair, self.third) if self.third is not None else self.pair
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class Unplaced:
     first: Participant
     second: Participant
     reason: str  # a partnermatch.matching.schedule.Reason code
+    third: Participant | None = None
 
 
 @dataclass
@@ -106,7 +114,9 @@ def _wanted_pairs(event: Event, published: dict[Pair, Meeting]) -> list[WantedMe
     refused = {_pair(a, b) for (a, b), choice in marks.items() if choice is Preference.NO}
     wanted: dict[Pair, WantedMeeting] = {}
     for pair, meeting in published.items():
-        wanted[pair] = WantedMeeting(pair, WEIGHT_ACCEPTED, meeting.request_id, meeting)
+        wanted[pair] = WantedMeeting(
+            pair, WEIGHT_ACCEPTED, meeting.request_id, meeting, meeting.third_participant_id
+        )
     accepted = db.session.scalars(
         select(MeetingRequest).where(
             MeetingRequest.event_id == event.id, MeetingRequest.state == RequestState.ACCEPTED
@@ -115,7 +125,9 @@ def _wanted_pairs(event: Event, published: dict[Pair, Meeting]) -> list[WantedMe
     for request in accepted:
         pair = _pair(request.from_participant_id, request.to_participant_id)
         if pair not in wanted and pair not in refused:
-            wanted[pair] = WantedMeeting(pair, WEIGHT_ACCEPTED, request.id)
+            wanted[pair] = WantedMeeting(
+                pair, WEIGHT_ACCEPTED, request.id, third=request.third_participant_id
+            )
     for (one, other), choice in marks.items():
         pair = _pair(one, other)
         back = marks.get((other, one))
@@ -188,7 +200,7 @@ def schedule_event(
     """Replace the event's proposed meetings by the best schedule found in `time_limit`."""
     inputs = schedule_inputs(event)
     wanted = [
-        solver.Wanted(index, want.pair, want.weight, _fixed(want.published, inputs.slots))
+        solver.Wanted(index, want.people, want.weight, _fixed(want.published, inputs.slots))
         for index, want in enumerate(inputs.wanted)
     ]
     arguments = (inputs.slots, event.tables, inputs.people, wanted)
@@ -206,6 +218,10 @@ def schedule_event(
         )
     )
     slot_start = {slot.index: slot.start for slot in inputs.slots}
+    people = {
+        p.id: p
+        for p in db.session.scalars(select(Participant).where(Participant.event_id == event.id))
+    }
     proposed = 0
     for index, (slot, table) in found.placed.items():
         want = inputs.wanted[index]
@@ -217,6 +233,7 @@ def schedule_event(
                 request_id=want.request_id,
                 first_participant_id=want.pair[0],
                 second_participant_id=want.pair[1],
+                third=people[want.third] if want.third is not None else None,
                 slot_start=slot_start[slot],
                 table_number=table + 1,
                 state=MeetingState.PROPOSED,
@@ -224,12 +241,13 @@ def schedule_event(
         )
         proposed += 1
     db.session.flush()
-    people = {
-        p.id: p
-        for p in db.session.scalars(select(Participant).where(Participant.event_id == event.id))
-    }
     unplaced = [
-        Unplaced(people[inputs.wanted[i].pair[0]], people[inputs.wanted[i].pair[1]], reason)
+        Unplaced(
+            people[inputs.wanted[i].pair[0]],
+            people[inputs.wanted[i].pair[1]],
+            reason,
+            people.get(inputs.wanted[i].third) if inputs.wanted[i].third else None,
+        )
         for i, reason in sorted(found.unplaced.items(), key=lambda item: -wanted[item[0]].weight)
     ]
     return SchedulingReport(

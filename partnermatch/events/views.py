@@ -39,6 +39,7 @@ from partnermatch.events.forms import (
     PublishForm,
     RegistrationForm,
     SwapForm,
+    ThirdPartyForm,
 )
 from partnermatch.events.models import (
     MAX_ITEMS,
@@ -398,6 +399,51 @@ def requests(event_id: int) -> str:
     )
 
 
+@bp.get("/<id:event_id>/requests/accepted")
+@staff_required
+def accepted_requests(event_id: int) -> str:
+    """The accepted requests, each with its third party or a link to add one."""
+    event = db.get_or_404(Event, event_id)
+    accepted = participation.accepted_requests(
+        event, page_number(request.args), current_app.config["REVIEW_PER_PAGE"]
+    )
+    return render_template("events/accepted_requests.html", event=event, accepted=accepted)
+
+
+@bp.route("/<id:event_id>/requests/<id:request_id>/third", methods=["GET", "POST"])
+@staff_required
+def request_third_party(event_id: int, request_id: int) -> str | Response:
+    """Add a third participant to an accepted request; refusals re-render the form."""
+    event = db.get_or_404(Event, event_id)
+    meeting_request = _of_event_or_404(MeetingRequest, request_id, event)
+    form = ThirdPartyForm()
+    parties = {meeting_request.from_participant_id, meeting_request.to_participant_id}
+    form.participant.choices = [
+        (row.id, row.profile.name)
+        for row in db.session.scalars(
+            db.select(Participant)
+            .join(Participant.profile)
+            .where(Participant.event_id == event.id, Participant.id.not_in(parties))
+            .order_by(Profile.name)
+        )
+    ]
+    if form.validate_on_submit():
+        third = _of_event_or_404(Participant, form.participant.data, event)
+        try:
+            participation.add_third_to_request(meeting_request, third, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(_("%(name)s joins the meeting.", name=third.profile.name), "success")
+            return redirect(url_for("events.accepted_requests", event_id=event.id))
+    page = render_template(
+        "events/request_third.html", event=event, meeting_request=meeting_request, form=form
+    )
+    return (page, 400) if form.is_submitted() else page
+
+
 @bp.post("/<id:event_id>/requests/<id:request_id>/review")
 @staff_required
 def review_request(event_id: int, request_id: int) -> Response:
@@ -591,7 +637,7 @@ def _change_forms(event: Event, meeting: Meeting) -> tuple[MoveForm, SwapForm]:
             other.id,
             f"{format_date(slot.date())}, {slot:%H:%M} · "
             + _("Table %(number)s", number=table)
-            + f" · {other.first.profile.name} · {other.second.profile.name}",
+            + "".join(f" · {party.profile.name}" for party in other.parties),
         )
         for (slot, table), other in sorted(others, key=lambda cell: cell[0])
         if other.id != meeting.id
@@ -602,7 +648,29 @@ def _change_forms(event: Event, meeting: Meeting) -> tuple[MoveForm, SwapForm]:
     return move_form, swap_form
 
 
-def _change_page(event: Event, meeting: Meeting, move_form: MoveForm, swap_form: SwapForm):
+def _third_form(event: Event, meeting: Meeting) -> ThirdPartyForm:
+    """The form to seat a third party, its choices the event's other participants."""
+    form = ThirdPartyForm(prefix="third")
+    rows = db.session.scalars(
+        db.select(Participant)
+        .join(Participant.profile)
+        .where(
+            Participant.event_id == event.id,
+            Participant.id.not_in(meeting.party_ids),
+        )
+        .order_by(Profile.name)
+    )
+    form.participant.choices = [(row.id, row.profile.name) for row in rows]
+    return form
+
+
+def _change_page(
+    event: Event,
+    meeting: Meeting,
+    move_form: MoveForm,
+    swap_form: SwapForm,
+    third_form: ThirdPartyForm | None = None,
+):
     return render_template(
         "events/move_meeting.html",
         event=event,
@@ -610,6 +678,7 @@ def _change_page(event: Event, meeting: Meeting, move_form: MoveForm, swap_form:
         start=services.to_local(meeting.slot_start, event.timezone),
         move_form=move_form,
         swap_form=swap_form,
+        third_form=third_form or _third_form(event, meeting),
     )
 
 
@@ -660,6 +729,31 @@ def swap_meeting(event_id: int, meeting_id: int) -> str | Response:
     return _change_page(event, meeting, move_form, swap_form), 400
 
 
+@bp.post("/<id:event_id>/meetings/<id:meeting_id>/third")
+@staff_required
+def add_third_party(event_id: int, meeting_id: int) -> str | Response:
+    """Seat a third participant at a meeting; refusals re-render the page."""
+    event = db.get_or_404(Event, event_id)
+    meeting = _of_event_or_404(Meeting, meeting_id, event)
+    move_form, swap_form = _change_forms(event, meeting)
+    third_form = _third_form(event, meeting)
+    if third_form.validate_on_submit():
+        third = _of_event_or_404(Participant, third_form.participant.data, event)
+        try:
+            event_agenda.add_third(meeting, third, current_user)
+        except participation.EventError as error:
+            db.session.rollback()
+            third_form.form_errors.append(_refused(error))
+        else:
+            db.session.commit()
+            flash(
+                _("%(name)s joins the meeting.", name=third.profile.name),
+                "success",
+            )
+            return redirect(url_for("events.grid", event_id=event.id))
+    return _change_page(event, meeting, move_form, swap_form, third_form), 400
+
+
 # --- feedback after a meeting ----------------------------------------------------------------
 
 
@@ -704,18 +798,21 @@ def feedback(event_id: int, participant_id: int, meeting_id: int) -> str | Respo
         closed = None
     except participation.EventError as error:
         closed = _refused(error)
-    partner = meeting.second if meeting.first_participant_id == participant.id else meeting.first
+    others = [party for party in meeting.parties if party.id != participant.id]
     page = render_template(
         "events/feedback.html",
         event=event,
         participant=participant,
         meeting=meeting,
-        partner=partner,
+        partner_names=", ".join(other.profile.name for other in others),
         start=services.to_local(meeting.slot_start, event.timezone),
         closed=closed,
         form=form,
         # Staff see both parties' answers; a party sees only its own.
-        partner_answer=answers.get(partner.id) if current_user.is_staff else None,
+        # The other parties' answers, for coordinators.
+        other_answers=[(other, answers[other.id]) for other in others if other.id in answers]
+        if current_user.is_staff
+        else [],
     )
     return (page, 400) if form.is_submitted() else page
 
