@@ -192,6 +192,24 @@ def test_the_scheduler_keeps_the_three_apart_from_their_other_meetings(table):
     assert [len(meeting.party_ids) for meeting in placed] == [3]
 
 
+@pytest.mark.parametrize("who_said_no", ["lab", "gov"])
+def test_a_no_thanks_between_the_third_and_either_party_keeps_them_apart(table, who_said_no):
+    other = "gov" if who_said_no == "lab" else "lab"
+    participation.set_preference(
+        table[who_said_no], table[other], "no", table[f"{who_said_no}_user"]
+    )
+    db.session.commit()
+
+    with pytest.raises(EventError) as refused:
+        participation.add_third_to_request(table["request"], table["gov"], table["coordinator"])
+    with pytest.raises(EventError):
+        agenda.add_third(table["meeting"], table["gov"], table["coordinator"])
+
+    assert "no thanks" in str(refused.value)
+    assert table["request"].third_participant_id is None
+    assert table["meeting"].third_participant_id is None
+
+
 def test_a_declined_request_takes_no_third_party(table):
     table["request"].state = RequestState.DECLINED
     db.session.commit()

@@ -557,13 +557,21 @@ def participants_by_profile(event: Event, profile_ids: Iterable[int]) -> dict[in
 
 def check_third(event: Event, parties: list[Participant], third: Participant, actor: User) -> None:
     """Refuse a third party that is not a registered participant of the event, is one of
-    the two, or attends none of the sessions both attend."""
+    the two, was marked "no thanks" by one of them (or marked one so), or attends none of
+    the sessions both attend."""
     if not actor.is_staff:
         raise EventError(N_("Only a coordinator adds a third party to a meeting."))
     if third.event_id != event.id:
         raise EventError(N_("%(name)s is not registered for this event."), name=third.profile.name)
     if third.id in {party.id for party in parties}:
         raise EventError(N_("%(name)s is in this meeting already."), name=third.profile.name)
+    for party in parties:
+        if ruled_out(party, third):
+            raise EventError(
+                N_("One of %(name)s and %(other)s marked the other “no thanks”: they do not meet."),
+                name=third.profile.name,
+                other=party.profile.name,
+            )
     shared = set.intersection(*({s.id for s in party.sessions} for party in parties))
     if not shared & {session.id for session in third.sessions}:
         raise EventError(
