@@ -3,6 +3,7 @@ the coordinator's form to create or edit one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -416,17 +417,9 @@ def request_third_party(event_id: int, request_id: int) -> str | Response:
     """Add a third participant to an accepted request; refusals re-render the form."""
     event = db.get_or_404(Event, event_id)
     meeting_request = _of_event_or_404(MeetingRequest, request_id, event)
-    form = ThirdPartyForm()
-    parties = {meeting_request.from_participant_id, meeting_request.to_participant_id}
-    form.participant.choices = [
-        (row.id, row.profile.name)
-        for row in db.session.scalars(
-            db.select(Participant)
-            .join(Participant.profile)
-            .where(Participant.event_id == event.id, Participant.id.not_in(parties))
-            .order_by(Profile.name)
-        )
-    ]
+    form = _third_form(
+        event, {meeting_request.from_participant_id, meeting_request.to_participant_id}
+    )
     if form.validate_on_submit():
         third = _of_event_or_404(Participant, form.participant.data, event)
         try:
@@ -648,16 +641,13 @@ def _change_forms(event: Event, meeting: Meeting) -> tuple[MoveForm, SwapForm]:
     return move_form, swap_form
 
 
-def _third_form(event: Event, meeting: Meeting) -> ThirdPartyForm:
+def _third_form(event: Event, party_ids: Iterable[int], prefix: str = "") -> ThirdPartyForm:
     """The form to seat a third party, its choices the event's other participants."""
-    form = ThirdPartyForm(prefix="third")
+    form = ThirdPartyForm(prefix=prefix)
     rows = db.session.scalars(
         db.select(Participant)
         .join(Participant.profile)
-        .where(
-            Participant.event_id == event.id,
-            Participant.id.not_in(meeting.party_ids),
-        )
+        .where(Participant.event_id == event.id, Participant.id.not_in(list(party_ids)))
         .order_by(Profile.name)
     )
     form.participant.choices = [(row.id, row.profile.name) for row in rows]
@@ -678,7 +668,7 @@ def _change_page(
         start=services.to_local(meeting.slot_start, event.timezone),
         move_form=move_form,
         swap_form=swap_form,
-        third_form=third_form or _third_form(event, meeting),
+        third_form=third_form or _third_form(event, meeting.party_ids, prefix="third"),
     )
 
 
@@ -736,7 +726,7 @@ def add_third_party(event_id: int, meeting_id: int) -> str | Response:
     event = db.get_or_404(Event, event_id)
     meeting = _of_event_or_404(Meeting, meeting_id, event)
     move_form, swap_form = _change_forms(event, meeting)
-    third_form = _third_form(event, meeting)
+    third_form = _third_form(event, meeting.party_ids, prefix="third")
     if third_form.validate_on_submit():
         third = _of_event_or_404(Participant, third_form.participant.data, event)
         try:
