@@ -97,6 +97,15 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+# The page and page size of a list that pages its results.
+PAGE_PARAMETERS = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "per_page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+    },
+]
 PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": ID}
 ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": ID}
 EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": ID}
@@ -261,16 +270,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         *FILTER_PARAMETERS,
                         {"name": "q", "in": "query", "schema": {"type": "string"}},
-                        {
-                            "name": "page",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
-                        },
-                        {
-                            "name": "per_page",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
-                        },
+                        *PAGE_PARAMETERS,
                     ],
                     "responses": _responses(
                         {
@@ -523,16 +523,7 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "string", "enum": [k.value for k in ItemKind]},
                         },
-                        {
-                            "name": "page",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
-                        },
-                        {
-                            "name": "per_page",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
-                        },
+                        *PAGE_PARAMETERS,
                     ],
                     "responses": _responses(
                         {
