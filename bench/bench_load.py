@@ -482,6 +482,7 @@ def main() -> None:
             "PARTNERMATCH_INSTANCE_PATH": str(instance),
             "PARTNERMATCH_SERVED_BY_HEADER": "1",  # tells the warm-up which worker answered
             "PARTNERMATCH_BIND": f"127.0.0.1:{port}",
+            "PARTNERMATCH_BASE_URL": f"http://127.0.0.1:{port}",  # production asks for it
             "PARTNERMATCH_WORKERS": "2",
             "PARTNERMATCH_MULTILINGUAL": args.multilingual,
         }

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,31 @@ def test_an_english_search_finds_a_vietnamese_expert_and_says_it_matched_across_
         for r in english
         for reason in presentation.search_reasons(r)
     )
+
+
+def test_the_two_models_encode_an_english_query_at_the_same_time(demo, monkeypatch):
+    engine = get_engine()
+    threads: dict[str, str] = {}
+
+    def recording(model: str, encode):
+        def wrapper(*args, **kwargs):
+            threads[model] = threading.current_thread().name
+            return encode(*args, **kwargs)
+
+        return wrapper
+
+    minilm, multilingual = engine.embedder, engine.multilingual
+    monkeypatch.setattr(minilm, "encode_queries", recording("minilm", minilm.encode_queries))
+    monkeypatch.setattr(minilm, "encode_query", recording("minilm", minilm.encode_query))
+    monkeypatch.setattr(
+        multilingual, "encode_queries", recording("multilingual", multilingual.encode_queries)
+    )
+
+    results = search(engine, ENGLISH_SHRIMP_NEED, limit=5).results
+
+    assert VIETNAMESE_EXPERT in {result.profile.external_id for result in results}
+    assert threads["minilm"] == threading.current_thread().name
+    assert threads["multilingual"] != threads["minilm"]
 
 
 def test_a_vietnamese_search_finds_english_offers(demo):
