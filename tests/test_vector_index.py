@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import faiss
 import numpy as np
 import pytest
 
@@ -164,3 +165,28 @@ def test_each_vector_keeps_its_language_through_edits_and_snapshots(tmp_path):
     store.save(PassageIndex(rebuilt, empty), model_id="m", journal_seq=0)
     _, loaded = store.load(store.current_version())
     np.testing.assert_array_equal(loaded.capability.languages_of(ids), languages)
+
+
+class ThreadCountRecorder:
+    """Stands in for the FAISS index and notes how many OpenMP threads a search may use."""
+
+    def __init__(self, base) -> None:
+        self.base = base
+        self.threads: list[int] = []
+
+    def search(self, *args, **kwargs):
+        self.threads.append(faiss.omp_get_max_threads())
+        return self.base.search(*args, **kwargs)
+
+
+def test_a_search_runs_faiss_on_one_thread_and_gives_the_thread_its_count_back(built):
+    vector_index, ids, vectors = built
+    recorder = ThreadCountRecorder(vector_index.base)
+    vector_index.base = recorder
+    faiss.omp_set_num_threads(2)
+
+    _, found = vector_index.search(unit_vectors(1, seed=4)[0], 5)
+
+    assert recorder.threads == [index_module.SEARCH_THREADS] == [1]
+    assert found[0][0] == brute_force(ids, vectors, unit_vectors(1, seed=4)[0], 1)[0]
+    assert faiss.omp_get_max_threads() == 2

@@ -18,7 +18,8 @@ quantisation moves a cosine by about 0.001, which the filters' exactness does no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import faiss
@@ -36,6 +37,11 @@ HNSW_EF_SEARCH = 128
 # Under an HNSW base, a filter that leaves at most this many vectors is scored exactly.
 EXACT_SUBSET_LIMIT = 50_000
 INDEX_NAMES = ("capability", "needs", "capability_ml", "needs_ml")
+# OpenMP threads FAISS may use for one search. A search is one web request's work: with
+# FAISS's default (every core), its threads wait on cores busy with other requests and the
+# models' own threads, and a profile page's first view took twice as long on a busy machine
+# (its several searches; bench/bench_pages.py). Building keeps FAISS's default.
+SEARCH_THREADS = 1
 QUANTISED_INDEXES = frozenset({"capability_ml", "needs_ml"})
 
 
@@ -309,6 +315,12 @@ class VectorIndex:
 
         Rows are sorted best first; an id of -1 marks a missing result.
         """
+        with _faiss_threads(SEARCH_THREADS):
+            return self._search(queries, k, among)
+
+    def _search(
+        self, queries: np.ndarray, k: int, among: Sequence[int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         parts = [self._search_base(queries, k, among)] if len(self.row_ids) else []
         if self.delta.ntotal:
@@ -330,6 +342,18 @@ class VectorIndex:
         scores = np.where(ids >= 0, scores, -np.inf)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+
+
+@contextmanager
+def _faiss_threads(threads: int) -> Iterator[None]:
+    """Let FAISS use this many OpenMP threads in the calling thread (OpenMP keeps the count
+    per thread), then give the thread its count back."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 @dataclass(frozen=True)
