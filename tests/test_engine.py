@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from partnermatch.matching import engine as engine_module
 from partnermatch.matching.engine import IndexUnavailable, MatchingEngine
+from partnermatch.matching.retrieval import HybridRetriever
 from tests.engine_fakes import HashingEmbedder, InMemorySource, evidence, fake_profile
 
 
@@ -123,3 +125,20 @@ def test_the_best_pair_of_each_profile_and_query_is_the_highest_hit_first_on_tie
     best = engine_module._best_per_profile_and_query(found)
 
     assert best == best_pairs_one_hit_at_a_time(found)
+
+
+def test_a_forked_process_encodes_beside_on_a_thread_of_its_own():
+    encoder = SimpleNamespace(embedder=HashingEmbedder(), multilingual=HashingEmbedder())
+    retriever = HybridRetriever(encoder)  # type: ignore[arg-type]
+    assert retriever.beside.submit(lambda: "parent").result(timeout=5) == "parent"
+
+    child = os.fork()
+    if child == 0:  # the child: its inherited executor's thread did not come along
+        try:
+            answer = retriever.beside.submit(lambda: "child").result(timeout=5)
+            os._exit(0 if answer == "child" else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0

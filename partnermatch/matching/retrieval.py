@@ -9,6 +9,7 @@ pair of languages), the lexical leg as coverage (see partnermatch.matching.lexic
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -192,12 +193,20 @@ class HybridRetriever:
             MultilingualRetriever(encoder.multilingual) if encoder.multilingual else None
         )
         self.lexical = LexicalRetriever() if lexical else None
-        # One thread: the engine plans one search at a time (MatchingEngine holds its lock).
-        self._beside = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="multilingual-query")
-            if self.multilingual
-            else None
-        )
+        self._beside: ThreadPoolExecutor | None = None
+        self._beside_pid = 0
+
+    @property
+    def beside(self) -> ThreadPoolExecutor:
+        """The multilingual model's thread, made in the process that uses it: a forked child
+        (an RQ job, a worker) would inherit an executor whose thread did not come along."""
+        if self._beside is None or self._beside_pid != os.getpid():
+            # One thread: the engine plans one search at a time (MatchingEngine holds its lock).
+            self._beside = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="multilingual-query"
+            )
+            self._beside_pid = os.getpid()
+        return self._beside
 
     @property
     def mode(self) -> MultilingualMode:
@@ -235,8 +244,7 @@ class HybridRetriever:
             if self.mode is MultilingualMode.ALWAYS or language not in MINILM_LANGUAGES:
                 legs.append(self.multilingual.query_leg(texts, language, target))
             elif self._non_english_passages(index, target, among):
-                assert self._beside is not None
-                beside = self._beside.submit(
+                beside = self.beside.submit(
                     self.multilingual.query_leg, [query], language, target, without=target
                 )
                 legs.append(self.minilm.query_leg(texts, target))
